@@ -1,0 +1,10 @@
+//! Audit records: one redacted JSON line per SCIM write, plus access events from application routes.
+//!
+//! Owns: the record format (`record`), time formatting (`time`). Redaction happens when a record is
+//! built: sensitive values never reach a record (the normaliser already replaced them), and free text
+//! from the request is cut and stripped of control characters.
+
+pub mod record;
+pub mod time;
+
+pub use record::{access_record, write_record, AccessFacts, Completion, RequestFacts};

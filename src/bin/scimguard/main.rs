@@ -1,0 +1,2 @@
+//! The `scimguard` command line (in progress).
+fn main() {}

@@ -1,0 +1,319 @@
+//! The one façade every front-end calls: policy bytes in → `Engine`; request view + host facts in →
+//! `Evaluation` (decision, matched rules, normalised changes, the reply to send when blocking).
+//!
+//! The filter uses it in three steps so it can hold a request while it learns a group's name:
+//! `plan` in the headers phase, `normalize` once the body is complete, `judge` with the facts it has.
+//! The CLI and the web build call `evaluate`, which chains the same steps.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::audit;
+use crate::policy::{self, Decision, ErrorOutcome, MethodOverride, Policy, PolicyErrors, RuleMatch, Severity};
+use crate::scim::endpoint::{classify, printable};
+use crate::scim::{self, Headers, Method, Normalized, RequestView, ResourceType, Route, ScimError};
+
+/// A compiled policy, ready to judge requests.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    policy: Policy,
+}
+
+/// Host facts for one request.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    /// The actor, when the host knows it better than the policy's actor header (e.g. a JWT claim).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Group displayNames the host has learned (id → name).
+    #[serde(default)]
+    pub group_names: BTreeMap<String, String>,
+}
+
+/// What the filter should do after the request headers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Not a SCIM write (non-SCIM path, or a read): let it through untouched.
+    Pass,
+    /// A SCIM write: hold the headers, buffer the body up to `max_body_bytes`, then `normalize`.
+    Inspect { max_body_bytes: usize },
+    /// Decided from the headers alone (method override, unknown endpoint…).
+    Decided(Box<Evaluation>),
+}
+
+/// The full result for one request: what the CLI prints, what the filter applies, what audit records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub risk: Option<Severity>,
+    pub matches: Vec<RuleMatch>,
+    /// The normalised request (absent when it could not be read).
+    pub normalized: Option<Normalized>,
+    /// Why the request could not be judged, when it could not.
+    pub error: Option<ScimError>,
+    /// Group ids whose displayName was needed and unknown.
+    pub unknown_groups: Vec<String>,
+    /// The actor the decision used.
+    pub actor: Option<String>,
+    /// The policy's mode when this request was judged.
+    pub mode: policy::Mode,
+}
+
+/// A local reply that replaces the upstream's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    /// RFC 7644 §3.12 error body, `application/scim+json`.
+    pub body: String,
+}
+
+impl Engine {
+    /// Compiles a policy document. Every problem is reported at once.
+    pub fn from_json(policy_json: &str) -> Result<Engine, PolicyErrors> {
+        policy::compile(policy_json).map(|policy| Engine { policy })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Headers phase: is this a SCIM write, and can it be decided now?
+    pub fn plan(&self, method: &str, path: &str, headers: &Headers) -> Plan {
+        let s = &self.policy.settings;
+        let route = match classify(path, &s.base_paths, &s.resource_types) {
+            Ok(Route::NotScim) => return Plan::Pass,
+            Ok(route) => route,
+            Err(e) => return self.refuse(e, s.on_invalid, headers),
+        };
+        let method = match self.effective_method(method, headers) {
+            Ok(m) => m,
+            Err(e) => return self.refuse(e, ErrorOutcome::Block, headers),
+        };
+        match route {
+            Route::Scim(ep) if method.is_read() || (method == Method::Post && ep.search) => Plan::Pass,
+            Route::Root if method.is_read() => Plan::Pass,
+            Route::Root => self.refuse(not_a_write_endpoint(path), s.on_invalid, headers),
+            Route::Scim(ep) if ep.resource_type.is_discovery() || ep.resource_type == ResourceType::Search => {
+                self.refuse(not_a_write_endpoint(path), s.on_invalid, headers)
+            }
+            _ => Plan::Inspect { max_body_bytes: s.max_body_bytes },
+        }
+    }
+
+    /// The method the request will be treated as, after override headers.
+    fn effective_method(&self, method: &str, headers: &Headers) -> Result<Method, ScimError> {
+        let overriding = OVERRIDE_HEADERS.iter().find_map(|h| headers.get(h).map(|v| (*h, v)));
+        let Some((header, value)) = overriding else {
+            return match Method::parse(method) {
+                Method::Other(m) => Err(ScimError::new(405, None, format!("method `{}` is not a SCIM method", printable(&m)))),
+                m => Ok(m),
+            };
+        };
+        match self.policy.settings.method_override {
+            MethodOverride::Reject => {
+                Err(ScimError::new(400, None, format!("method override header `{header}` is not accepted")))
+            }
+            MethodOverride::Honor => match Method::parse(value) {
+                Method::Other(_) => Err(ScimError::new(400, None, format!("`{header}` names no SCIM method"))),
+                m => Ok(m),
+            },
+        }
+    }
+
+    /// Body phase: the complete request → normalised changes, or why it cannot be read.
+    pub fn normalize(&self, view: &RequestView<'_>) -> Result<Normalized, ScimError> {
+        let s = &self.policy.settings;
+        let method = self.effective_method(view.method, view.headers)?;
+        let endpoint = match classify(view.path, &s.base_paths, &s.resource_types)? {
+            Route::Scim(ep) => ep,
+            Route::NotScim | Route::Root => return Err(not_a_write_endpoint(view.path)),
+        };
+        if view.body.is_some_and(|b| b.len() > s.max_body_bytes) {
+            return Err(ScimError::too_large(format!("the body is larger than {} bytes", s.max_body_bytes)));
+        }
+        let limits = scim::Limits {
+            max_depth: s.max_depth,
+            max_operations: s.max_operations,
+            sensitive: &s.sensitive_attributes,
+            base_paths: &s.base_paths,
+            resource_types: &s.resource_types,
+        };
+        scim::normalize(view, &endpoint, method, &limits)
+    }
+
+    /// Group ids whose displayName a rule may need and that neither the policy nor `facts` knows.
+    /// The filter looks these up before calling `judge`.
+    pub fn names_needed(&self, request: &Normalized, facts: &Facts) -> Vec<String> {
+        let p = &self.policy.settings.privileged;
+        if !p.needs_name() {
+            return Vec::new();
+        }
+        let mut ids: Vec<String> = request
+            .operations
+            .iter()
+            .filter(|op| op.resource_type == ResourceType::Groups && op.method != Method::Post)
+            .filter_map(|op| op.resource_id.clone())
+            .filter(|id| !p.id_is_privileged(id) && !p.known_names.contains_key(id) && !facts.group_names.contains_key(id))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Decision phase: judges a normalised request.
+    pub fn judge(&self, request: Normalized, headers: &Headers, facts: &Facts) -> Evaluation {
+        let actor = self.actor(headers, facts);
+        let ctx = policy::eval::Context { actor: actor.as_deref(), group_names: &facts.group_names };
+        let j = policy::evaluate(&self.policy, &request, &ctx);
+        Evaluation {
+            decision: j.decision,
+            risk: j.risk,
+            matches: j.matches,
+            normalized: Some(request),
+            error: None,
+            unknown_groups: j.unknown_groups,
+            actor,
+            mode: self.policy.settings.mode,
+        }
+    }
+
+    /// An evaluation for a request that could not be read, under the configured outcome.
+    pub fn unreadable(&self, error: ScimError, headers: &Headers, facts: &Facts) -> Evaluation {
+        let s = &self.policy.settings;
+        let outcome = match error.status {
+            413 => s.on_too_large,
+            415 => s.on_unreadable,
+            _ => s.on_invalid,
+        };
+        let decision = match outcome {
+            ErrorOutcome::Block => Decision::Block,
+            ErrorOutcome::Tag => Decision::Tag,
+        };
+        Evaluation {
+            decision,
+            risk: None,
+            matches: Vec::new(),
+            normalized: None,
+            error: Some(error),
+            unknown_groups: Vec::new(),
+            actor: self.actor(headers, facts),
+            mode: s.mode,
+        }
+    }
+
+    /// Everything in one call: plan, normalise, judge. What `scimguard eval` and the web build run.
+    pub fn evaluate(&self, view: &RequestView<'_>, facts: &Facts) -> Evaluation {
+        match self.plan(view.method, view.path, view.headers) {
+            Plan::Decided(e) => *e,
+            Plan::Pass => Evaluation {
+                decision: Decision::Allow,
+                risk: None,
+                matches: Vec::new(),
+                normalized: None,
+                error: None,
+                unknown_groups: Vec::new(),
+                actor: self.actor(view.headers, facts),
+                mode: self.policy.settings.mode,
+            },
+            Plan::Inspect { .. } => match self.normalize(view) {
+                Ok(n) => self.judge(n, view.headers, facts),
+                Err(e) => self.unreadable(e, view.headers, facts),
+            },
+        }
+    }
+
+    /// Evaluates an owned request (fixtures, CLI input).
+    pub fn evaluate_request(&self, request: &scim::HttpRequest, facts: &Facts) -> Evaluation {
+        let headers = request.headers();
+        let body = request.body_bytes();
+        let view = RequestView { method: &request.method, path: &request.path, headers: &headers, body: body.as_deref() };
+        self.evaluate(&view, facts)
+    }
+
+    fn actor(&self, headers: &Headers, facts: &Facts) -> Option<String> {
+        if let Some(a) = &facts.actor {
+            return Some(a.clone());
+        }
+        let header = self.policy.settings.actor_header.as_deref()?;
+        headers.get(header).map(|v| printable(v.trim())).filter(|v| !v.is_empty())
+    }
+
+    fn refuse(&self, error: ScimError, outcome: ErrorOutcome, headers: &Headers) -> Plan {
+        let mut e = self.unreadable(error, headers, &Facts::default());
+        if outcome == ErrorOutcome::Block {
+            e.decision = Decision::Block;
+        }
+        Plan::Decided(Box::new(e))
+    }
+}
+
+/// Headers that ask a server to treat a request as another method.
+pub const OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+fn not_a_write_endpoint(path: &str) -> ScimError {
+    ScimError::new(405, None, format!("`{}` does not accept writes", printable(path)))
+}
+
+impl Evaluation {
+    /// The ids of the matched rules, in policy order.
+    pub fn rule_ids(&self) -> Vec<&str> {
+        self.matches.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    /// Lifecycle events in request order.
+    pub fn events(&self) -> impl Iterator<Item = &scim::Event> {
+        self.normalized.iter().flat_map(|n| n.operations.iter()).flat_map(|o| o.events.iter())
+    }
+
+    /// The local reply to send when the decision is `block`.
+    pub fn reply(&self) -> Option<Reply> {
+        if self.decision != Decision::Block {
+            return None;
+        }
+        if let Some(e) = &self.error {
+            return Some(Reply { status: e.status, body: e.body().to_string() });
+        }
+        let blocking: Vec<&RuleMatch> = self
+            .matches
+            .iter()
+            .filter(|m| m.action == policy::Action::Block && m.mode == policy::Mode::Enforce)
+            .collect();
+        let status = blocking.first().map_or(403, |m| m.status);
+        let ids: Vec<&str> = blocking.iter().map(|m| m.id.as_str()).collect();
+        let detail = format!("request blocked by scimguard policy: rule {}", ids.join(", rule "));
+        Some(Reply { status, body: scim::error::error_body(status, None, &detail).to_string() })
+    }
+
+    /// The audit record (one JSON line) for this request, once the stream has completed.
+    pub fn audit_record(&self, req: &audit::RequestFacts, done: &audit::Completion) -> String {
+        let judged = audit::record::Judged {
+            decision: self.decision,
+            risk: self.risk,
+            mode: self.mode,
+            matches: &self.matches,
+            normalized: self.normalized.as_ref(),
+            error: self.error.as_ref(),
+            actor: self.actor.as_deref(),
+            unknown_groups: &self.unknown_groups,
+        };
+        audit::write_record(&judged, req, done)
+    }
+
+    /// The `scimguard eval` output object (a contract other tools read; keep these keys).
+    pub fn to_json(&self) -> Value {
+        let changes: Vec<&scim::Change> =
+            self.normalized.iter().flat_map(|n| n.operations.iter()).flat_map(|o| o.changes.iter()).collect();
+        let events: Vec<&str> = self.events().map(|e| e.kind.as_str()).collect();
+        json!({
+            "decision": self.decision.as_str(),
+            "risk": self.risk.map_or("none", Severity::as_str),
+            "rules": self.rule_ids(),
+            "events": events,
+            "changes": changes,
+            "error": self.error.as_ref().map(|e| json!({"status": e.status, "scimType": e.scim_type, "detail": e.detail})),
+        })
+    }
+}

@@ -1,0 +1,258 @@
+//! Evaluation: compiled rules × normalised operations → matched rules → decision and risk.
+//!
+//! A rule matches a request when its condition holds for at least one operation (the request itself,
+//! or any operation of a Bulk: a high-risk operation anywhere decides the Bulk). `count` and `bulk`
+//! conditions look at the whole request. Decision: `block` if an enforced block rule matched, else
+//! `tag` if a tag rule matched or a block rule matched in monitor mode, else `allow`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::rule::{ActorTest, ChangeTest, Condition, Counted, CountTest, Mode, Rule, RuleId};
+use super::settings::UnknownGroupOutcome;
+use super::Policy;
+use crate::scim::{EventKind, Normalized, Operation, ResourceType};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const NAMES: [&'static str; 4] = ["low", "medium", "high", "critical"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// What a rule asks for when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Block,
+    Tag,
+    Log,
+}
+
+impl Action {
+    pub const NAMES: [&'static str; 3] = ["block", "tag", "log"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Block => "block",
+            Action::Tag => "tag",
+            Action::Log => "log",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    Tag,
+    Block,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Tag => "tag",
+            Decision::Block => "block",
+        }
+    }
+}
+
+/// A rule that matched, with what it meant for this request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleMatch {
+    pub id: RuleId,
+    pub description: String,
+    pub severity: Severity,
+    pub action: Action,
+    /// The mode the rule ran in (its own, or the policy's).
+    pub mode: Mode,
+    /// The reply status when this rule blocks.
+    pub status: u16,
+    pub notify: bool,
+}
+
+/// Host facts a decision may need.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub actor: Option<&'a str>,
+    /// Learned group displayNames (id → name), on top of the policy's static map.
+    pub group_names: &'a BTreeMap<String, String>,
+}
+
+/// The outcome of evaluating one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    pub decision: Decision,
+    pub risk: Option<Severity>,
+    pub matches: Vec<RuleMatch>,
+    /// Group ids whose displayName was needed but unknown (the unknown-group outcome applied).
+    pub unknown_groups: Vec<String>,
+}
+
+/// Evaluates every rule of `policy` against `request`.
+pub fn evaluate(policy: &Policy, request: &Normalized, ctx: &Context<'_>) -> Judgement {
+    let groups = GroupView::new(policy, request, ctx);
+    let scope = Scope { request, ctx, groups: &groups };
+    let matches: Vec<RuleMatch> = policy
+        .rules
+        .iter()
+        .filter(|rule| scope.rule_matches(rule))
+        .map(|rule| rule_match(policy, rule))
+        .collect();
+    let decision = decide(&matches);
+    let risk = matches.iter().map(|m| m.severity).max();
+    Judgement { decision, risk, matches, unknown_groups: groups.unknown.into_iter().collect() }
+}
+
+fn rule_match(policy: &Policy, rule: &Rule) -> RuleMatch {
+    RuleMatch {
+        id: rule.id.clone(),
+        description: rule.description.clone(),
+        severity: rule.severity,
+        action: rule.action,
+        mode: rule.mode.unwrap_or(policy.settings.mode),
+        status: rule.status.unwrap_or(policy.settings.block_status),
+        notify: rule.notify,
+    }
+}
+
+fn decide(matches: &[RuleMatch]) -> Decision {
+    let mut decision = Decision::Allow;
+    for m in matches {
+        let d = match (m.action, m.mode) {
+            (Action::Block, Mode::Enforce) => Decision::Block,
+            (Action::Block, Mode::Monitor) | (Action::Tag, _) => Decision::Tag,
+            (Action::Log, _) => Decision::Allow,
+        };
+        decision = decision.max(d);
+    }
+    decision
+}
+
+/// Which operations target a privileged group, computed once per request.
+struct GroupView {
+    privileged: Vec<bool>,
+    unknown: BTreeSet<String>,
+}
+
+impl GroupView {
+    fn new(policy: &Policy, request: &Normalized, ctx: &Context<'_>) -> GroupView {
+        let p = &policy.settings.privileged;
+        let mut unknown = BTreeSet::new();
+        let privileged = request
+            .operations
+            .iter()
+            .map(|op| {
+                if op.resource_type != ResourceType::Groups || p.is_empty() {
+                    return false;
+                }
+                let id = op.resource_id.as_deref();
+                if id.is_some_and(|id| p.id_is_privileged(id)) {
+                    return true;
+                }
+                if op.display_name.as_deref().is_some_and(|n| p.name_is_privileged(n)) {
+                    return true;
+                }
+                let Some(id) = id else { return false };
+                let known = ctx.group_names.get(id).or_else(|| p.known_names.get(id));
+                match known {
+                    Some(name) => p.name_is_privileged(name),
+                    None if p.needs_name() && op.method != crate::scim::Method::Post => {
+                        unknown.insert(id.to_string());
+                        policy.settings.on_unknown_group == UnknownGroupOutcome::Privileged
+                    }
+                    None => false,
+                }
+            })
+            .collect();
+        GroupView { privileged, unknown }
+    }
+}
+
+struct Scope<'a> {
+    request: &'a Normalized,
+    ctx: &'a Context<'a>,
+    groups: &'a GroupView,
+}
+
+impl Scope<'_> {
+    fn rule_matches(&self, rule: &Rule) -> bool {
+        self.request.operations.iter().enumerate().any(|(i, op)| self.holds(&rule.when, i, op))
+    }
+
+    fn holds(&self, c: &Condition, i: usize, op: &Operation) -> bool {
+        match c {
+            Condition::All(cs) => cs.iter().all(|c| self.holds(c, i, op)),
+            Condition::Any(cs) => cs.iter().any(|c| self.holds(c, i, op)),
+            Condition::Not(c) => !self.holds(c, i, op),
+            Condition::Method(ms) => ms.iter().any(|m| m == op.method.as_str()),
+            Condition::ResourceType(ts) => ts.iter().any(|t| t.eq_ignore_ascii_case(op.resource_type.as_str())),
+            Condition::Event(kinds) => op.events.iter().any(|e| kinds.contains(&e.kind)),
+            Condition::Change(t) => op.changes.iter().any(|ch| change_matches(t, ch)),
+            Condition::PrivilegedGroup(want) => self.groups.privileged.get(i).copied().unwrap_or(false) == *want,
+            Condition::Actor(t) => actor_matches(t, self.ctx.actor),
+            Condition::Bulk(want) => self.request.bulk == *want,
+            Condition::Count(t) => count(t, self.request) >= t.at_least,
+        }
+    }
+}
+
+fn change_matches(t: &ChangeTest, ch: &crate::scim::Change) -> bool {
+    (t.ops.is_empty() || t.ops.contains(&ch.op))
+        && (t.attributes.is_empty() || t.attributes.iter().any(|a| ch.is(a)))
+        && (t.sub_attributes.is_empty()
+            || ch.sub_attribute.as_deref().is_some_and(|s| t.sub_attributes.iter().any(|a| a.eq_ignore_ascii_case(s))))
+        && t.flag.as_deref().is_none_or(|f| ch.flags.contains(&f))
+        && t.value.as_ref().is_none_or(|v| ch.values.iter().any(|x| v.matches(x)))
+}
+
+fn actor_matches(t: &ActorTest, actor: Option<&str>) -> bool {
+    match (t, actor) {
+        (ActorTest::Missing, a) => a.is_none(),
+        (ActorTest::Value(v), Some(a)) => v.matches(&serde_json::Value::String(a.to_string())),
+        (ActorTest::Value(_), None) => false,
+    }
+}
+
+fn count(t: &CountTest, request: &Normalized) -> usize {
+    let ops = request.operations.iter();
+    match t.of {
+        Counted::Operations => request.operations.len(),
+        Counted::Changes => ops.map(|o| o.changes.len()).sum(),
+        Counted::MembersAdded => member_count(request, EventKind::GroupMemberAdded),
+        Counted::MembersRemoved => member_count(request, EventKind::GroupMemberRemoved),
+        Counted::Event(kind) => ops.flat_map(|o| &o.events).filter(|e| e.kind == kind).count(),
+    }
+}
+
+fn member_count(request: &Normalized, kind: EventKind) -> usize {
+    request.operations.iter().flat_map(|o| &o.events).filter(|e| e.kind == kind).map(|e| e.members.len().max(1)).sum()
+}

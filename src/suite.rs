@@ -1,0 +1,1 @@
+//! Test-case files shared by cargo test and scimguard test. (in progress)

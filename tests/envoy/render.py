@@ -1,0 +1,109 @@
+"""Render the runnable Envoy config from the `envoy.yaml` template.
+
+Owns: the one step between the shipped template and a config Envoy can run. Envoy cannot
+include a file into the wasm filter's `configuration` StringValue and the filter cannot
+read files, so this script puts the policy text in, verbatim. It also makes the wasm and
+log paths absolute and, for tests, moves ports:
+
+    python tests/envoy/render.py --out .run/envoy.yaml                      # make run
+    python tests/envoy/render.py --out X.yaml --listen-port 0 --admin-port 0 \
+        --upstream-port 41234 --policy bad.json --log-dir /tmp/t             # e2e tests
+
+Why structural (PyYAML) and not text substitution: every edit finds its target by name
+(listener `scim_ingress`, cluster names, filter `envoy.filters.http.wasm`, access-log file
+name) and fails loudly if the template changes shape, instead of silently rendering a
+config that still points at the defaults.
+
+Why the policy goes in verbatim (not json.load + dump): the filter must judge the bytes
+the operator wrote; re-serialising would hide duplicate keys and other errors that the
+filter is meant to reject.
+
+Does not: validate the policy or the config (the filter and `envoy --mode validate` do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WASM_FILTER = "envoy.filters.http.wasm"
+HCM = "envoy.filters.network.http_connection_manager"
+
+
+def render(
+    template: dict[str, Any],
+    *,
+    policy_text: str,
+    wasm: Path,
+    log_dir: Path,
+    ports: dict[str, int | None],
+) -> dict[str, Any]:
+    """Return a copy of `template` with policy, paths and ports filled in."""
+    config = yaml.safe_load(yaml.safe_dump(template))  # deep copy
+    listener = find(config["static_resources"]["listeners"], "scim_ingress")
+    hcm = find(listener["filter_chains"][0]["filters"], HCM)["typed_config"]
+    wasm_config = find(hcm["http_filters"], WASM_FILTER)["typed_config"]["config"]
+    wasm_config["configuration"]["value"] = policy_text
+    wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm.resolve())
+    for log in hcm["access_log"]:
+        file_config = log["typed_config"]
+        file_config["path"] = str((log_dir / Path(file_config["path"]).name).resolve())
+    set_port(config["admin"]["address"], ports.get("admin"))
+    set_port(listener["address"], ports.get("listen"))
+    for cluster, key in (("scim_upstream", "upstream"), ("scim_lookup", "upstream"), ("app_upstream", "app")):
+        endpoint = find(config["static_resources"]["clusters"], cluster)["load_assignment"]["endpoints"][0]
+        set_port(endpoint["lb_endpoints"][0]["endpoint"]["address"], ports.get(key))
+    return config
+
+
+def find(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The item called `name`; the template's shape is part of this script's contract."""
+    for item in items:
+        if item.get("name") == name:
+            return item
+    raise SystemExit(f"render: `{name}` not found in the template; has envoy.yaml changed shape?")
+
+
+def set_port(address: dict[str, Any], port: int | None) -> None:
+    if port is not None:
+        address["socket_address"]["port_value"] = port
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    template = yaml.safe_load(args.template.read_text(encoding="utf-8"))
+    log_dir = args.log_dir or args.out.parent
+    log_dir.mkdir(parents=True, exist_ok=True)
+    config = render(
+        template,
+        policy_text=args.policy.read_text(encoding="utf-8"),
+        wasm=args.wasm,
+        log_dir=log_dir,
+        ports={"listen": args.listen_port, "admin": args.admin_port,
+               "upstream": args.upstream_port, "app": args.app_port},
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Rendered from {args.template} with policy {args.policy} by tests/envoy/render.py. Do not edit.\n"
+    args.out.write_text(header + yaml.safe_dump(config, sort_keys=False, width=1 << 20), encoding="utf-8")
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--template", type=Path, default=ROOT / "envoy.yaml")
+    parser.add_argument("--policy", type=Path, default=ROOT / "policies" / "default.json")
+    parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/scimguard.wasm")
+    parser.add_argument("--out", type=Path, default=ROOT / ".run" / "envoy.yaml")
+    parser.add_argument("--log-dir", type=Path, help="where audit.log and access.log go (default: --out's folder)")
+    for name in ("listen", "admin", "upstream", "app"):
+        parser.add_argument(f"--{name}-port", type=int)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
