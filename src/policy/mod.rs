@@ -17,7 +17,7 @@ pub use compile::compile;
 pub use error::{PolicyError, PolicyErrors};
 pub use eval::{evaluate, Action, Decision, RuleMatch, Severity};
 pub use rule::{Condition, Mode, Rule, RuleId};
-pub use settings::{ErrorOutcome, MethodOverride, Settings, UnknownGroupOutcome};
+pub use settings::{ErrorOutcome, FilterSettings, MethodOverride, Settings, UnknownGroupOutcome};
 
 /// A compiled, valid policy.
 #[derive(Debug, Clone)]

@@ -57,6 +57,7 @@ pub struct Settings {
     pub sensitive_attributes: Vec<String>,
     /// Status of a block reply when the rule names none.
     pub block_status: u16,
+    pub filter: FilterSettings,
 }
 
 /// The named set of privileged groups.
@@ -107,6 +108,40 @@ impl Default for Settings {
             privileged: PrivilegedGroups::default(),
             sensitive_attributes: vec!["password".to_string()],
             block_status: 403,
+            filter: FilterSettings::default(),
+        }
+    }
+}
+
+/// Settings only the Envoy filter reads (the `filter` section of a policy). Validated with the rest
+/// of the policy so a typo fails at load time, but the pure core never acts on them.
+#[derive(Debug, Clone)]
+pub struct FilterSettings {
+    /// Filter-state key for the audit record: Envoy exposes it as `wasm.<key>`.
+    pub audit_property: String,
+    /// Also write each audit record to Envoy's log (logger `wasm`, info).
+    pub audit_to_log: bool,
+    /// Cluster for group displayName lookups (`dispatch_http_call`); `None` disables lookups.
+    pub lookup_cluster: Option<String>,
+    /// Path prefix of the SCIM API as the lookup cluster serves it (e.g. `/v2` after a prefix rewrite).
+    pub lookup_base_path: String,
+    /// `:authority` for lookups.
+    pub lookup_authority: String,
+    pub lookup_timeout_ms: u64,
+    /// How long a learned group name stays valid, in seconds.
+    pub group_name_ttl_secs: u64,
+}
+
+impl Default for FilterSettings {
+    fn default() -> Self {
+        FilterSettings {
+            audit_property: "scimguard".to_string(),
+            audit_to_log: false,
+            lookup_cluster: None,
+            lookup_base_path: "/scim/v2".to_string(),
+            lookup_authority: "scim-upstream".to_string(),
+            lookup_timeout_ms: 2000,
+            group_name_ttl_secs: 3600,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod normalize;
 pub mod path;
 pub mod request;
+pub mod response;
 pub mod strict_json;
 
 pub use change::{Change, Event, EventKind, Op, Operation};
