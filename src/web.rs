@@ -1,0 +1,72 @@
+//! The wasm-bindgen shell (feature `web`, target `wasm32-unknown-unknown`): the engine for the
+//! browser playground and for Node tooling. The only module that names `wasm_bindgen`.
+//!
+//! Owns: translating JavaScript strings to engine calls and engine values back to JSON strings.
+//! Does not own: any judgement. Every function is a one-liner over `Engine`; `evaluate` returns
+//! byte for byte what `scimguard eval` prints for the same policy and request, so a result seen in
+//! the playground is the result the gateway and the CLI give.
+//!
+//! Strings in, strings out: JSON crosses the boundary as text so the JavaScript side needs no
+//! generated types and a result can be compared with the CLI's output as it is.
+
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::{wasm_bindgen, JsError};
+
+use crate::scim::HttpRequest;
+use crate::{Engine, Evaluation, Facts};
+
+/// Checks a policy document: `{"ok":true,"rules":N}`, or `{"ok":false,"errors":[…]}` with every
+/// error's `rule`, `pointer`, `line`, `message` and `help`, as `scimguard validate` reports them.
+#[wasm_bindgen]
+pub fn validate(policy_json: &str) -> String {
+    match Engine::from_json(policy_json) {
+        Ok(engine) => json!({"ok": true, "rules": engine.policy().rules.len()}),
+        Err(errors) => json!({"ok": false, "errors": errors}),
+    }
+    .to_string()
+}
+
+/// Judges one request (`{"method","path","headers","body"|"raw_body"}`) under a policy and returns
+/// the `scimguard eval` line: `{"decision","risk","rules","events","changes","error"}`.
+///
+/// # Errors
+/// Throws when the policy is invalid (the message lists every error) or the request is not a
+/// request object (the message is the JSON reader's).
+#[wasm_bindgen]
+pub fn evaluate(policy_json: &str, request_json: &str) -> Result<String, JsError> {
+    run(policy_json, request_json).map(|e| e.to_json().to_string())
+}
+
+/// `evaluate`, plus what a reader needs to understand the result: the matched rules with their
+/// descriptions, the actor the decision used, and the reply a client receives when blocked.
+/// `{"result": <evaluate's object>, "matches": [...], "actor", "unknown_groups", "reply"}`.
+///
+/// # Errors
+/// As `evaluate`.
+#[wasm_bindgen]
+pub fn explain(policy_json: &str, request_json: &str) -> Result<String, JsError> {
+    run(policy_json, request_json).map(|e| explanation(&e).to_string())
+}
+
+/// The engine's version (the crate version).
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+fn run(policy_json: &str, request_json: &str) -> Result<Evaluation, JsError> {
+    let engine = Engine::from_json(policy_json).map_err(|e| JsError::new(&e.to_string()))?;
+    let request: HttpRequest =
+        serde_json::from_str(request_json).map_err(|e| JsError::new(&format!("not a request: {e}")))?;
+    Ok(engine.evaluate_request(&request, &Facts::default()))
+}
+
+fn explanation(e: &Evaluation) -> Value {
+    json!({
+        "result": e.to_json(),
+        "matches": e.matches,
+        "actor": e.actor,
+        "unknown_groups": e.unknown_groups,
+        "reply": e.reply().map(|r| json!({"status": r.status, "body": r.body})),
+    })
+}
