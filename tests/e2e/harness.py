@@ -149,7 +149,7 @@ def render_config(workdir: Path, *, ports: dict[str, int], policy: Path | None =
 def validate_config(config: Path) -> subprocess.CompletedProcess[str]:
     """`envoy --mode validate`: parses the config, loads the wasm and runs on_configure."""
     return subprocess.run(
-        [envoy_binary(), "--mode", "validate", "-c", str(config), "--base-id", str(free_port()),
+        [envoy_binary(), "--mode", "validate", "-c", str(config), "--disable-hot-restart",
          "--log-level", "info"],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )

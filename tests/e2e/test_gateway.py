@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import payloads
 import pytest
 from clients import expected_http_version
 from conftest import require_inputs
 from harness import Gateway, start_gateway
-import payloads
 
 SCIM2 = str(Path(sys.executable).parent / "scim2")
 CHECK_LINE = re.compile(r"^(SUCCESS|ERROR) (\S+)")
