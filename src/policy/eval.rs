@@ -228,6 +228,7 @@ impl Scope<'_> {
 fn change_matches(t: &ChangeTest, ch: &crate::scim::Change) -> bool {
     (t.ops.is_empty() || t.ops.contains(&ch.op))
         && (t.attributes.is_empty() || t.attributes.iter().any(|a| ch.is(a)))
+        && t.attribute_matches.as_ref().is_none_or(|re| re.is_match(&ch.attribute))
         && (t.sub_attributes.is_empty()
             || ch.sub_attribute.as_deref().is_some_and(|s| t.sub_attributes.iter().any(|a| a.eq_ignore_ascii_case(s))))
         && t.flag.as_deref().is_none_or(|f| ch.flags.contains(&f))

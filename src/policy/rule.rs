@@ -85,6 +85,8 @@ pub struct ChangeTest {
     pub ops: Vec<Op>,
     /// Canonical attribute names, compared case-insensitively.
     pub attributes: Vec<String>,
+    /// A pattern over the canonical attribute name (e.g. extension attributes named like `isAdmin`).
+    pub attribute_matches: Option<regex_lite::Regex>,
     pub sub_attributes: Vec<String>,
     pub value: Option<ValueTest>,
     /// A flag the normaliser set (`remove_listed_or_all`, `string_boolean`…).

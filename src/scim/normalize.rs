@@ -1,12 +1,22 @@
 //! The normaliser: a complete SCIM write → ordered changes and lifecycle events.
-//! (Implementation in progress.)
+//!
+//! POST to a collection: every attribute present is an `add`. PUT: every attribute present is a
+//! `replace` (absent rule-relevant attributes get a `possible_clear` change: the server may clear
+//! them). PATCH: each operation in order, path-less values expanded key by key. DELETE: a delete
+//! event. Bulk: see `bulk`. Where upstreams read the same bytes differently, the most dangerous
+//! plausible reading is taken and flagged (`string_boolean`, `remove_listed_or_all`…).
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
-use super::change::Operation;
+use super::attribute::{self, AttrRef};
+use super::change::{Change, Event, EventKind, Op, Operation};
 use super::endpoint::{Endpoint, Method, ResourceType};
 use super::error::ScimError;
+use super::path::{self, Filter};
 use super::request::RequestView;
+use super::strict_json;
+use crate::scim::bulk;
 
 /// Limits and names the normaliser needs from the policy.
 #[derive(Debug, Clone, Copy)]
@@ -31,11 +41,520 @@ pub struct Normalized {
     pub operations: Vec<Operation>,
 }
 
+/// The placeholder that replaces every value of a sensitive attribute.
+pub const REDACTED: &str = "[redacted]";
+
+/// Attributes a PUT may clear by omission, which rules care about.
+const CLEARABLE_ON_PUT: [&str; 5] = ["active", "roles", "entitlements", "externalId", "members"];
+
+/// Normalises a complete write to `endpoint`.
 pub fn normalize(
-    _view: &RequestView<'_>,
-    _endpoint: &Endpoint,
-    _method: Method,
-    _limits: &Limits<'_>,
+    view: &RequestView<'_>,
+    endpoint: &Endpoint,
+    method: Method,
+    limits: &Limits<'_>,
 ) -> Result<Normalized, ScimError> {
-    Err(ScimError::new(501, None, "normaliser not built yet"))
+    let body = read_body(view, limits)?;
+    if endpoint.resource_type == ResourceType::Bulk {
+        if method != Method::Post || endpoint.id.is_some() {
+            return Err(ScimError::new(405, None, "Bulk accepts only POST /Bulk"));
+        }
+        let body = body.ok_or_else(|| ScimError::syntax("a Bulk request needs a body"))?;
+        let operations = bulk::normalize(&body, limits)?;
+        return Ok(Normalized { method, resource_type: ResourceType::Bulk, resource_id: None, bulk: true, operations });
+    }
+    let op = operation(&method, &endpoint.resource_type, endpoint.id.clone(), None, body.as_ref(), limits)?;
+    Ok(Normalized {
+        method,
+        resource_type: endpoint.resource_type.clone(),
+        resource_id: endpoint.id.clone(),
+        bulk: false,
+        operations: vec![op],
+    })
+}
+
+/// Normalises one write on one resource (the whole request, or one Bulk operation).
+pub fn operation(
+    method: &Method,
+    resource_type: &ResourceType,
+    id: Option<String>,
+    bulk_id: Option<String>,
+    body: Option<&Value>,
+    limits: &Limits<'_>,
+) -> Result<Operation, ScimError> {
+    // `/Me` is the authenticated user (RFC 7644 §3.11): judge it as a User.
+    let rt = if *resource_type == ResourceType::Me { ResourceType::Users } else { resource_type.clone() };
+    let id = if *resource_type == ResourceType::Me { Some("Me".to_string()) } else { id };
+    let mut b = Builder::new(method.clone(), rt, id, bulk_id, limits);
+    match (method, b.op.resource_id.is_some() || b.op.bulk_id.is_some() && *method != Method::Post) {
+        (Method::Post, false) => b.create(object(body, "a create")?)?,
+        (Method::Put, true) => b.replace(object(body, "a PUT")?)?,
+        (Method::Patch, true) => b.patch(object(body, "a PATCH")?)?,
+        (Method::Delete, true) => b.delete(body)?,
+        (Method::Post, true) => return Err(ScimError::new(405, None, "POST to a resource is not a SCIM operation")),
+        (m, _) => {
+            return Err(ScimError::new(405, None, format!("{} is not accepted on this endpoint", m.as_str())));
+        }
+    }
+    Ok(b.op)
+}
+
+fn object<'v>(body: Option<&'v Value>, what: &str) -> Result<&'v Map<String, Value>, ScimError> {
+    body.and_then(Value::as_object).ok_or_else(|| ScimError::syntax(format!("the body of {what} must be a JSON object")))
+}
+
+/// Checks encoding and content type, then parses the body strictly. `None` for an empty body.
+fn read_body(view: &RequestView<'_>, limits: &Limits<'_>) -> Result<Option<Value>, ScimError> {
+    let h = view.headers;
+    if h.count("content-encoding") > 1 || h.count("content-type") > 1 {
+        return Err(ScimError::syntax("repeated Content-Type or Content-Encoding headers"));
+    }
+    if let Some(enc) = h.get("content-encoding") {
+        if !enc.trim().eq_ignore_ascii_case("identity") {
+            return Err(ScimError::new(415, None, "compressed or encoded request bodies are not accepted"));
+        }
+    }
+    let Some(bytes) = view.body.filter(|b| b.iter().any(|c| !c.is_ascii_whitespace())) else {
+        return Ok(None);
+    };
+    if let Some(ct) = h.get("content-type") {
+        check_content_type(ct)?;
+    }
+    strict_json::parse(bytes, limits.max_depth).map(Some)
+}
+
+fn check_content_type(ct: &str) -> Result<(), ScimError> {
+    let mut parts = ct.split(';');
+    let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let json = media == "application/scim+json" || media == "application/json";
+    if !json {
+        return Err(ScimError::new(415, None, "SCIM bodies must be application/scim+json or application/json"));
+    }
+    for param in parts {
+        let (k, v) = param.split_once('=').unwrap_or((param, ""));
+        let v = v.trim().trim_matches('"');
+        if k.trim().eq_ignore_ascii_case("charset") && !v.eq_ignore_ascii_case("utf-8") && !v.eq_ignore_ascii_case("utf8") {
+            return Err(ScimError::new(415, None, "SCIM bodies must be UTF-8"));
+        }
+    }
+    Ok(())
+}
+
+/// Builds one `Operation`, change by change, deriving lifecycle events as it goes.
+struct Builder<'l> {
+    op: Operation,
+    limits: &'l Limits<'l>,
+}
+
+impl<'l> Builder<'l> {
+    fn new(method: Method, rt: ResourceType, id: Option<String>, bulk_id: Option<String>, limits: &'l Limits<'l>) -> Self {
+        let op = Operation {
+            method,
+            resource_type: rt,
+            resource_id: id,
+            bulk_id,
+            bulk_index: None,
+            changes: Vec::new(),
+            events: Vec::new(),
+            display_name: None,
+        };
+        Builder { op, limits }
+    }
+
+    fn users(&self) -> bool {
+        self.op.resource_type == ResourceType::Users
+    }
+
+    fn groups(&self) -> bool {
+        self.op.resource_type == ResourceType::Groups
+    }
+
+    fn create(&mut self, body: &Map<String, Value>) -> Result<(), ScimError> {
+        let kind = if self.users() { Some(EventKind::UserProvisioned) } else if self.groups() { Some(EventKind::GroupCreated) } else { None };
+        if let Some(kind) = kind {
+            let mut e = self.event(kind);
+            e.user_name = string_member(body, "userName").filter(|_| self.users());
+            e.display_name = string_member(body, "displayName").filter(|_| self.groups());
+            self.op.events.push(e);
+        }
+        for (attr, value) in expand(body)? {
+            self.apply(Op::Add, attr, None, value)?;
+        }
+        Ok(())
+    }
+
+    fn replace(&mut self, body: &Map<String, Value>) -> Result<(), ScimError> {
+        if self.users() {
+            self.push_event(EventKind::UserUpdated);
+        }
+        let mut present = Vec::new();
+        for (attr, value) in expand(body)? {
+            present.push(attr.attribute.clone());
+            self.apply(Op::Replace, attr, None, value)?;
+        }
+        let (users, groups) = (self.users(), self.groups());
+        let clearable: Vec<&str> =
+            CLEARABLE_ON_PUT.iter().copied().filter(|a| (users && *a != "members") || (groups && *a == "members")).collect();
+        for attr in clearable {
+            if !present.iter().any(|p| p == attr) {
+                let mut c = self.change(Op::Remove, &AttrRef { attribute: attr.to_string(), sub_attribute: None }, None, Vec::new());
+                c.flags.push("possible_clear");
+                self.op.changes.push(c);
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, body: Option<&Value>) -> Result<(), ScimError> {
+        if body.is_some() {
+            return Err(ScimError::syntax("a DELETE must not carry a body"));
+        }
+        let kind = if self.users() { EventKind::UserDeleted } else if self.groups() { EventKind::GroupDeleted } else { return Ok(()) };
+        self.push_event(kind);
+        Ok(())
+    }
+
+    fn patch(&mut self, body: &Map<String, Value>) -> Result<(), ScimError> {
+        let mut ops = None;
+        for (k, v) in body {
+            if k.eq_ignore_ascii_case("Operations") {
+                ops = Some(v);
+            } else if !k.eq_ignore_ascii_case("schemas") {
+                return Err(ScimError::syntax(format!("unexpected member `{}` in a PatchOp", k.escape_default())));
+            }
+        }
+        let ops = ops.and_then(Value::as_array).ok_or_else(|| ScimError::syntax("a PatchOp needs an `Operations` array"))?;
+        self.patch_ops(ops)
+    }
+
+    /// Applies PATCH operations (also used for Bulk PATCH `data` given as a bare array).
+    fn patch_ops(&mut self, ops: &[Value]) -> Result<(), ScimError> {
+        if ops.is_empty() {
+            return Err(ScimError::syntax("a PatchOp needs at least one operation"));
+        }
+        if ops.len() > self.limits.max_operations {
+            return Err(ScimError::too_large(format!("more than {} PATCH operations", self.limits.max_operations)));
+        }
+        if self.users() {
+            self.push_event(EventKind::UserUpdated);
+        }
+        for (i, op) in ops.iter().enumerate() {
+            self.patch_op(op).map_err(|mut e| {
+                e.detail = format!("Operations[{i}]: {}", e.detail);
+                e
+            })?;
+        }
+        Ok(())
+    }
+
+    fn patch_op(&mut self, op: &Value) -> Result<(), ScimError> {
+        let obj = op.as_object().ok_or_else(|| ScimError::syntax("an operation must be an object"))?;
+        let (mut name, mut path, mut value) = (None, None, None);
+        for (k, v) in obj {
+            match k.to_ascii_lowercase().as_str() {
+                "op" => name = Some(v),
+                "path" => path = Some(v),
+                "value" => value = Some(v),
+                _ => return Err(ScimError::syntax(format!("unexpected member `{}` in an operation", k.escape_default()))),
+            }
+        }
+        let op = match name.and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+            Some("add") => Op::Add,
+            Some("replace") => Op::Replace,
+            Some("remove") => Op::Remove,
+            _ => return Err(ScimError::syntax("`op` must be `add`, `replace` or `remove`")),
+        };
+        match path {
+            Some(Value::String(p)) => {
+                let parsed = path::parse(p)?;
+                if matches!(parsed.attr.attribute.as_str(), "id" | "meta" | "schemas") {
+                    return Err(ScimError::new(400, Some("mutability"), format!("`{}` cannot be written", parsed.attr.attribute)));
+                }
+                if op != Op::Remove && value.is_none() {
+                    return Err(ScimError::value(format!("`{op:?}` needs a `value`").to_lowercase()));
+                }
+                self.apply(op, parsed.attr, parsed.filter, value.cloned().unwrap_or(Value::Null))
+            }
+            Some(Value::Null) | None if op == Op::Remove => Err(ScimError::new(400, Some("noTarget"), "`remove` needs a `path`")),
+            Some(Value::Null) | None => {
+                let obj = value
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| ScimError::value("an operation without `path` needs an object `value`"))?;
+                for (attr, v) in expand(obj)? {
+                    self.apply(op, attr, None, v)?;
+                }
+                Ok(())
+            }
+            Some(_) => Err(ScimError::path("`path` must be a string")),
+        }
+    }
+
+    /// Records one attribute change and the lifecycle events it implies.
+    fn apply(&mut self, op: Op, attr: AttrRef, filter: Option<Filter>, value: Value) -> Result<(), ScimError> {
+        let (values, mut flags) = self.values_of(&attr, value)?;
+        let mut change = self.change(op, &attr, filter.as_ref(), values);
+        change.flags.append(&mut flags);
+        if self.groups() {
+            self.group_events(&mut change, filter.as_ref());
+        } else if self.users() {
+            self.user_events(&mut change)?;
+        }
+        if self.is_sensitive(&change.attribute) {
+            change.values = change.values.iter().map(|_| Value::String(REDACTED.into())).collect();
+        }
+        self.op.changes.push(change);
+        Ok(())
+    }
+
+    /// The values written, one per element, with Entra's JSON-in-string roles decoded.
+    fn values_of(&self, attr: &AttrRef, value: Value) -> Result<(Vec<Value>, Vec<&'static str>), ScimError> {
+        let mut flags = Vec::new();
+        let mut values = match value {
+            Value::Null => Vec::new(),
+            Value::Array(items) => items,
+            // Salesforce wraps members: {"members":[…]}. Some servers store the wrapper, others
+            // refuse it; read it as the members it names.
+            Value::Object(mut o) if attr.attribute == "members" && o.len() == 1 && o.contains_key("members") => {
+                flags.push("wrapped_value");
+                match o.remove("members") {
+                    Some(Value::Array(items)) => items,
+                    Some(other) => vec![other],
+                    None => Vec::new(),
+                }
+            }
+            other => vec![other],
+        };
+        if matches!(attr.attribute.as_str(), "roles" | "entitlements") {
+            for v in values.iter_mut() {
+                if let Some(decoded) = json_in_string(v, self.limits.max_depth)? {
+                    *v = decoded;
+                    if !flags.contains(&"json_in_string") {
+                        flags.push("json_in_string");
+                    }
+                }
+            }
+        }
+        Ok((values, flags))
+    }
+
+    fn user_events(&mut self, change: &mut Change) -> Result<(), ScimError> {
+        let method = self.op.method.clone();
+        let attr = change.attribute.clone();
+        match attr.as_str() {
+            "active" if method != Method::Post => self.active_event(change)?,
+            "password" => self.push_event(EventKind::CredentialChanged),
+            "roles" | "entitlements" => {
+                let kind = if attr == "roles" { EventKind::RoleChanged } else { EventKind::EntitlementChanged };
+                let mut e = self.event(kind);
+                e.values = change.values.clone();
+                e.scope = Some(change.op.as_str());
+                self.op.events.push(e);
+            }
+            "userName" | "externalId" | "emails" if method == Method::Patch => {
+                let mut e = self.event(EventKind::IdentityChanged);
+                e.values = vec![Value::String(attr.clone())];
+                if attr == "userName" {
+                    e.user_name = change.values.first().and_then(Value::as_str).map(str::to_string);
+                }
+                self.op.events.push(e);
+            }
+            a if a.ends_with(":manager") && method != Method::Post => self.push_event(EventKind::ManagerChanged),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `active` false → deprovisioned, true → reactivated; string booleans coerced and flagged.
+    fn active_event(&mut self, change: &mut Change) -> Result<(), ScimError> {
+        let target = if change.op == Op::Remove {
+            // Removing `active` leaves the server's default, which is active for most servers.
+            change.flags.push("active_removed");
+            Some(true)
+        } else {
+            let v = change.values.first().filter(|_| change.values.len() == 1);
+            match v {
+                Some(Value::Bool(b)) => Some(*b),
+                Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+                    change.flags.push("string_boolean");
+                    Some(s.eq_ignore_ascii_case("true"))
+                }
+                Some(Value::Number(n)) if n.as_f64() == Some(0.0) || n.as_f64() == Some(1.0) => {
+                    change.flags.push("number_boolean");
+                    Some(n.as_f64() == Some(1.0))
+                }
+                _ => return Err(ScimError::value("`active` must be a boolean")),
+            }
+        };
+        match (target, self.op.method == Method::Put) {
+            (Some(false), _) => self.push_event(EventKind::UserDeprovisioned),
+            // Every Okta profile PUT carries active:true; without state a PUT cannot tell a
+            // reactivation from an update, so it is flagged rather than named.
+            (Some(true), true) => change.flags.push("possible_reactivation"),
+            (Some(true), false) => self.push_event(EventKind::UserReactivated),
+            (None, _) => {}
+        }
+        Ok(())
+    }
+
+    fn group_events(&mut self, change: &mut Change, filter: Option<&Filter>) {
+        if change.attribute == "displayName" {
+            self.op.display_name = change.values.first().and_then(Value::as_str).map(str::to_string);
+        }
+        let member_id_write = change.attribute == "members" && change.sub_attribute.as_deref() == Some("value");
+        if change.attribute != "members" || (change.sub_attribute.is_some() && !member_id_write) {
+            if self.op.method != Method::Post && !self.op.events.iter().any(|e| e.kind == EventKind::GroupUpdated) {
+                let mut e = self.event(EventKind::GroupUpdated);
+                e.display_name = self.op.display_name.clone();
+                self.op.events.push(e);
+            } else if let Some(e) = self.op.events.iter_mut().find(|e| e.kind == EventKind::GroupUpdated) {
+                e.display_name = self.op.display_name.clone();
+            }
+            return;
+        }
+        let listed = filter.and_then(Filter::listed_values);
+        let given = member_ids(&change.values, member_id_write);
+        match (change.op, self.op.method == Method::Put) {
+            (Op::Add, _) | (Op::Replace, false) if member_id_write => {
+                self.member_event(EventKind::GroupMemberAdded, given, None);
+                if let Some(old) = listed {
+                    self.member_event(EventKind::GroupMemberRemoved, old, Some("listed"));
+                }
+            }
+            (Op::Add, _) if !given.is_empty() => self.member_event(EventKind::GroupMemberAdded, given, None),
+            (Op::Add, _) => {}
+            (Op::Replace, _) if filter.is_some() => {
+                self.member_event(EventKind::GroupMemberAdded, given, None);
+                self.member_event(EventKind::GroupMemberRemoved, listed.unwrap_or_default(), Some("filter"));
+            }
+            (Op::Replace, _) => self.member_event(EventKind::GroupMembersReplaced, given, None),
+            (Op::Remove, _) => {
+                let (members, scope) = match (filter, listed) {
+                    (Some(_), Some(ids)) => (ids, "listed"),
+                    (Some(_), None) => {
+                        change.flags.push("filter_defined");
+                        (Vec::new(), "filter")
+                    }
+                    (None, _) if !given.is_empty() => {
+                        // Entra's default dialect: remove + value list without a filter. The RFC
+                        // reads it as "remove all"; Entra and most servers remove the listed ones.
+                        change.flags.push("remove_listed_or_all");
+                        (given, "listed_or_all")
+                    }
+                    (None, _) => (Vec::new(), "all"),
+                };
+                self.member_event(EventKind::GroupMemberRemoved, members, Some(scope));
+            }
+        }
+    }
+
+    fn member_event(&mut self, kind: EventKind, members: Vec<String>, scope: Option<&'static str>) {
+        let mut e = self.event(kind);
+        e.members = members;
+        e.scope = scope;
+        e.display_name = self.op.display_name.clone();
+        self.op.events.push(e);
+    }
+
+    fn change(&self, op: Op, attr: &AttrRef, filter: Option<&Filter>, values: Vec<Value>) -> Change {
+        Change {
+            resource_type: self.op.resource_type.clone(),
+            resource_id: self.op.resource_id.clone(),
+            bulk_id: self.op.bulk_id.clone(),
+            op,
+            attribute: attr.attribute.clone(),
+            sub_attribute: attr.sub_attribute.clone(),
+            filter: filter.map(Filter::to_text),
+            values,
+            flags: Vec::new(),
+        }
+    }
+
+    fn event(&self, kind: EventKind) -> Event {
+        let mut e = Event::new(kind, self.op.resource_type.clone(), self.op.resource_id.clone());
+        e.bulk_id = self.op.bulk_id.clone();
+        e
+    }
+
+    fn push_event(&mut self, kind: EventKind) {
+        if !self.op.events.iter().any(|e| e.kind == kind) {
+            let e = self.event(kind);
+            self.op.events.push(e);
+        }
+    }
+
+    fn is_sensitive(&self, attribute: &str) -> bool {
+        let bare = attribute.rsplit(':').next().unwrap_or(attribute);
+        self.limits.sensitive.iter().any(|s| s.eq_ignore_ascii_case(attribute) || s.eq_ignore_ascii_case(bare))
+    }
+}
+
+/// Expands a resource body or a path-less PATCH value into `(attribute, value)` pairs: plain,
+/// dotted (`name.givenName`) and URN-qualified keys, and extension objects under their URN.
+/// `id`, `meta` and `schemas` are read-only and skipped (RFC 7644 §3.3).
+fn expand(obj: &Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
+    let mut out = Vec::with_capacity(obj.len());
+    for (key, value) in obj {
+        if attribute::is_schema_urn(key) {
+            let inner = value.as_object().ok_or_else(|| ScimError::value(format!("`{key}` must hold an object")))?;
+            for (k, v) in inner {
+                let attr = attribute::parse(&format!("{key}:{k}"))?;
+                out.push((attr, v.clone()));
+            }
+            continue;
+        }
+        let attr = attribute::parse(key)?;
+        if matches!(attr.attribute.as_str(), "id" | "meta" | "schemas") {
+            continue;
+        }
+        out.push((attr, value.clone()));
+    }
+    Ok(out)
+}
+
+/// Member ids from member values (`{"value": id}` objects, or bare ids).
+fn member_ids(values: &[Value], bare: bool) -> Vec<String> {
+    values
+        .iter()
+        .filter_map(|v| match v {
+            Value::Object(o) if !bare => o.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).and_then(|(_, v)| v.as_str()),
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Decodes `{"value":"{\"id\":…}"}` or `"{…}"` (JSON inside a string, as Entra sends roles).
+fn json_in_string(v: &Value, max_depth: usize) -> Result<Option<Value>, ScimError> {
+    let text = match v {
+        Value::String(s) => s.as_str(),
+        Value::Object(o) if o.len() == 1 => match o.get("value") {
+            Some(Value::String(s)) => s.as_str(),
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if !text.trim_start().starts_with('{') {
+        return Ok(None);
+    }
+    let decoded = strict_json::parse_str(text, max_depth)
+        .map_err(|e| ScimError::value(format!("a role carried as JSON in a string does not parse: {}", e.detail)))?;
+    Ok(decoded.is_object().then_some(decoded))
+}
+
+fn string_member(obj: &Map<String, Value>, name: &str) -> Option<String> {
+    obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str()).map(str::to_string)
+}
+
+/// Exposed for `bulk`: applies a bare array of PATCH operations (a Bulk `data` shape).
+pub(crate) fn patch_array(
+    resource_type: &ResourceType,
+    id: Option<String>,
+    bulk_id: Option<String>,
+    ops: &[Value],
+    limits: &Limits<'_>,
+) -> Result<Operation, ScimError> {
+    let mut b = Builder::new(Method::Patch, resource_type.clone(), id, bulk_id, limits);
+    b.patch_ops(ops)?;
+    Ok(b.op)
 }

@@ -1,0 +1,111 @@
+//! The host adapter: every proxy-wasm call the filter makes goes through this file.
+//!
+//! Calls `proxy_wasm::hostcalls::*` (which return `Result`) and never the SDK's trait helpers (which
+//! unwrap). Every `Err(Status)` comes back to the caller, which decides the posture; `HostError` names
+//! the call so a log line says what failed. Values that may hold secrets (headers, bodies) are never
+//! logged here or anywhere in the filter.
+//!
+//! Property encodings (Envoy `attributes.rst`): strings as UTF-8 bytes; integers, timestamps and
+//! durations as 8-byte little-endian int64 (timestamps and durations in nanoseconds).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, LogLevel, MapType, Status};
+
+/// A failed host call: which one, and the status the host gave.
+#[derive(Debug, Clone, Copy)]
+pub struct HostError {
+    pub call: &'static str,
+    pub status: Status,
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host call `{}` failed: {:?}", self.call, self.status)
+    }
+}
+
+pub type HostResult<T> = Result<T, HostError>;
+
+fn err(call: &'static str) -> impl Fn(Status) -> HostError {
+    move |status| HostError { call, status }
+}
+
+/// Writes to Envoy's log (logger `wasm`). Diagnostics only; never the audit trail.
+pub fn log(level: LogLevel, message: &str) {
+    // Nothing sensible is left to do when logging itself fails.
+    let _ = hostcalls::log(level, message);
+}
+
+/// Current wall-clock time in nanoseconds since the epoch.
+pub fn now_ns() -> HostResult<u64> {
+    let t = hostcalls::get_current_time().map_err(err("get_current_time"))?;
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    Ok(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A header map in one host call. Values are decoded lossily: HTTP/1 allows obs-text bytes that are
+/// not UTF-8, and the SDK's `get_map` would panic on them (a client could trap the VM at will).
+pub fn headers(map: MapType) -> HostResult<Vec<(String, String)>> {
+    let pairs = hostcalls::get_map_bytes(map).map_err(err("get_map"))?;
+    Ok(pairs.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect())
+}
+
+/// Replaces (or adds) one header.
+pub fn set_header(map: MapType, name: &str, value: &str) -> HostResult<()> {
+    hostcalls::set_map_value(map, name, Some(value)).map_err(err("set_map_value"))
+}
+
+pub fn remove_header(map: MapType, name: &str) -> HostResult<()> {
+    hostcalls::remove_map_value(map, name).map_err(err("remove_map_value"))
+}
+
+/// Up to `max` bytes of a buffer, from its start.
+pub fn buffer(kind: BufferType, max: usize) -> HostResult<Vec<u8>> {
+    Ok(hostcalls::get_buffer(kind, 0, max).map_err(err("get_buffer"))?.unwrap_or_default())
+}
+
+pub fn property_string(path: &[&str]) -> HostResult<Option<String>> {
+    let bytes = hostcalls::get_property(path.to_vec()).map_err(err("get_property"))?;
+    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// An integer, timestamp or duration property (8-byte little-endian int64).
+pub fn property_i64(path: &[&str]) -> HostResult<Option<i64>> {
+    let bytes = hostcalls::get_property(path.to_vec()).map_err(err("get_property"))?;
+    Ok(bytes.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok()).map(i64::from_le_bytes))
+}
+
+/// Writes filter state `wasm.<name>` (a single-element path: multi-element paths are joined with NUL).
+pub fn set_filter_state(name: &str, value: &[u8]) -> HostResult<()> {
+    hostcalls::set_property(vec![name], Some(value)).map_err(err("set_property"))
+}
+
+pub fn send_reply(status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()> {
+    hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body)).map_err(err("send_http_response"))
+}
+
+pub fn resume_request() -> HostResult<()> {
+    hostcalls::resume_http_request().map_err(err("resume_http_request"))
+}
+
+/// Ends the stream without forwarding it: the last resort when a block cannot be sent.
+pub fn reset_request() {
+    if let Err(status) = hostcalls::reset_http_request() {
+        log(LogLevel::Error, &format!("scimguard: reset_http_request failed: {status:?}"));
+    }
+}
+
+pub fn shared_data(key: &str) -> HostResult<Option<Vec<u8>>> {
+    Ok(hostcalls::get_shared_data(key).map_err(err("get_shared_data"))?.0)
+}
+
+/// Last writer wins (no CAS): the values are the upstream's own answers, any of them is good.
+pub fn set_shared_data(key: &str, value: &[u8]) -> HostResult<()> {
+    hostcalls::set_shared_data(key, Some(value), None).map_err(err("set_shared_data"))
+}
+
+pub fn dispatch_get(cluster: &str, headers: &[(&str, &str)], timeout: Duration) -> HostResult<u32> {
+    hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout).map_err(err("dispatch_http_call"))
+}

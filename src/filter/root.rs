@@ -1,0 +1,124 @@
+//! The root context: compiles the policy from the plugin configuration once per VM, defines the
+//! counters, and hands both (behind an `Rc`) to every HTTP context.
+//!
+//! An invalid policy makes `on_configure` return false: at startup Envoy refuses to start, on an xDS
+//! update it rejects the new configuration and keeps the old one. The log line lists every error.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+
+use super::host;
+use super::metrics::Metrics;
+use super::stream::Stream;
+use crate::engine::Engine;
+
+/// What every request on this VM shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub engine: Engine,
+    pub metrics: Metrics,
+    pub ids: AuditIds,
+}
+
+pub struct Root {
+    context_id: u32,
+    shared: Option<Rc<Shared>>,
+}
+
+impl Root {
+    pub fn new(context_id: u32) -> Root {
+        Root { context_id, shared: None }
+    }
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = match host::buffer(BufferType::PluginConfiguration, plugin_configuration_size) {
+            Ok(b) => b,
+            Err(e) => {
+                host::log(LogLevel::Error, &format!("scimguard: cannot read the plugin configuration: {e}"));
+                return false;
+            }
+        };
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            host::log(LogLevel::Error, "scimguard: invalid policy: the plugin configuration is not UTF-8");
+            return false;
+        };
+        let engine = match Engine::from_json(text) {
+            Ok(engine) => engine,
+            Err(errors) => {
+                // One line, so that log collectors keep the whole list together.
+                let list: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+                let n = list.len();
+                host::log(
+                    LogLevel::Error,
+                    &format!("scimguard: invalid policy: {n} error{}: {}", if n == 1 { "" } else { "s" }, list.join("; ")),
+                );
+                return false;
+            }
+        };
+        // Defining a name again (a reconfiguration) returns the id it already has.
+        let metrics = Metrics::define();
+        let ids = AuditIds::new(self.context_id);
+        let rules = engine.policy().rules.len();
+        self.shared = Some(Rc::new(Shared { engine, metrics, ids }));
+        host::log(LogLevel::Info, &format!("scimguard: policy loaded ({rules} rules)"));
+        true
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream::new(self.shared.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Audit ids: UUID-shaped, unique per request without asking the host for anything.
+///
+/// Why this construction: the core has no clock and we add no crates. `RandomState` keys SipHash with
+/// 128 random bits from WASI `random_get` (once per VM); a per-VM counter and the configure time make
+/// every input distinct. Two VMs (workers) differ in their keys, so ids do not collide across them.
+#[derive(Debug)]
+pub struct AuditIds {
+    keys: RandomState,
+    salt: u64,
+    counter: Cell<u64>,
+}
+
+impl AuditIds {
+    fn new(context_id: u32) -> AuditIds {
+        let now = host::now_ns().unwrap_or(0);
+        AuditIds { keys: RandomState::new(), salt: now ^ u64::from(context_id), counter: Cell::new(0) }
+    }
+
+    pub fn next(&self) -> String {
+        let n = self.counter.get().wrapping_add(1);
+        self.counter.set(n);
+        let hi = self.keys.hash_one((self.salt, n, 1u8));
+        let lo = self.keys.hash_one((self.salt, n, 2u8));
+        uuid_v4(hi, lo)
+    }
+}
+
+/// Formats 128 bits as an RFC 9562 version-4 UUID (version and variant bits set).
+fn uuid_v4(hi: u64, lo: u64) -> String {
+    let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
+    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
