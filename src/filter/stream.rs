@@ -233,6 +233,13 @@ impl Stream {
         }
     }
 
+    /// The body is not worth reading (too large, unreadable): learn nothing, but still forget a name
+    /// the write may have changed.
+    fn give_up_learning(&mut self, shared: &Shared) -> Action {
+        self.learn(shared);
+        Action::Continue
+    }
+
     /// Response headers of a Groups endpoint: start copying a 2xx body, or forget a name it changed.
     fn start_learning(&mut self, shared: &Shared, status: Option<u16>, end_of_stream: bool) {
         let Some(l) = self.learning.as_mut() else { return };
@@ -407,20 +414,22 @@ impl HttpContext for Stream {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else { return Action::Continue };
-        let Some(copy) = self.learning.as_mut().and_then(|l| l.copy.as_mut()) else { return Action::Continue };
-        if copy.len().saturating_add(body_size) > MAX_LEARN_BYTES {
-            self.learning = None;
-            return Action::Continue;
-        }
+        let Some(l) = self.learning.as_mut().filter(|l| !l.done) else { return Action::Continue };
+        let Some(copy) = l.copy.as_mut() else { return Action::Continue };
         // Returning Continue each time, the buffer holds just this chunk: copy it as it passes.
-        match host::buffer(BufferType::HttpResponseBody, body_size) {
-            Ok(chunk) => copy.extend_from_slice(&chunk),
+        let chunk = match host::buffer(BufferType::HttpResponseBody, body_size) {
+            Ok(chunk) if copy.len().saturating_add(chunk.len()) <= MAX_LEARN_BYTES => chunk,
+            Ok(_) => {
+                l.copy = None;
+                return self.give_up_learning(&shared);
+            }
             Err(e) => {
                 host_error(&shared, e);
-                self.learning = None;
-                return Action::Continue;
+                l.copy = None;
+                return self.give_up_learning(&shared);
             }
-        }
+        };
+        copy.extend_from_slice(&chunk);
         if end_of_stream {
             self.learn(&shared);
         }
