@@ -291,6 +291,9 @@ impl<'l> Builder<'l> {
 
     /// Records one attribute change and the lifecycle events it implies.
     fn apply(&mut self, op: Op, attr: AttrRef, filter: Option<Filter>, value: Value) -> Result<(), ScimError> {
+        if attr.attribute == "active" && (value.is_array() || value.is_object()) {
+            return Err(ScimError::value("`active` must be a boolean"));
+        }
         let (values, mut flags) = self.values_of(&attr, value)?;
         let mut change = self.change(op, &attr, filter.as_ref(), values);
         change.flags.append(&mut flags);
@@ -343,6 +346,7 @@ impl<'l> Builder<'l> {
         match attr.as_str() {
             "active" if method != Method::Post => self.active_event(change)?,
             "password" => self.push_event(EventKind::CredentialChanged),
+            "roles" | "entitlements" if method == Method::Post && change.values.is_empty() => {}
             "roles" | "entitlements" => {
                 let kind = if attr == "roles" { EventKind::RoleChanged } else { EventKind::EntitlementChanged };
                 let mut e = self.event(kind);

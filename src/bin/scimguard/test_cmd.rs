@@ -71,7 +71,8 @@ pub fn case_files(path: &Path) -> Result<Vec<PathBuf>, String> {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut out = Vec::new();
-    walk(path, false, &mut out).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let top_is_cases = path.file_name().is_some_and(|n| n == "cases");
+    walk(path, top_is_cases, &mut out).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     out.sort();
     Ok(out)
 }
