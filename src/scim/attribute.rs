@@ -182,6 +182,7 @@ pub fn check_name(name: &str, whole: &str) -> Result<(), ScimError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -284,6 +284,7 @@ fn json_string_len(s: &str) -> Result<usize, ScimError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

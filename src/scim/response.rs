@@ -36,6 +36,7 @@ pub fn created_id(location: Option<&str>, body: Option<&[u8]>) -> Option<String>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

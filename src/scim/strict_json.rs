@@ -117,6 +117,7 @@ impl<'de> Visitor<'de> for Strict {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -71,7 +71,7 @@ fn arbitrary_bytes_never_panic() {
     for _ in 0..5000 {
         let len = r.below(200);
         let bytes: Vec<u8> = (0..len).map(|_| (r.next() & 0xff) as u8).collect();
-        run(&e, *r.pick(&METHODS), *r.pick(&PATHS), &bytes);
+        run(&e, r.pick::<&str>(&METHODS), r.pick::<&str>(&PATHS), &bytes);
         let path: String = (0..r.below(40)).map(|_| char::from((r.next() % 95 + 32) as u8)).collect();
         run(&e, "PATCH", &format!("/scim/v2/{path}"), b"{}");
     }
@@ -88,7 +88,7 @@ fn arbitrary_json_never_panics() {
             1 => json!({"Operations": [v]}),
             _ => json!({"Operations": [{"method": "PATCH", "path": "/Groups/g1", "data": v, "bulkId": "b"}]}),
         };
-        run(&e, *r.pick(&METHODS), *r.pick(&PATHS), wrapped.to_string().as_bytes());
+        run(&e, r.pick::<&str>(&METHODS), r.pick::<&str>(&PATHS), wrapped.to_string().as_bytes());
     }
 }
 
@@ -112,7 +112,7 @@ fn mutated_real_requests_never_panic() {
                 _ => bytes.insert(i, *r.pick(b"[]{}\":,\\ ")),
             }
         }
-        run(&e, *r.pick(&METHODS), *r.pick(&PATHS), &bytes);
+        run(&e, r.pick::<&str>(&METHODS), r.pick::<&str>(&PATHS), &bytes);
     }
 }
 
