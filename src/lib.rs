@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod engine;
 pub mod policy;
+pub mod report;
 pub mod scim;
 pub mod suite;
 

@@ -134,11 +134,8 @@ impl LwwSet {
         let mut out: Vec<(&str, &Grant)> = Vec::new();
         for (item, (g, present)) in &self.entries {
             match &self.reset {
-                Some((rg, set)) if rg.key > g.key => {
-                    if set.contains(item) {
-                        out.push((item, rg));
-                    }
-                }
+                Some((rg, set)) if rg.key > g.key && set.contains(item) => out.push((item, rg)),
+                Some((rg, _)) if rg.key > g.key => {}
                 _ if *present => out.push((item, g)),
                 _ => {}
             }
