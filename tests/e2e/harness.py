@@ -206,6 +206,20 @@ class Gateway:
     def upstream_records(self) -> list[dict[str, Any]]:
         return read_json_lines(self.recording)
 
+    def audit_mark(self) -> int:
+        """The number of audit lines once earlier requests' lines have landed.
+
+        Envoy flushes the file every 50 ms, so a line from the previous test may still be in
+        flight; wait until the file has not grown for 300 ms before taking the count.
+        """
+        def settled() -> bool:
+            size = self.audit_log.stat().st_size if self.audit_log.exists() else 0
+            time.sleep(0.3)
+            return size == (self.audit_log.stat().st_size if self.audit_log.exists() else 0)
+
+        wait_for(settled, 10, "the audit log to settle")
+        return len(self.audit_records())
+
     def wait_audit(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """All audit records once there are at least `count` (the log flushes every 50 ms)."""
         wait_for(lambda: len(self.audit_records()) >= count, timeout, f"{count} audit lines")
