@@ -290,3 +290,81 @@ def test_invalid_policy_stops_envoy_with_a_reason(tmp_path: Path) -> None:
     assert "frobnicate_setting" in validation.stdout + validation.stderr
     with pytest.raises(RuntimeError, match="frobnicate_setting"):
         start_envoy(tmp_path, config, base_id=admin, admin_port=admin).stop()
+
+
+# --- group names the filter never saw, Bulk, path tricks --------------------------------------
+
+
+def test_unseen_group_name_is_looked_up_on_the_lookup_cluster(scim: httpx.Client, direct: httpx.Client, gateway: Gateway) -> None:
+    """Groups created behind the gateway's back: the filter asks `scim_lookup` for the name."""
+    ordinary = direct.post("/Groups", content=payloads.group(payloads.unique("Engineering"))).json()["id"]
+    admins = direct.post("/Groups", content=payloads.group("Administrators")).json()["id"]
+    member_id = direct.post("/Users", content=payloads.user()).json()["id"]
+
+    allowed = scim.patch(f"/Groups/{ordinary}", content=payloads.add_members(member_id))
+    assert allowed.status_code in (200, 204), allowed.text
+    lookups = [r for r in upstream_saw(gateway, "GET", f"/Groups/{ordinary}") if "displayName" in r["query"]]
+    assert lookups, "an allowed PATCH on an unseen group proves a lookup; none reached the upstream"
+    assert len(upstream_saw(gateway, "PATCH", f"/Groups/{ordinary}")) == 1
+
+    blocked = scim.patch(f"/Groups/{admins}", content=payloads.add_members(member_id))
+    assert_scim_error(blocked, 403)
+    assert upstream_saw(gateway, "PATCH", f"/Groups/{admins}") == []
+
+
+def test_bulk_cannot_smuggle_a_privileged_member_add(scim: httpx.Client, gateway: Gateway) -> None:
+    group_id = create_admin_group(scim)
+    member_id = create_user(scim)
+    bulk = payloads.encode({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "u1", "data": json.loads(payloads.user())},
+            {"method": "PATCH", "path": f"/Groups/{group_id}", "data": json.loads(payloads.add_members(member_id))},
+        ],
+    })
+    response = scim.post("/Bulk", content=bulk)
+    body = assert_scim_error(response, 403)
+    assert "privileged-group-member-add" in body["detail"]
+    assert upstream_saw(gateway, "POST", "/Bulk") == []
+
+
+PATH_TRICKS = {
+    "double-slash": "/scim/v2//Groups/{id}",
+    "dot-dot": "/scim/v2/Users/../Groups/{id}",
+    "dot": "/scim/v2/./Groups/{id}",
+    "query": "/scim/v2/Groups/{id}?attributes=members",
+    "scim-suffix": "/scim/v2/Groups/{id}.scim",  # scim2-server strips `.scim` (RFC 7644 §3.8)
+}
+
+
+@pytest.mark.parametrize("trick", sorted(PATH_TRICKS))
+def test_path_tricks_do_not_bypass_the_block(gateway: Gateway, trick: str) -> None:
+    """Raw paths via http.client (httpx would normalise them before sending)."""
+    with client(gateway.url, "http/1.1") as scim:
+        group_id = create_admin_group(scim)
+        member_id = create_user(scim)
+    path = PATH_TRICKS[trick].format(id=group_id)
+    status, _ = raw_http1(gateway.port, "PATCH", path, payloads.add_members(member_id))
+    assert status == 403
+    assert upstream_saw(gateway, "PATCH", group_id) == []
+    assert upstream_saw(gateway, "PATCH", f"{group_id}.scim") == []
+
+
+def test_escaped_slash_is_rejected_by_envoy(gateway: Gateway) -> None:
+    with client(gateway.url, "http/1.1") as scim:
+        group_id = create_admin_group(scim)
+    status, _ = raw_http1(gateway.port, "PATCH", f"/scim/v2/Groups%2F{group_id}", payloads.add_members("x"))
+    assert status == 400
+    assert not [r for r in gateway.upstream_records() if r["method"] == "PATCH" and group_id in r["path"]]
+
+
+def raw_http1(port: int, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+    import http.client  # noqa: PLC0415 - only these tests need a client that sends paths verbatim
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers={"content-type": "application/scim+json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()

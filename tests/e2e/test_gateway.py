@@ -77,3 +77,13 @@ def test_scim2_compliance_is_unchanged_by_the_gateway(
     assert direct, "scim2 printed no SUCCESS/ERROR lines against the upstream"
     assert via == direct
     assert via_rc == direct_rc
+
+
+def test_non_scim_routes_skip_the_filter(gateway: Gateway) -> None:
+    """The catch-all route disables the wasm filter: no judgement, no tags, no audit line."""
+    before = gateway.audit_mark()
+    with httpx.Client(base_url=f"http://127.0.0.1:{gateway.port}", timeout=10) as c:
+        response = c.post("/app/Users", content=payloads.user(), headers={"content-type": "application/json"})
+    assert response.status_code == 503  # nothing listens on the app port in tests
+    assert not any(name.startswith("x-scim-") for name in response.headers)
+    assert gateway.audit_mark() == before
