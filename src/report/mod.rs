@@ -186,15 +186,20 @@ impl Aggregator {
             Parsed::Records(records) => records.into_iter().for_each(|r| self.feed_record(r)),
             Parsed::Foreign => self.stats.foreign_lines += 1,
             Parsed::Malformed(reason) => {
-                self.malformed_line(place, &reason);
+                self.note_malformed(place, &reason);
                 return Some(reason);
             }
         }
         None
     }
 
-    /// Counts a line the caller could not even decode (not UTF-8, too long).
-    pub fn malformed_line(&mut self, place: &Place, reason: &str) {
+    /// Counts a line the caller could not even decode (not UTF-8, too long) as read and malformed.
+    pub fn undecodable_line(&mut self, place: &Place, reason: &str) {
+        self.stats.lines += 1;
+        self.note_malformed(place, reason);
+    }
+
+    fn note_malformed(&mut self, place: &Place, reason: &str) {
         self.stats.malformed_lines += 1;
         if self.malformed.len() < MALFORMED_SAMPLES {
             self.malformed.push(Malformed { place: place.clone(), reason: reason.to_string() });

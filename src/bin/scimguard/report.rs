@@ -183,7 +183,7 @@ fn read_log(path: &Path, agg: &mut Aggregator, progress: &ProgressBar, rep: &mut
         let Some(too_long) = read else { return Ok(()) };
         place.line += 1;
         if too_long {
-            agg.malformed_line(&place, "line longer than 64 MiB");
+            agg.undecodable_line(&place, "line longer than 64 MiB");
             rep.malformed(&place, "line longer than 64 MiB");
             continue;
         }
@@ -194,7 +194,7 @@ fn read_log(path: &Path, agg: &mut Aggregator, progress: &ProgressBar, rep: &mut
                 }
             }
             Err(_) => {
-                agg.malformed_line(&place, "not UTF-8");
+                agg.undecodable_line(&place, "not UTF-8");
                 rep.malformed(&place, "not UTF-8");
             }
         }
