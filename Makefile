@@ -27,7 +27,7 @@ E2E         ?= tests/e2e
 PYTEST_ARGS ?= -rfE
 
 # Rustup targets the builds need (the web build adds wasm32-unknown-unknown here).
-RUST_TARGETS := $(WASM_TARGET)
+RUST_TARGETS := $(WASM_TARGET) wasm32-unknown-unknown
 empty :=
 space := $(empty) $(empty)
 RUSTUP_STAMP := target/.stamp-rustup-$(subst $(space),-,$(strip $(RUST_TARGETS)))
@@ -42,6 +42,7 @@ IMPURE      := proxy_wasm|wasm_bindgen|std::fs|std::env|SystemTime|Instant::now|
 # `make test` runs these in order. HOOK: teammates append their sub-targets here, e.g.
 #   TEST_TARGETS += test-web test-report
 TEST_TARGETS := deps test-unit test-lint check-purity test-validate test-e2e
+TEST_TARGETS += test-web
 # ----------------------------------------------------------------------------------------------
 
 .PHONY: help venv rust-targets apt-deps deps wasm cli run test $(TEST_TARGETS) clean
@@ -113,3 +114,60 @@ test-e2e: wasm venv ## pytest e2e: real Envoy + scimguard.wasm + scim2-server, H
 clean: ## remove build output, .venv and .run
 	cargo clean
 	rm -rf $(VENV) $(RUN_DIR)
+
+# ==== web: the policy playground and the Node package (issue 6) ===============================
+# The engine built with wasm-bindgen (feature `web`, never with `filter`) for the browser
+# (target/web/, a static site) and for Node (target/node/, a CommonJS package).
+#   make web          build both
+#   make playground   build, then serve target/web/ on 127.0.0.1:$(PLAYGROUND_PORT)
+#   make test-web     clippy on the web build, Node parity with the native CLI, headless Chromium
+WEB_TARGET      := wasm32-unknown-unknown
+WEB_ARGS        := --release --lib --target $(WEB_TARGET) --no-default-features --features web
+WEB_WASM        := target/$(WEB_TARGET)/release/scimguard.wasm
+WEB_OUT         := target/web
+NODE_OUT        := target/node
+PLAYGROUND_PORT ?= 8765
+# wasm-bindgen-cli must be the exact version of the crate's wasm-bindgen (`=x.y.z` in Cargo.toml).
+WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = .*"=\([0-9.]*\)".*/\1/p' Cargo.toml)
+TOOLS           := .tools
+WASM_BINDGEN    := $(TOOLS)/bin/wasm-bindgen
+WASM_BINDGEN_STAMP := $(TOOLS)/.stamp-wasm-bindgen-$(WASM_BINDGEN_VERSION)
+WB_FLAGS        := --remove-name-section --remove-producers-section
+CARGO_VERSION   := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+.PHONY: web playground test-web chromium
+
+# Not --locked: the CLI's lockfile pins a webpki-roots release the registry no longer serves, and
+# without default features (no TLS: we never download) that crate is not built anyway.
+$(WASM_BINDGEN_STAMP):
+	cargo install --root $(TOOLS) --force wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) \
+	  --no-default-features --bin wasm-bindgen
+	test "$$($(WASM_BINDGEN) --version)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)"
+	touch $@
+
+# The release profile strips everything, including the `target_features` section wasm-bindgen reads
+# to pick its glue; keep it (strip debuginfo only), and let wasm-bindgen drop the names instead.
+web: rust-targets $(WASM_BINDGEN_STAMP) ## playground in target/web/, Node package in target/node/
+	CARGO_PROFILE_RELEASE_STRIP=debuginfo cargo build $(WEB_ARGS)
+	$(WASM_BINDGEN) --target web --no-typescript $(WB_FLAGS) --out-dir $(WEB_OUT)/pkg $(WEB_WASM)
+	$(WASM_BINDGEN) --target nodejs $(WB_FLAGS) --out-dir $(NODE_OUT) $(WEB_WASM)
+	cp src/web/index.html src/web/app.js src/web/style.css $(WEB_OUT)/
+	rm -rf $(WEB_OUT)/samples && cp -r src/web/samples $(WEB_OUT)/samples
+	cp $(POLICY) $(WEB_OUT)/default-policy.json
+	printf '{"name":"scimguard","version":"%s","description":"scimguard policy engine (wasm)","main":"scimguard.js","types":"scimguard.d.ts","license":"Apache-2.0"}\n' \
+	  '$(CARGO_VERSION)' > $(NODE_OUT)/package.json
+	@echo "web: $(WEB_OUT)/pkg/scimguard_bg.wasm $$(stat -c %s $(WEB_OUT)/pkg/scimguard_bg.wasm) bytes; Node package $(NODE_OUT)/"
+
+playground: web ## serve the playground on http://127.0.0.1:8765/ (PLAYGROUND_PORT=...; Ctrl-C stops)
+	@echo "playground: http://127.0.0.1:$(PLAYGROUND_PORT)/   (Node: require('./$(NODE_OUT)'))"
+	$(PYTHON) -m http.server $(PLAYGROUND_PORT) --bind 127.0.0.1 --directory $(WEB_OUT)
+
+chromium: $(RUN_DIR)/.stamp-chromium ## Debian's chromium, for the page test
+$(RUN_DIR)/.stamp-chromium:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	mkdir -p $(RUN_DIR) && touch $@
+
+test-web: web cli chromium ## Node package = native CLI on every shared case; the page in headless Chromium
+	cargo clippy --target $(WEB_TARGET) --lib --no-default-features --features web -- -D warnings
+	node --test tests/web/
+# ==== end web =================================================================================

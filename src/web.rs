@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use wasm_bindgen::prelude::{wasm_bindgen, JsError};
 
 use crate::scim::HttpRequest;
-use crate::{Engine, Evaluation, Facts};
+use crate::{suite, Engine, Evaluation, Facts};
 
 /// Checks a policy document: `{"ok":true,"rules":N}`, or `{"ok":false,"errors":[…]}` with every
 /// error's `rule`, `pointer`, `line`, `message` and `help`, as `scimguard validate` reports them.
@@ -28,13 +28,15 @@ pub fn validate(policy_json: &str) -> String {
 
 /// Judges one request (`{"method","path","headers","body"|"raw_body"}`) under a policy and returns
 /// the `scimguard eval` line: `{"decision","risk","rules","events","changes","error"}`.
+/// `facts_json` is optional host facts (`{"actor","group_names":{id: name}}`), as a case file's
+/// `facts`; without it the result is byte for byte what `scimguard eval` prints.
 ///
 /// # Errors
-/// Throws when the policy is invalid (the message lists every error) or the request is not a
-/// request object (the message is the JSON reader's).
+/// Throws when the policy is invalid (the message lists every error), or the request or the facts
+/// are not what they should be (the message is the JSON reader's, with line and column).
 #[wasm_bindgen]
-pub fn evaluate(policy_json: &str, request_json: &str) -> Result<String, JsError> {
-    run(policy_json, request_json).map(|e| e.to_json().to_string())
+pub fn evaluate(policy_json: &str, request_json: &str, facts_json: Option<String>) -> Result<String, JsError> {
+    run(policy_json, request_json, facts_json.as_deref()).map(|e| e.to_json().to_string())
 }
 
 /// `evaluate`, plus what a reader needs to understand the result: the matched rules with their
@@ -44,8 +46,22 @@ pub fn evaluate(policy_json: &str, request_json: &str) -> Result<String, JsError
 /// # Errors
 /// As `evaluate`.
 #[wasm_bindgen]
-pub fn explain(policy_json: &str, request_json: &str) -> Result<String, JsError> {
-    run(policy_json, request_json).map(|e| explanation(&e).to_string())
+pub fn explain(policy_json: &str, request_json: &str, facts_json: Option<String>) -> Result<String, JsError> {
+    run(policy_json, request_json, facts_json.as_deref()).map(|e| explanation(&e).to_string())
+}
+
+/// Runs a case file (`{"policy","cases":[…]}`) against the given policy text (the file's `policy`
+/// path is the caller's to resolve) with the runner `scimguard test` uses:
+/// `[{"name","passed","failures":[…]}]`.
+///
+/// # Errors
+/// Throws when the case file cannot be read or the policy is invalid.
+#[wasm_bindgen]
+pub fn run_cases(cases_json: &str, policy_json: &str) -> Result<String, JsError> {
+    let results = suite::run_file(cases_json, |_| Ok(policy_json.to_string())).map_err(|e| JsError::new(&e))?;
+    let results: Vec<Value> =
+        results.iter().map(|r| json!({"name": r.name, "passed": r.passed(), "failures": r.failures})).collect();
+    Ok(Value::Array(results).to_string())
 }
 
 /// The engine's version (the crate version).
@@ -54,11 +70,17 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-fn run(policy_json: &str, request_json: &str) -> Result<Evaluation, JsError> {
+fn run(policy_json: &str, request_json: &str, facts_json: Option<&str>) -> Result<Evaluation, JsError> {
     let engine = Engine::from_json(policy_json).map_err(|e| JsError::new(&e.to_string()))?;
     let request: HttpRequest =
         serde_json::from_str(request_json).map_err(|e| JsError::new(&format!("not a request: {e}")))?;
-    Ok(engine.evaluate_request(&request, &Facts::default()))
+    let facts: Facts = match facts_json {
+        Some(f) if !f.trim().is_empty() => {
+            serde_json::from_str(f).map_err(|e| JsError::new(&format!("not host facts: {e}")))?
+        }
+        _ => Facts::default(),
+    };
+    Ok(engine.evaluate_request(&request, &facts))
 }
 
 fn explanation(e: &Evaluation) -> Value {

@@ -20,7 +20,9 @@ function makeEditor(root) {
   const textarea = root.querySelector('textarea');
   const gutter = root.querySelector('.gutter-inner');
   const layer = root.querySelector('.marks');
+  const lensLayer = root.querySelector('.lenses');
   let marks = [];
+  let lenses = [];
   let lineCount = 0;
 
   const metrics = () => {
@@ -60,35 +62,44 @@ function makeEditor(root) {
     return lines;
   }
 
+  // Bands scroll with the text; lenses (the message at the end of a marked line) scroll only
+  // vertically and stay inside the visible width, so a long line still shows its message.
   function renderMarks(lines) {
     const m = metrics();
-    const frag = document.createDocumentFragment();
+    const bands = document.createDocumentFragment();
     const seen = new Set();
+    lenses = [];
     for (const mark of marks) {
       if (seen.has(mark.line)) continue; // one lens per line; the list below has them all
       seen.add(mark.line);
       const text = lines[mark.line - 1] ?? '';
       const columns = [...text].reduce((c, ch) => (ch === '\t' ? c + m.tabSize - (c % m.tabSize) : c + 1), 0);
       const top = m.padTop + (mark.line - 1) * m.lineHeight;
-      const band = document.createElement('div');
-      band.className = 'band';
-      band.style.top = `${top}px`;
-      band.style.height = `${m.lineHeight}px`;
-      const lens = document.createElement('div');
-      lens.className = 'lens';
-      lens.dataset.line = String(mark.line);
+      bands.append(el('div', { class: 'band', style: `top:${top}px;height:${m.lineHeight}px` }));
+      const lens = el('div', { class: 'lens', 'data-line': String(mark.line), title: mark.message },
+        mark.help ? `${mark.message} — ${mark.help}` : mark.message);
       lens.style.top = `${top}px`;
-      lens.style.height = `${m.lineHeight}px`;
-      lens.style.left = `${m.padLeft + (columns + 3) * m.charWidth}px`;
-      lens.textContent = mark.help ? `${mark.message} — ${mark.help}` : mark.message;
-      frag.append(band, lens);
+      lenses.push({ lens, end: m.padLeft + (columns + 2) * m.charWidth });
     }
-    layer.replaceChildren(frag);
+    layer.replaceChildren(bands);
+    lensLayer.replaceChildren(...lenses.map((l) => l.lens));
+  }
+
+  function placeLenses() {
+    const room = textarea.clientWidth;
+    for (const { lens, end } of lenses) {
+      // After the line's text when it fits; otherwise at the right edge, over at most half the line.
+      const fits = end - textarea.scrollLeft + lens.offsetWidth + 6 <= room;
+      lens.classList.toggle('pinned', !fits);
+      lens.style.left = fits ? `${Math.max(6, end - textarea.scrollLeft)}px` : '';
+    }
   }
 
   function sync() {
     gutter.style.transform = `translateY(${-textarea.scrollTop}px)`;
     layer.style.transform = `translate(${-textarea.scrollLeft}px, ${-textarea.scrollTop}px)`;
+    lensLayer.style.transform = `translateY(${-textarea.scrollTop}px)`;
+    placeLenses();
   }
 
   function refresh() {
@@ -105,14 +116,20 @@ function makeEditor(root) {
     get value() { return textarea.value; },
     set value(v) { textarea.value = v; textarea.scrollTop = 0; textarea.scrollLeft = 0; refresh(); },
     setMarks(next) { marks = next; refresh(); },
-    /** Puts the caret at the start of `line` and scrolls it into view. */
-    reveal(line) {
+    /**
+     * Puts the caret on `line` (at `"token"` when the line has it: the last segment of the
+     * error's JSON pointer, so a long line scrolls to the offending key) and scrolls it into view.
+     */
+    reveal(line, token) {
       const lines = textarea.value.split('\n');
-      const offset = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
-      textarea.focus();
+      const text = lines[line - 1] ?? '';
+      const at = token ? Math.max(0, text.indexOf(`"${token}"`)) : 0;
+      const offset = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0) + at;
+      textarea.focus({ preventScroll: true });
       textarea.setSelectionRange(offset, offset);
-      const { lineHeight } = metrics();
+      const { lineHeight, charWidth } = metrics();
       textarea.scrollTop = Math.max(0, (line - 4) * lineHeight);
+      textarea.scrollLeft = Math.max(0, at * charWidth - textarea.clientWidth / 5);
       sync();
     },
   };
@@ -125,6 +142,7 @@ function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === 'class') node.className = v;
+    else if (k === 'style') node.style.cssText = v;
     else if (k.startsWith('data-')) node.setAttribute(k, v);
     else node[k] = v;
   }
@@ -146,6 +164,12 @@ function truncate(s) {
   return s.length > MAX_VALUE_CHARS ? `${s.slice(0, MAX_VALUE_CHARS - 1)}…` : s;
 }
 
+/** The last reference token of an RFC 6901 JSON pointer (`/rules/2/when/atribute` → `atribute`). */
+function lastSegment(pointer) {
+  if (!pointer) return undefined;
+  return pointer.slice(pointer.lastIndexOf('/') + 1).replaceAll('~1', '/').replaceAll('~0', '~');
+}
+
 /** `line N` in a serde_json message (`expected value at line 3 column 5`). */
 function lineOf(message) {
   const m = /line (\d+)/.exec(message);
@@ -155,7 +179,7 @@ function lineOf(message) {
 function showProblems(list, editor, problems) {
   list.replaceChildren(...problems.map((p) => {
     const where = p.line
-      ? el('button', { type: 'button', class: 'jump', title: `Go to line ${p.line}`, onclick: () => editor.reveal(p.line) }, `Ln ${p.line}`)
+      ? el('button', { type: 'button', class: 'jump', title: `Go to line ${p.line}`, onclick: () => editor.reveal(p.line, lastSegment(p.pointer)) }, `Ln ${p.line}`)
       : el('span', { class: 'jump none' }, '—');
     return el('li', { class: 'problem', 'data-line': String(p.line ?? '') },
       where,
@@ -244,6 +268,7 @@ async function main() {
 
   const policy = makeEditor($('policy-editor'));
   const request = makeEditor($('request-editor'));
+  const facts = makeEditor($('facts-editor'));
   const picker = $('sample');
   const sampleText = new Map();
 
@@ -253,8 +278,10 @@ async function main() {
 
   async function loadSample(file) {
     if (!sampleText.has(file)) sampleText.set(file, await fetch(`samples/${file}`).then((r) => r.text()));
+    const sample = samples.find((s) => s.file === file);
     request.value = sampleText.get(file);
-    $('sample-note').replaceChildren(richText(samples.find((s) => s.file === file)?.note ?? ''));
+    facts.value = sample?.facts ? `${JSON.stringify(sample.facts, null, 2)}\n` : '';
+    $('sample-note').replaceChildren(richText(sample?.note ?? ''));
     picker.value = file;
     update();
   }
@@ -269,18 +296,28 @@ async function main() {
       : `${policyProblems.length} error${policyProblems.length === 1 ? '' : 's'}`;
     $('policy-status').dataset.ok = String(checked.ok);
 
+    // The engine names what it could not read: the request, or the host facts.
     let requestProblems = [];
+    let factsProblems = [];
     if (checked.ok) {
+      const hostFacts = facts.value.trim() ? facts.value : undefined;
       try {
-        renderExplanation(JSON.parse(explain(policy.value, request.value)), evaluate(policy.value, request.value));
+        renderExplanation(
+          JSON.parse(explain(policy.value, request.value, hostFacts)),
+          evaluate(policy.value, request.value, hostFacts),
+        );
       } catch (e) {
         const message = String(e.message ?? e);
-        requestProblems = [{ line: lineOf(message), message }];
+        const problem = [{ line: lineOf(message), message }];
+        if (message.startsWith('not host facts')) factsProblems = problem;
+        else requestProblems = problem;
       }
     }
     request.setMarks(requestProblems.filter((p) => p.line));
     showProblems($('request-errors'), request, requestProblems);
-    const stale = !checked.ok || requestProblems.length > 0;
+    facts.setMarks(factsProblems.filter((p) => p.line));
+    showProblems($('facts-errors'), facts, factsProblems);
+    const stale = !checked.ok || requestProblems.length > 0 || factsProblems.length > 0;
     $('stale').hidden = !stale;
     $('result').classList.toggle('is-stale', stale);
   }
@@ -289,6 +326,7 @@ async function main() {
   const later = () => { clearTimeout(timer); timer = setTimeout(update, DEBOUNCE_MS); };
   policy.textarea.addEventListener('input', later);
   request.textarea.addEventListener('input', later);
+  facts.textarea.addEventListener('input', later);
   picker.addEventListener('change', () => loadSample(picker.value));
 
   const format = (editor) => {
