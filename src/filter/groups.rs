@@ -15,7 +15,9 @@ use std::time::Duration;
 use proxy_wasm::types::{BufferType, MapType};
 
 use super::host::{self, HostResult};
+use crate::engine::Evaluation;
 use crate::policy::FilterSettings;
+use crate::scim::endpoint::{classify, Method, ResourceType, Route};
 use crate::scim::response::group_names;
 
 const KEY_PREFIX: &str = "scimguard.group.";
@@ -74,6 +76,25 @@ pub fn answer(id: &str, body_size: usize) -> HostResult<Option<String>> {
     }
     let body = host::buffer(BufferType::HttpCallResponseBody, body_size)?;
     Ok(group_names(&body).into_iter().find(|(gid, _)| gid == id).map(|(_, name)| name))
+}
+
+/// Whether responses to this path may carry group names: any Groups endpoint (pure, no host call).
+pub fn teaches_names(path: &str, base_paths: &[String], custom: &[String]) -> bool {
+    // Cheap pre-check so that other paths never pay for classification.
+    if !path.to_ascii_lowercase().contains("groups") {
+        return false;
+    }
+    matches!(classify(path, base_paths, custom), Ok(Route::Scim(ep)) if ep.resource_type == ResourceType::Groups)
+}
+
+/// Groups whose displayName a write may change: replaced (PUT), deleted, or given a `displayName`
+/// (PATCH, Bulk). Once the upstream has applied it, their learned names are stale.
+pub fn renamed(e: &Evaluation) -> Vec<String> {
+    let ops = e.normalized.iter().flat_map(|n| n.operations.iter());
+    ops.filter(|op| op.resource_type == ResourceType::Groups)
+        .filter(|op| matches!(op.method, Method::Put | Method::Delete) || op.changes.iter().any(|c| c.is("displayName")))
+        .filter_map(|op| op.resource_id.clone())
+        .collect()
 }
 
 fn key(id: &str) -> Option<String> {

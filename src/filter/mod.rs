@@ -24,6 +24,7 @@ mod host;
 mod metrics;
 mod root;
 mod stream;
+mod verdict;
 
 use proxy_wasm::types::LogLevel;
 

@@ -12,8 +12,8 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
-use super::host;
-use super::metrics::Metrics;
+use super::host::{self, HostError};
+use super::metrics::{Metric, Metrics};
 use super::stream::Stream;
 use crate::engine::Engine;
 
@@ -23,6 +23,14 @@ pub struct Shared {
     pub engine: Engine,
     pub metrics: Metrics,
     pub ids: AuditIds,
+}
+
+impl Shared {
+    /// Counts and logs a failed host call (never with request data in the message).
+    pub fn host_error(&self, e: HostError) {
+        self.metrics.count(Metric::HostErrors);
+        host::log(LogLevel::Error, &format!("scimguard: {e}"));
+    }
 }
 
 pub struct Root {

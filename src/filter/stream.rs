@@ -6,17 +6,26 @@
 //! limit and read once at end of stream (body callback, or trailers for HTTP/2), then judged; a
 //! bodyless write (DELETE) is judged in the headers callback.
 //!
-//! Host calls per request (Envoy 1.40, counted on the paths below):
-//! - non-SCIM or read, no learning: 2 (`get_map` request headers, `increment_metric` passthrough);
-//!   +1 per client-sent `x-scim-*` header removed.
-//! - GET of a Groups endpoint: 2 + `get_map` response headers + one `get_buffer` per response body
-//!   chunk + one `set_shared_data` per group learned.
-//! - SCIM PATCH, allowed, body in one chunk, no lookup: 13 — request: `get_map`, `get_buffer`,
-//!   2 `set_map_value` (tags; 4 for a tag decision), `increment_metric` decision (+1 per matched rule);
-//!   response: 2 `set_map_value`; `on_log`: 3 `get_property` (request.time, source.address,
-//!   response.code), `get_current_time`, `set_property`, `increment_metric` audit records.
-//! - A group lookup adds `get_current_time`, one `get_shared_data` per unknown id, and per lookup
-//!   `dispatch_http_call`, `get_map` + `get_buffer` of the answer, `set_shared_data`, then `resume_http_request`.
+//! Host calls per request (counted on Envoy 1.40; each is a host↔VM crossing, the dominant cost):
+//! - read or non-SCIM path (not Groups): 2 — `get_map` request headers, `increment_metric`
+//!   passthrough; +1 `remove_map_value` per distinct client-sent `x-scim-*` header. (With the shipped
+//!   `envoy.yaml`, non-SCIM routes disable the filter: 0.)
+//! - read of a Groups endpoint: 3 + one `get_buffer` per response body chunk, then
+//!   `get_current_time` + one `set_shared_data` per group learned.
+//! - SCIM PATCH of a User, allowed, body in one chunk: 13 — request headers: `get_map`; body:
+//!   `get_buffer`, `increment_metric` (decision; +1 per matched rule), 2 `set_map_value` (tags; 4 for
+//!   a tag decision); response headers: 2 `set_map_value`; `on_log`: 3 `get_property` (request.time,
+//!   source.address, response.code), `get_current_time`, `set_property`, `increment_metric`.
+//! - a PATCH of a Group adds `get_current_time` + one `get_shared_data` per id whose name a rule needs,
+//!   and `get_map` of the response headers; a lookup adds per id `dispatch_http_call`, `get_map` +
+//!   `get_buffer` of the answer, `set_shared_data`, and one `resume_http_request`.
+//!
+//! The audit record goes into filter state in `on_log`, once the final status and duration are
+//! known. Checked in Envoy 1.40: the HCM access log sees filter state set in `on_log`, because filter
+//! access loggers (the wasm `on_log`) run before the HCM's own (PR #35959; its runtime guard
+//! `http_separate_config_and_filter_access_loggers` is no longer in the 1.40 binary, the order is
+//! unconditional). Before Envoy 1.32 the order was reversed (envoy#30859); we already require 1.35
+//! for `allow_on_headers_stop_iteration`.
 
 use std::rc::Rc;
 
@@ -28,10 +37,10 @@ use super::groups::{self, MAX_LOOKUPS};
 use super::host::{self, HostError};
 use super::metrics::Metric;
 use super::root::Shared;
+use super::verdict;
 use crate::audit::{Completion, RequestFacts};
-use crate::engine::{Evaluation, Facts, Plan, Reply};
+use crate::engine::{Evaluation, Facts, Plan};
 use crate::policy::Decision;
-use crate::scim::endpoint::{classify, Method, ResourceType, Route};
 use crate::scim::response::{created_id, group_names};
 use crate::scim::{Headers, Normalized, RequestView, ScimError};
 
@@ -44,7 +53,7 @@ pub struct Stream {
     /// The request as the engine sees it (SCIM writes only).
     request: Option<Request>,
     verdict: Option<Verdict>,
-    /// Learning group names from this response (Groups endpoints only).
+    /// Group names may be learned from this response (Groups endpoints only).
     learning: Option<Learning>,
 }
 
@@ -82,10 +91,8 @@ struct Verdict {
     audited: bool,
 }
 
+#[derive(Default)]
 struct Learning {
-    /// The group the path names, if any.
-    group_id: Option<String>,
-    method: Method,
     /// The response body so far (`None` until a 2xx response starts, or after it grew too large).
     copy: Option<Vec<u8>>,
     /// The names in it have been stored.
@@ -95,6 +102,10 @@ struct Learning {
 impl Stream {
     pub fn new(shared: Option<Rc<Shared>>) -> Stream {
         Stream { shared, phase: Phase::Passing, request: None, verdict: None, learning: None }
+    }
+
+    fn held(&self) -> bool {
+        matches!(self.phase, Phase::LookingUp(_)) || self.verdict.as_ref().is_some_and(|v| v.blocked)
     }
 
     /// Applies an evaluation: a local reply for a block, tags and (when held) a resume otherwise.
@@ -114,12 +125,12 @@ impl Stream {
             None => RequestFacts { audit_id, ..RequestFacts::default() },
         };
         let reply = evaluation.reply();
-        let tags = tags(&evaluation, &facts.audit_id);
+        let tags = verdict::tags(&evaluation, &facts.audit_id);
         let blocked = reply.is_some();
         self.verdict = Some(Verdict { evaluation, facts, blocked, location: None, audited: false });
         match reply {
-            Some(reply) => block(shared, &reply, &tags),
-            None => forward(shared, &tags, resume),
+            Some(reply) => verdict::block(shared, &reply, &tags),
+            None => verdict::forward(shared, &tags, resume),
         }
     }
 
@@ -133,12 +144,7 @@ impl Stream {
                 Err(e) => return self.host_failure(shared, e, resume),
             },
         };
-        let view = RequestView {
-            method: &request.method,
-            path: &request.path,
-            headers: &request.headers,
-            body: body.as_deref(),
-        };
+        let view = RequestView { method: &request.method, path: &request.path, headers: &request.headers, body: body.as_deref() };
         match shared.engine.normalize(&view) {
             Ok(normalized) => self.judge(shared, normalized, resume),
             Err(error) => {
@@ -154,26 +160,23 @@ impl Stream {
         let mut facts = Facts::default();
         let needed = engine.names_needed(&normalized, &facts);
         let Some(request) = &self.request else { return Action::Continue };
-        if needed.is_empty() {
-            let e = engine.judge(normalized, &request.headers, &facts);
-            return self.apply(shared, e, resume);
-        }
         let settings = &engine.policy().settings.filter;
-        let now_secs = host::now_ns().map(|ns| ns / 1_000_000_000).unwrap_or_else(|e| {
-            host_error(shared, e);
-            0
-        });
-        for id in needed {
-            match groups::cached(&id, now_secs, settings.group_name_ttl_secs) {
-                Ok(Some(name)) => {
-                    facts.group_names.insert(id, name);
+        let now_secs = match needed.is_empty() {
+            true => None,
+            false => host::now_ns().map(|ns| ns / 1_000_000_000).map_err(|e| shared.host_error(e)).ok(),
+        };
+        // Without a clock a cached name's age is unknown: skip the cache, look the names up.
+        if let Some(now_secs) = now_secs {
+            for id in needed {
+                match groups::cached(&id, now_secs, settings.group_name_ttl_secs) {
+                    Ok(Some(name)) => drop(facts.group_names.insert(id, name)),
+                    Ok(None) => {}
+                    Err(e) => shared.host_error(e),
                 }
-                Ok(None) => {}
-                Err(e) => host_error(shared, e),
             }
         }
         let mut pending = Vec::new();
-        if let Some(cluster) = &settings.lookup_cluster {
+        if let (Some(cluster), Some(now_secs)) = (&settings.lookup_cluster, now_secs) {
             let authorization = request.headers.get("authorization");
             for id in engine.names_needed(&normalized, &facts).into_iter().take(MAX_LOOKUPS) {
                 shared.metrics.count(Metric::GroupLookups);
@@ -185,13 +188,14 @@ impl Stream {
                     }
                 }
             }
+            if !pending.is_empty() {
+                self.phase = Phase::LookingUp(Box::new(Lookup { pending, normalized, facts, now_secs }));
+                return Action::Pause;
+            }
         }
-        if pending.is_empty() {
-            let e = engine.judge(normalized, &request.headers, &facts);
-            return self.apply(shared, e, resume);
-        }
-        self.phase = Phase::LookingUp(Box::new(Lookup { pending, normalized, facts, now_secs }));
-        Action::Pause
+        // Names still unknown get the policy's `on_unknown_group`; the evaluation lists them.
+        let e = engine.judge(normalized, &request.headers, &facts);
+        self.apply(shared, e, resume)
     }
 
     fn too_large(&mut self, shared: &Shared, max_body_bytes: usize) -> Action {
@@ -203,7 +207,7 @@ impl Stream {
 
     /// A host call the verdict depends on failed: block (fail closed), never forward unjudged.
     fn host_failure(&mut self, shared: &Shared, error: HostError, resume: bool) -> Action {
-        host_error(shared, error);
+        shared.host_error(error);
         let Some(request) = &self.request else { return Action::Continue };
         let reason = ScimError::new(503, None, "the gateway could not read the request");
         let mut e = shared.engine.unreadable(reason, &request.headers, &Facts::default());
@@ -211,12 +215,12 @@ impl Stream {
         self.apply(shared, e, resume)
     }
 
-    /// Writes the audit record into filter state (once).
+    /// Writes the audit record into filter state, once (see the module docs for why in `on_log`).
     fn write_audit(&mut self, shared: &Shared) {
         let Some(v) = self.verdict.as_mut().filter(|v| !v.audited) else { return };
         v.audited = true;
         let (duration_ms, status) = audit::from_host(&mut v.facts).unwrap_or_else(|e| {
-            host_error(shared, e);
+            shared.host_error(e);
             (None, None)
         });
         let created = status.is_some_and(|s| (200..300).contains(&s)) && v.facts.method.eq_ignore_ascii_case("POST");
@@ -226,58 +230,30 @@ impl Stream {
         let settings = &shared.engine.policy().settings.filter;
         match host::set_filter_state(&settings.audit_property, record.as_bytes()) {
             Ok(()) => shared.metrics.count(Metric::AuditRecords),
-            Err(e) => host_error(shared, e),
+            Err(e) => shared.host_error(e),
         }
         if settings.audit_to_log {
             host::log(LogLevel::Info, &format!("scimguard audit: {record}"));
         }
     }
 
-    /// The body is not worth reading (too large, unreadable): learn nothing, but still forget a name
-    /// the write may have changed.
-    fn give_up_learning(&mut self, shared: &Shared) -> Action {
-        self.learn(shared);
-        Action::Continue
-    }
-
-    /// Response headers of a Groups endpoint: start copying a 2xx body, or forget a name it changed.
-    fn start_learning(&mut self, shared: &Shared, status: Option<u16>, end_of_stream: bool) {
-        let Some(l) = self.learning.as_mut() else { return };
-        if !status.is_some_and(|s| (200..300).contains(&s)) {
-            self.learning = None;
-            return;
-        }
-        if end_of_stream {
-            self.learn(shared);
-        } else {
-            l.copy = Some(Vec::new());
-        }
-    }
-
-    /// The whole Groups response is in: remember every name it carries; after a write to a group
-    /// whose response does not name it, forget the old name. The copy stays (a create's id is in it).
+    /// The whole Groups response is in: remember every name it carries. The copy stays (a create's
+    /// id may be in it).
     fn learn(&mut self, shared: &Shared) {
         let Some(l) = self.learning.as_mut().filter(|l| !l.done) else { return };
         l.done = true;
         let learned = l.copy.as_deref().map(group_names).unwrap_or_default();
-        let wrote = !l.method.is_read() && l.method != Method::Post;
-        let stale = l.group_id.as_deref().filter(|id| wrote && !learned.iter().any(|(g, _)| g == id));
-        if let Some(id) = stale {
-            if let Err(e) = groups::forget(id) {
-                host_error(shared, e);
-            }
-        }
         if learned.is_empty() {
             return;
         }
         let now_secs = match host::now_ns() {
             Ok(ns) => ns / 1_000_000_000,
-            Err(e) => return host_error(shared, e),
+            Err(e) => return shared.host_error(e),
         };
         for (id, name) in &learned {
             match groups::remember(id, name, now_secs) {
                 Ok(()) => shared.metrics.count(Metric::GroupNamesLearned),
-                Err(e) => host_error(shared, e),
+                Err(e) => shared.host_error(e),
             }
         }
     }
@@ -292,7 +268,7 @@ impl Context for Stream {
         match groups::answer(&id, body_size) {
             Ok(Some(name)) => {
                 if let Err(e) = groups::remember(&id, &name, lookup.now_secs) {
-                    host_error(&shared, e);
+                    shared.host_error(e);
                 }
                 shared.metrics.count(Metric::GroupNamesLearned);
                 lookup.facts.group_names.insert(id, name);
@@ -300,7 +276,7 @@ impl Context for Stream {
             Ok(None) => shared.metrics.count(Metric::GroupLookupFailures),
             Err(e) => {
                 shared.metrics.count(Metric::GroupLookupFailures);
-                host_error(&shared, e);
+                shared.host_error(e);
             }
         }
         if !lookup.pending.is_empty() {
@@ -308,8 +284,7 @@ impl Context for Stream {
         }
         let Phase::LookingUp(lookup) = std::mem::replace(&mut self.phase, Phase::Decided) else { return };
         let Some(request) = &self.request else { return };
-        // Names still unknown here (failed lookups) get the policy's `on_unknown_group`, and the
-        // evaluation lists them (`group_names_unknown` in the audit record).
+        // A failed lookup leaves the name unknown: `on_unknown_group` applies, the record says so.
         let e = shared.engine.judge(lookup.normalized, &request.headers, &lookup.facts);
         self.apply(&shared, e, true);
     }
@@ -317,20 +292,20 @@ impl Context for Stream {
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else { return unconfigured() };
+        let Some(shared) = self.shared.clone() else { return verdict::refuse_unjudged() };
         let pairs = match host::headers(MapType::HttpRequestHeaders) {
             Ok(p) => p,
             Err(e) => {
-                host_error(&shared, e);
-                return unconfigured();
+                shared.host_error(e);
+                return verdict::refuse_unjudged();
             }
         };
-        let headers = strip_spoofed(&shared, pairs);
+        let headers = verdict::strip_spoofed(&shared, pairs);
         let method = headers.get(":method").unwrap_or_default().to_string();
         let path = headers.get(":path").unwrap_or_default().to_string();
         let plan = shared.engine.plan(&method, &path, &headers);
-        let settings = &shared.engine.policy().settings;
-        self.learning = learning(&method, &path, &settings.base_paths, &settings.resource_types);
+        let s = &shared.engine.policy().settings;
+        self.learning = groups::teaches_names(&path, &s.base_paths, &s.resource_types).then(Learning::default);
         match plan {
             Plan::Pass => {
                 shared.metrics.count(Metric::Passthrough);
@@ -353,35 +328,27 @@ impl HttpContext for Stream {
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else { return Action::Pause };
-        match &mut self.phase {
-            Phase::Buffering { max_body_bytes, seen } => {
-                *seen = body_size;
-                let max = *max_body_bytes;
-                if body_size > max {
-                    self.too_large(&shared, max)
-                } else if end_of_stream {
-                    self.finish(&shared, body_size, false)
-                } else {
-                    Action::Pause
-                }
-            }
-            Phase::LookingUp(_) => Action::Pause,
-            Phase::Decided if self.verdict.as_ref().is_some_and(|v| v.blocked) => Action::Pause,
-            Phase::Passing | Phase::Decided => Action::Continue,
+        let Phase::Buffering { max_body_bytes, seen } = &mut self.phase else {
+            return if self.held() { Action::Pause } else { Action::Continue };
+        };
+        *seen = body_size;
+        let max = *max_body_bytes;
+        if body_size > max {
+            self.too_large(&shared, max)
+        } else if end_of_stream {
+            self.finish(&shared, body_size, false)
+        } else {
+            Action::Pause
         }
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
         let Some(shared) = self.shared.clone() else { return Action::Pause };
-        match &self.phase {
-            // HTTP/2 with trailers: the body callback never saw end_of_stream.
-            Phase::Buffering { seen, .. } => {
-                let seen = *seen;
-                self.finish(&shared, seen, false)
-            }
-            Phase::LookingUp(_) => Action::Pause,
-            Phase::Decided if self.verdict.as_ref().is_some_and(|v| v.blocked) => Action::Pause,
-            Phase::Passing | Phase::Decided => Action::Continue,
+        // HTTP/2 with trailers: the body callback never saw end_of_stream; the body ends here.
+        match self.phase {
+            Phase::Buffering { seen, .. } => self.finish(&shared, seen, false),
+            _ if self.held() => Action::Pause,
+            _ => Action::Continue,
         }
     }
 
@@ -391,24 +358,40 @@ impl HttpContext for Stream {
         if self.verdict.as_ref().is_some_and(|v| v.blocked) {
             return Action::Continue;
         }
-        let post = self.request.as_ref().is_some_and(|r| r.method.eq_ignore_ascii_case("POST"));
-        if self.learning.is_none() && !(post && self.verdict.is_some()) {
-            if let Some(v) = &self.verdict {
-                tag_response(&shared, v);
-            }
+        let renamed = self.verdict.as_ref().map(|v| groups::renamed(&v.evaluation)).unwrap_or_default();
+        let created = self.verdict.is_some() && self.request.as_ref().is_some_and(|r| r.method.eq_ignore_ascii_case("POST"));
+        if let Some(v) = &self.verdict {
+            verdict::tag_response(&shared, &v.facts.audit_id, v.evaluation.decision);
+        }
+        // Reads and non-SCIM paths other than Groups end here, without a host call.
+        if self.learning.is_none() && renamed.is_empty() && !created {
             return Action::Continue;
         }
         let response = host::headers(MapType::HttpResponseHeaders).unwrap_or_else(|e| {
-            host_error(&shared, e);
+            shared.host_error(e);
             Vec::new()
         });
         let find = |name: &str| response.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let status = find(":status").and_then(|s| s.parse::<u16>().ok());
+        let success = find(":status").and_then(|s| s.parse::<u16>().ok()).is_some_and(|s| (200..300).contains(&s));
         if let Some(v) = self.verdict.as_mut() {
             v.location = find("location");
-            tag_response(&shared, v);
         }
-        self.start_learning(&shared, status, end_of_stream);
+        if !success {
+            self.learning = None;
+            return Action::Continue;
+        }
+        // The upstream applied a write that may have renamed these groups: forget their names, so
+        // that the next request needing one looks it up again.
+        for id in renamed {
+            if let Err(e) = groups::forget(&id) {
+                shared.host_error(e);
+            }
+        }
+        match self.learning.as_mut() {
+            Some(_) if end_of_stream => self.learn(&shared),
+            Some(l) => l.copy = Some(Vec::new()),
+            None => {}
+        }
         Action::Continue
     }
 
@@ -416,20 +399,19 @@ impl HttpContext for Stream {
         let Some(shared) = self.shared.clone() else { return Action::Continue };
         let Some(l) = self.learning.as_mut().filter(|l| !l.done) else { return Action::Continue };
         let Some(copy) = l.copy.as_mut() else { return Action::Continue };
+        if copy.len().saturating_add(body_size) > MAX_LEARN_BYTES {
+            self.learning = None;
+            return Action::Continue;
+        }
         // Returning Continue each time, the buffer holds just this chunk: copy it as it passes.
-        let chunk = match host::buffer(BufferType::HttpResponseBody, body_size) {
-            Ok(chunk) if copy.len().saturating_add(chunk.len()) <= MAX_LEARN_BYTES => chunk,
-            Ok(_) => {
-                l.copy = None;
-                return self.give_up_learning(&shared);
-            }
+        match host::buffer(BufferType::HttpResponseBody, body_size) {
+            Ok(chunk) => copy.extend_from_slice(&chunk),
             Err(e) => {
-                host_error(&shared, e);
-                l.copy = None;
-                return self.give_up_learning(&shared);
+                shared.host_error(e);
+                self.learning = None;
+                return Action::Continue;
             }
-        };
-        copy.extend_from_slice(&chunk);
+        }
         if end_of_stream {
             self.learn(&shared);
         }
@@ -439,9 +421,7 @@ impl HttpContext for Stream {
     fn on_http_response_trailers(&mut self, _trailers: usize) -> Action {
         // With trailers, the body callback never saw end_of_stream.
         if let Some(shared) = self.shared.clone() {
-            if self.learning.as_ref().is_some_and(|l| l.copy.is_some()) {
-                self.learn(&shared);
-            }
+            self.learn(&shared);
         }
         Action::Continue
     }
@@ -451,97 +431,4 @@ impl HttpContext for Stream {
             self.write_audit(&shared);
         }
     }
-}
-
-/// Removes client-sent `x-scim-*` headers (ours to set) and returns the rest as the engine's view.
-fn strip_spoofed(shared: &Shared, pairs: Vec<(String, String)>) -> Headers {
-    let mut removed: Vec<&str> = Vec::new();
-    for (name, _) in pairs.iter().filter(|(k, _)| k.starts_with("x-scim-")) {
-        if removed.contains(&name.as_str()) {
-            continue;
-        }
-        removed.push(name);
-        if let Err(e) = host::remove_header(MapType::HttpRequestHeaders, name) {
-            host_error(shared, e);
-        }
-    }
-    let kept: Vec<(String, String)> = pairs.iter().filter(|(k, _)| !k.starts_with("x-scim-")).cloned().collect();
-    Headers::from_pairs(kept)
-}
-
-/// Whether this request's response may teach us group names: any Groups endpoint.
-fn learning(method: &str, path: &str, base_paths: &[String], custom: &[String]) -> Option<Learning> {
-    // Cheap pre-check so that other paths never pay for classification.
-    if !path.to_ascii_lowercase().contains("groups") {
-        return None;
-    }
-    match classify(path, base_paths, custom) {
-        Ok(Route::Scim(ep)) if ep.resource_type == ResourceType::Groups => {
-            Some(Learning { group_id: ep.id, method: Method::parse(method), copy: None, done: false })
-        }
-        _ => None,
-    }
-}
-
-/// The request headers the upstream gets: audit id and decision always; risk and rules when tagged.
-fn tags(e: &Evaluation, audit_id: &str) -> Vec<(&'static str, String)> {
-    let mut tags = vec![("x-scim-audit-id", audit_id.to_string()), ("x-scim-decision", e.decision.as_str().to_string())];
-    if e.decision == Decision::Tag {
-        tags.push(("x-scim-risk", e.risk.map_or("none", |r| r.as_str()).to_string()));
-        let rules: String = e.rule_ids().join(",").chars().filter(|c| !c.is_control()).collect();
-        if !rules.is_empty() {
-            tags.push(("x-scim-rules", rules));
-        }
-    }
-    tags
-}
-
-fn block(shared: &Shared, reply: &Reply, tags: &[(&'static str, String)]) -> Action {
-    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/scim+json")];
-    headers.extend(tags.iter().map(|(k, v)| (*k, v.as_str())));
-    if let Err(e) = host::send_reply(reply.status, &headers, reply.body.as_bytes()) {
-        host_error(shared, e);
-        // The upstream must never see a blocked request: without a reply, end the stream.
-        host::reset_request();
-    }
-    Action::Pause
-}
-
-fn forward(shared: &Shared, tags: &[(&'static str, String)], resume: bool) -> Action {
-    for (name, value) in tags {
-        if let Err(e) = host::set_header(MapType::HttpRequestHeaders, name, value) {
-            host_error(shared, e);
-        }
-    }
-    if resume {
-        if let Err(e) = host::resume_request() {
-            host_error(shared, e);
-            host::reset_request();
-        }
-    }
-    Action::Continue
-}
-
-/// The client's response says which request this was and what we decided.
-fn tag_response(shared: &Shared, v: &Verdict) {
-    let pairs = [("x-scim-audit-id", v.facts.audit_id.as_str()), ("x-scim-decision", v.evaluation.decision.as_str())];
-    for (name, value) in pairs {
-        if let Err(e) = host::set_header(MapType::HttpResponseHeaders, name, value) {
-            host_error(shared, e);
-        }
-    }
-}
-
-fn host_error(shared: &Shared, e: HostError) {
-    shared.metrics.count(Metric::HostErrors);
-    host::log(LogLevel::Error, &format!("scimguard: {e}"));
-}
-
-/// No compiled policy on this VM (Envoy does not start without one; this is the belt to its braces).
-fn unconfigured() -> Action {
-    let body = br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"503","detail":"scimguard is not configured"}"#;
-    if host::send_reply(503, &[("content-type", "application/scim+json")], body).is_err() {
-        host::reset_request();
-    }
-    Action::Pause
 }
