@@ -20,8 +20,10 @@ WASM        := target/$(WASM_TARGET)/release/scimguard.wasm
 POLICY      ?= policies/default.json
 FILTER_ARGS := --target $(WASM_TARGET) --lib --no-default-features --features filter
 
-# Envoy configs shipped in the repo; each is rendered with $(POLICY) and validated.
+# Envoy configs shipped in the repo; each is rendered with $(POLICY) and validated. envoy.yaml
+# is also rendered with every other shipped policy, so each one is proven to load in Envoy.
 ENVOY_CONFIGS := envoy.yaml $(wildcard tests/envoy/*.yaml)
+SHIPPED_POLICIES := $(filter-out %.cases.json,$(wildcard policies/*.json))
 # The e2e suite; narrow it with e.g. `make test-e2e E2E="tests/e2e/test_gateway.py"`.
 E2E         ?= tests/e2e
 PYTEST_ARGS ?= -rfE
@@ -96,17 +98,19 @@ check-purity: ## the pure core never names host, I/O or clock APIs
 	  echo "$$hits" | sed 's/^/  /'; exit 1; \
 	fi; echo "check-purity: ok ($(PURE_PATHS))"
 
-test-validate: wasm venv ## envoy --mode validate on every shipped config (loads the wasm + policy)
-	@for config in $(ENVOY_CONFIGS); do \
-	  out=$(RUN_DIR)/validate/$$(basename $$config); \
-	  $(VPY) tests/envoy/render.py --template $$config --policy $(POLICY) --out $$out; \
+test-validate: wasm venv ## envoy --mode validate on every shipped config and policy (loads the wasm)
+	@validate() { \
+	  local config=$$1 policy=$$2 out=$(RUN_DIR)/validate/$$(basename $$1 .yaml)--$$(basename $$2 .json).yaml; \
+	  $(VPY) tests/envoy/render.py --template $$config --policy $$policy --out $$out; \
 	  if $(ENVOY) --mode validate --disable-hot-restart -c $$out > $$out.log 2>&1; then \
-	    echo "validate: $$config with $(POLICY): OK"; \
+	    echo "validate: $$config with $$policy: OK"; \
 	  else \
 	    grep -E '\]\[(error|critical)\]' $$out.log | tail -20 || tail -20 $$out.log; \
-	    echo "validate: $$config with $(POLICY): FAILED (full log: $$out.log)"; exit 1; \
+	    echo "validate: $$config with $$policy: FAILED (full log: $$out.log)"; return 1; \
 	  fi; \
-	done
+	}; \
+	for config in $(ENVOY_CONFIGS); do validate $$config $(POLICY); done; \
+	for policy in $(filter-out $(POLICY),$(SHIPPED_POLICIES)); do validate envoy.yaml $$policy; done
 
 test-e2e: wasm venv ## pytest e2e: real Envoy + scimguard.wasm + scim2-server, HTTP/1.1 and h2c
 	$(VPY) -m pytest $(E2E) $(PYTEST_ARGS) -o cache_dir=$(RUN_DIR)/pytest-cache --basetemp=$(RUN_DIR)/e2e
