@@ -51,3 +51,39 @@ fn ip_of(address: &str) -> Option<String> {
     }
     address.parse::<IpAddr>().ok().map(|ip| ip.to_string())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_id_from_traceparent() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(trace_id(tp).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
+        assert_eq!(trace_id("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), None);
+        assert_eq!(trace_id("garbage"), None);
+    }
+
+    #[test]
+    fn ip_without_port_ipv4_and_ipv6() {
+        assert_eq!(ip_of("10.1.2.3:5678").as_deref(), Some("10.1.2.3"));
+        assert_eq!(ip_of("[2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip_of("2001:db8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip_of("10.1.2.3").as_deref(), Some("10.1.2.3"));
+        assert_eq!(ip_of("/var/run/envoy.sock"), None);
+    }
+
+    #[test]
+    fn request_facts_come_from_headers() {
+        let headers = Headers::from_pairs([
+            ("x-request-id".to_string(), "r-1".to_string()),
+            ("user-agent".to_string(), "okta".to_string()),
+            ("authorization".to_string(), "Bearer secret".to_string()),
+        ]);
+        let f = from_headers("a-1".into(), "PATCH", "/scim/v2/Users/1", &headers);
+        assert_eq!((f.request_id.as_deref(), f.user_agent.as_deref()), (Some("r-1"), Some("okta")));
+        assert!(!format!("{f:?}").contains("secret"));
+    }
+}

@@ -121,3 +121,36 @@ fn percent_encode(id: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_names_expire() {
+        assert_eq!(decode(b"100 Administrators", 150, 60).as_deref(), Some("Administrators"));
+        assert_eq!(decode(b"100 Domain Admins", 159, 60).as_deref(), Some("Domain Admins"));
+        assert_eq!(decode(b"100 Administrators", 160, 60), None);
+        assert_eq!(decode(b"", 150, 60), None);
+        assert_eq!(decode(b"x Administrators", 150, 60), None);
+    }
+
+    #[test]
+    fn ids_cannot_escape_the_lookup_path() {
+        assert_eq!(percent_encode("a1-b_c~"), "a1-b_c~");
+        assert_eq!(percent_encode("../Users/x?y#z"), "%2E%2E%2FUsers%2Fx%3Fy%23z");
+        assert_eq!(percent_encode("é"), "%C3%A9");
+        assert_eq!(key(""), None);
+        assert_eq!(key(&"x".repeat(MAX_ID_LEN + 1)), None);
+    }
+
+    #[test]
+    fn only_groups_endpoints_teach_names() {
+        let base = ["/scim/v2".to_string()];
+        assert!(teaches_names("/scim/v2/Groups", &base, &[]));
+        assert!(teaches_names("/scim/v2/groups/g1?attributes=displayName", &base, &[]));
+        assert!(!teaches_names("/scim/v2/Users", &base, &[]));
+        assert!(!teaches_names("/app/groups", &base, &[]));
+    }
+}

@@ -130,3 +130,26 @@ fn uuid_v4(hi: u64, lo: u64) -> String {
         lo & 0xffff_ffff_ffff
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_ids_are_version_4_uuids() {
+        let id = uuid_v4(u64::MAX, 0);
+        assert_eq!(id, "ffffffff-ffff-4fff-8000-000000000000");
+        let id = uuid_v4(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+    }
+
+    #[test]
+    fn audit_ids_differ() {
+        let ids = AuditIds { keys: RandomState::new(), salt: 7, counter: Cell::new(0) };
+        let all: std::collections::BTreeSet<String> = (0..1000).map(|_| ids.next()).collect();
+        assert_eq!(all.len(), 1000);
+    }
+}
