@@ -45,6 +45,7 @@ IMPURE      := proxy_wasm|wasm_bindgen|std::fs|std::env|SystemTime|Instant::now|
 #   TEST_TARGETS += test-web test-report
 TEST_TARGETS := deps test-unit test-lint check-purity test-validate test-e2e
 TEST_TARGETS += test-web
+TEST_TARGETS += test-report
 # ----------------------------------------------------------------------------------------------
 
 .PHONY: help venv rust-targets apt-deps deps wasm cli run test $(TEST_TARGETS) clean
@@ -175,3 +176,24 @@ test-web: web cli chromium ## Node package = native CLI on every shared case; th
 	cargo clippy --target $(WEB_TARGET) --lib --no-default-features --features web -- -D warnings
 	node --test tests/web/
 # ==== end web =================================================================================
+
+# ==== report: `scimguard report`, the access review (issue 5) =================================
+#   make test-report   the pure aggregation (cargo test), a generated trail checked section by
+#                      section, and the HTML dashboard in headless Chromium (.run/report/report.png)
+REPORT_RUN   := $(RUN_DIR)/report
+REPORT_TRAIL := $(REPORT_RUN)/trail
+PURE_PATHS   += src/report
+
+.PHONY: test-report report-trail
+
+report-trail: ## a generated audit trail (3000 users, 150 days) and its expected numbers
+	rm -rf $(REPORT_TRAIL)
+	$(PYTHON) tests/report/trail.py $(REPORT_TRAIL)
+
+test-report: chromium ## report: unit tests, generated trail vs expectations, dashboard in Chromium
+	cargo test --lib report::
+	cargo build --bin scimguard
+	$(MAKE) report-trail
+	$(PYTHON) tests/report/test_report.py --trail $(REPORT_TRAIL)
+	$(PYTHON) tests/report/test_chromium.py --trail $(REPORT_TRAIL) --out $(REPORT_RUN)
+# ==== end report ==============================================================================

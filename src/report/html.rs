@@ -246,9 +246,9 @@ fn group_card(o: &mut String, g: &PrivilegedGroup) {
         w!(o, " <span class=\"tag bad\">{} blocked attempts</span>", g.blocked_attempts);
     }
     w!(o, "</summary>");
-    table_head(o, "", &["Member", "Status", "Granted by", "Granted at", "Via"]);
+    table_head(o, "", &["Member", "Status", "Granted"]);
     for m in g.members.iter().take(TABLE_ROWS) {
-        w!(o, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", who(m.name.as_deref(), &m.id), status(m.status), esc(&m.granted_by), esc(&short(&m.granted_at)), m.via);
+        w!(o, "<tr><td>{}</td><td>{}</td><td>{}<br><span class=\"muted\">{}{}</span></td></tr>", who(m.name.as_deref(), &m.id), status(m.status), esc(&m.granted_by), esc(&short(&m.granted_at)), if m.via == "group_member_added" { "" } else { " · by replace" });
     }
     table_end(o, g.members.len());
     w!(o, "</details>");
@@ -258,7 +258,7 @@ fn attempts_table(o: &mut String, id: &str, rows: &[AttemptRow], total: usize) {
     table_head(o, id, &["Time", "Attempt", "Target", "Asked for", "Actor", "Rules"]);
     for a in rows.iter().take(TABLE_ROWS) {
         let rules: Vec<String> = a.rules.iter().map(|r| format!("<code>{}</code>", esc(r))).collect();
-        w!(o, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&short(&a.time)), a.kind, who(a.target.as_deref(), &a.target_id), esc(&list(&a.values)), esc(&a.actor), rules.join(" "));
+        w!(o, "<tr><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&short(&a.time)), a.kind.replace('_', " "), who(a.target.as_deref(), &a.target_id), esc(&list(&a.values)), esc(&a.actor), rules.join(" "));
     }
     table_end(o, total);
 }

@@ -460,8 +460,8 @@ impl Aggregator {
             if r.time_ms >= stats.last {
                 stats.last = r.time_ms;
                 stats.action = m.action.clone().unwrap_or_default();
-                stats.mode = m.mode.clone().unwrap_or_default();
             }
+            stats.modes.insert(m.mode.clone().unwrap_or_default());
             bump(&mut stats.counts, HighRisk::class(decision, would_block(m)));
             *stats.weekly.entry(when::week_of(r.time_ms)).or_insert(0) += 1;
         }

@@ -233,6 +233,7 @@ pub struct RuleRow {
     pub rule: String,
     pub severity: String,
     pub action: String,
+    /// The modes it ran in: `enforce`, `monitor` or `enforce+monitor`.
     pub mode: String,
     pub first: String,
     pub last: String,
@@ -420,14 +421,16 @@ fn user_detail(n: &Names<'_>, e: &Entry) -> String {
             _ => format!("membership of {g} set (replace)"),
         };
     }
-    let mut parts = Vec::new();
-    if let Some(name) = &e.name {
-        parts.push(format!("userName {name}"));
+    let values = format!("{}{}", e.items.join(", "), more(e.count, e.items.len()));
+    match (e.kind, &e.name) {
+        (EventKind::IdentityChanged, Some(name)) => format!("userName → {name}"),
+        (EventKind::IdentityChanged, None) if !e.items.is_empty() => format!("changed: {values}"),
+        (EventKind::RoleChanged, _) if !e.items.is_empty() => format!("roles: {values}"),
+        (EventKind::EntitlementChanged, _) if !e.items.is_empty() => format!("entitlements: {values}"),
+        (_, Some(name)) => format!("userName {name}"),
+        _ if !e.items.is_empty() => values,
+        _ => String::new(),
     }
-    if !e.items.is_empty() {
-        parts.push(format!("{}{}", e.items.join(", "), more(e.count, e.items.len())));
-    }
-    parts.join("; ")
 }
 
 fn group_detail(n: &Names<'_>, e: &Entry) -> String {
@@ -626,7 +629,7 @@ fn high_risk(n: &Names<'_>) -> HighRiskSection {
             rule: rule.clone(),
             severity: severity.clone(),
             action: s.action.clone(),
-            mode: s.mode.clone(),
+            mode: s.modes.iter().map(String::as_str).collect::<Vec<_>>().join("+"),
             first: rfc3339_ms(s.first),
             last: rfc3339_ms(s.last),
             counts: counts(rule.clone(), &s.counts),

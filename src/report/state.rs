@@ -326,7 +326,8 @@ impl Group {
 #[derive(Debug, Default)]
 pub struct RuleStats {
     pub action: String,
-    pub mode: String,
+    /// Every mode the rule ran in (`enforce`, `monitor`).
+    pub modes: std::collections::BTreeSet<String>,
     /// By high-risk class (see `HighRisk::class`).
     pub counts: [u64; 4],
     pub first: u64,

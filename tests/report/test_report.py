@@ -216,12 +216,13 @@ def usage_errors(ctx):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(ROOT / "target/debug/scimguard"))
-    ap.add_argument("--keep", type=Path, help="generate the trail here and keep it")
+    ap.add_argument("--trail", type=Path, help="use (or generate, if it has no expected.json) the trail here")
     ap.add_argument("--users", type=int, default=3000)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="scimguard-trail-") as tmp:
-        trail = a.keep or Path(tmp)
-        subprocess.run([sys.executable, str(HERE / "trail.py"), str(trail), "--users", str(a.users)], check=True)
+        trail = a.trail or Path(tmp)
+        if not (trail / "expected.json").exists():
+            subprocess.run([sys.executable, str(HERE / "trail.py"), str(trail), "--users", str(a.users)], check=True)
         ctx = Ctx(a.bin, trail)
         passed = failed = 0
         for fn in CHECKS:
