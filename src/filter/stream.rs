@@ -157,37 +157,16 @@ impl Stream {
     /// Fills in the group names a rule may need (shared data, then lookups), then judges.
     fn judge(&mut self, shared: &Shared, normalized: Normalized, resume: bool) -> Action {
         let engine = &shared.engine;
-        let mut facts = Facts::default();
-        let needed = engine.names_needed(&normalized, &facts);
         let Some(request) = &self.request else { return Action::Continue };
+        let needed = engine.names_needed(&normalized, &Facts::default());
+        let (facts, now_secs) = cached_names(shared, needed);
         let settings = &engine.policy().settings.filter;
-        let now_secs = match needed.is_empty() {
-            true => None,
-            false => host::now_ns().map(|ns| ns / 1_000_000_000).map_err(|e| shared.host_error(e)).ok(),
-        };
-        // Without a clock a cached name's age is unknown: skip the cache, look the names up.
-        if let Some(now_secs) = now_secs {
-            for id in needed {
-                match groups::cached(&id, now_secs, settings.group_name_ttl_secs) {
-                    Ok(Some(name)) => drop(facts.group_names.insert(id, name)),
-                    Ok(None) => {}
-                    Err(e) => shared.host_error(e),
-                }
-            }
-        }
-        let mut pending = Vec::new();
+        // Without a clock no name's age can be known: lookups are skipped too (the names stay
+        // unknown and the fail-closed `on_unknown_group` applies).
         if let (Some(cluster), Some(now_secs)) = (&settings.lookup_cluster, now_secs) {
+            let missing = engine.names_needed(&normalized, &facts);
             let authorization = request.headers.get("authorization");
-            for id in engine.names_needed(&normalized, &facts).into_iter().take(MAX_LOOKUPS) {
-                shared.metrics.count(Metric::GroupLookups);
-                match groups::dispatch(settings, cluster, &id, authorization) {
-                    Ok(token) => pending.push((token, id)),
-                    Err(e) => {
-                        shared.metrics.count(Metric::GroupLookupFailures);
-                        host::log(LogLevel::Warn, &format!("scimguard: group lookup not sent: {e}"));
-                    }
-                }
-            }
+            let pending = start_lookups(shared, cluster, missing, authorization);
             if !pending.is_empty() {
                 self.phase = Phase::LookingUp(Box::new(Lookup { pending, normalized, facts, now_secs }));
                 return Action::Pause;
@@ -431,4 +410,48 @@ impl HttpContext for Stream {
             self.write_audit(&shared);
         }
     }
+}
+
+/// The fresh names shared data holds for `needed`, and the time (epoch s) they were judged fresh at
+/// (`None`: nothing was needed, or the clock failed).
+fn cached_names(shared: &Shared, needed: Vec<String>) -> (Facts, Option<u64>) {
+    let mut facts = Facts::default();
+    if needed.is_empty() {
+        return (facts, None);
+    }
+    let now_secs = match host::now_ns() {
+        Ok(ns) => ns / 1_000_000_000,
+        Err(e) => {
+            shared.host_error(e);
+            return (facts, None);
+        }
+    };
+    let ttl = shared.engine.policy().settings.filter.group_name_ttl_secs;
+    for id in needed {
+        match groups::cached(&id, now_secs, ttl) {
+            Ok(Some(name)) => {
+                facts.group_names.insert(id, name);
+            }
+            Ok(None) => {}
+            Err(e) => shared.host_error(e),
+        }
+    }
+    (facts, Some(now_secs))
+}
+
+/// Starts a lookup per missing name (at most `MAX_LOOKUPS`); returns (token, id) of those sent.
+fn start_lookups(shared: &Shared, cluster: &str, missing: Vec<String>, authorization: Option<&str>) -> Vec<(u32, String)> {
+    let settings = &shared.engine.policy().settings.filter;
+    let mut pending = Vec::new();
+    for id in missing.into_iter().take(MAX_LOOKUPS) {
+        shared.metrics.count(Metric::GroupLookups);
+        match groups::dispatch(settings, cluster, &id, authorization) {
+            Ok(token) => pending.push((token, id)),
+            Err(e) => {
+                shared.metrics.count(Metric::GroupLookupFailures);
+                host::log(LogLevel::Warn, &format!("scimguard: group lookup not sent: {e}"));
+            }
+        }
+    }
+    pending
 }
