@@ -104,6 +104,7 @@ impl Stream {
         Stream { shared, phase: Phase::Passing, request: None, verdict: None, learning: None }
     }
 
+    /// The request must not move on: a lookup is out, or we answered it ourselves.
     fn held(&self) -> bool {
         matches!(self.phase, Phase::LookingUp(_)) || self.verdict.as_ref().is_some_and(|v| v.blocked)
     }
