@@ -5,11 +5,14 @@
 //! conditions look at the whole request. Decision: `block` if an enforced block rule matched, else
 //! `tag` if a tag rule matched or a block rule matched in monitor mode, else `allow`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+
+use regex_lite::Regex;
 
 use serde::Serialize;
 
-use super::rule::{ActorTest, ChangeTest, Condition, Counted, CountTest, Mode, Rule, RuleId};
+use super::rule::{ActorTest, ChangeTest, Condition, Counted, Mode, Rule, RuleId};
 use super::settings::UnknownGroupOutcome;
 use super::Policy;
 use crate::scim::{EventKind, Normalized, Operation, ResourceType};
@@ -120,7 +123,8 @@ pub struct Judgement {
 /// Evaluates every rule of `policy` against `request`.
 pub fn evaluate(policy: &Policy, request: &Normalized, ctx: &Context<'_>) -> Judgement {
     let groups = GroupView::new(policy, request, ctx);
-    let scope = Scope { request, ctx, groups: &groups };
+    let counts = Counts::new(request);
+    let scope = Scope { request, ctx, groups: &groups, counts: &counts, attr_memo: RefCell::new(Vec::new()) };
     let matches: Vec<RuleMatch> = policy
         .rules
         .iter()
@@ -201,14 +205,56 @@ struct Scope<'a> {
     request: &'a Normalized,
     ctx: &'a Context<'a>,
     groups: &'a GroupView,
+    counts: &'a Counts,
+    /// `attribute_matches` results per (pattern, attribute): a Bulk repeats the same few attribute
+    /// names thousands of times, and regex-lite's PikeVM is not free.
+    attr_memo: RefCell<Vec<(*const Regex, &'a str, bool)>>,
 }
 
-impl Scope<'_> {
+/// Request-wide counts, computed once: `count` conditions are checked per operation, and
+/// recounting would make a large Bulk quadratic.
+struct Counts {
+    operations: usize,
+    changes: usize,
+    members_added: usize,
+    members_removed: usize,
+    events: BTreeMap<EventKind, usize>,
+}
+
+impl Counts {
+    fn new(request: &Normalized) -> Counts {
+        let mut c = Counts { operations: request.operations.len(), changes: 0, members_added: 0, members_removed: 0, events: BTreeMap::new() };
+        for op in &request.operations {
+            c.changes += op.changes.len();
+            for e in &op.events {
+                *c.events.entry(e.kind).or_insert(0) += 1;
+                match e.kind {
+                    EventKind::GroupMemberAdded => c.members_added += e.members.len().max(1),
+                    EventKind::GroupMemberRemoved => c.members_removed += e.members.len().max(1),
+                    _ => {}
+                }
+            }
+        }
+        c
+    }
+
+    fn of(&self, what: Counted) -> usize {
+        match what {
+            Counted::Operations => self.operations,
+            Counted::Changes => self.changes,
+            Counted::MembersAdded => self.members_added,
+            Counted::MembersRemoved => self.members_removed,
+            Counted::Event(kind) => self.events.get(&kind).copied().unwrap_or(0),
+        }
+    }
+}
+
+impl<'a> Scope<'a> {
     fn rule_matches(&self, rule: &Rule) -> bool {
         self.request.operations.iter().enumerate().any(|(i, op)| self.holds(&rule.when, i, op))
     }
 
-    fn holds(&self, c: &Condition, i: usize, op: &Operation) -> bool {
+    fn holds(&self, c: &Condition, i: usize, op: &'a Operation) -> bool {
         match c {
             Condition::All(cs) => cs.iter().all(|c| self.holds(c, i, op)),
             Condition::Any(cs) => cs.iter().any(|c| self.holds(c, i, op)),
@@ -216,23 +262,41 @@ impl Scope<'_> {
             Condition::Method(ms) => ms.iter().any(|m| m == op.method.as_str()),
             Condition::ResourceType(ts) => ts.iter().any(|t| t.eq_ignore_ascii_case(op.resource_type.as_str())),
             Condition::Event(kinds) => op.events.iter().any(|e| kinds.contains(&e.kind)),
-            Condition::Change(t) => op.changes.iter().any(|ch| change_matches(t, ch)),
+            Condition::Change(t) => op.changes.iter().any(|ch| self.change_matches(t, ch)),
             Condition::PrivilegedGroup(want) => self.groups.privileged.get(i).copied().unwrap_or(false) == *want,
             Condition::Actor(t) => actor_matches(t, self.ctx.actor),
             Condition::Bulk(want) => self.request.bulk == *want,
-            Condition::Count(t) => count(t, self.request) >= t.at_least,
+            Condition::Count(t) => self.counts.of(t.of) >= t.at_least,
         }
     }
 }
 
-fn change_matches(t: &ChangeTest, ch: &crate::scim::Change) -> bool {
-    (t.ops.is_empty() || t.ops.contains(&ch.op))
-        && (t.attributes.is_empty() || t.attributes.iter().any(|a| ch.is(a)))
-        && t.attribute_matches.as_ref().is_none_or(|re| re.is_match(&ch.attribute))
-        && (t.sub_attributes.is_empty()
-            || ch.sub_attribute.as_deref().is_some_and(|s| t.sub_attributes.iter().any(|a| a.eq_ignore_ascii_case(s))))
-        && t.flag.as_deref().is_none_or(|f| ch.flags.contains(&f))
-        && t.value.as_ref().is_none_or(|v| ch.values.iter().any(|x| v.matches(x)))
+impl<'a> Scope<'a> {
+    fn change_matches(&self, t: &ChangeTest, ch: &'a crate::scim::Change) -> bool {
+        (t.ops.is_empty() || t.ops.contains(&ch.op))
+            && (t.attributes.is_empty() || t.attributes.iter().any(|a| ch.is(a)))
+            && (t.sub_attributes.is_empty()
+                || ch.sub_attribute.as_deref().is_some_and(|s| t.sub_attributes.iter().any(|a| a.eq_ignore_ascii_case(s))))
+            && t.flag.as_deref().is_none_or(|f| ch.flags.contains(&f))
+            && t.attribute_matches.as_ref().is_none_or(|re| self.attribute_matches(re, &ch.attribute))
+            && t.value.as_ref().is_none_or(|v| ch.values.iter().any(|x| v.matches(x)))
+    }
+
+    fn attribute_matches(&self, re: &Regex, attribute: &'a str) -> bool {
+        let key = re as *const Regex;
+        if let Ok(memo) = self.attr_memo.try_borrow() {
+            if let Some((_, _, hit)) = memo.iter().find(|(r, a, _)| *r == key && *a == attribute) {
+                return *hit;
+            }
+        }
+        let hit = re.is_match(attribute);
+        if let Ok(mut memo) = self.attr_memo.try_borrow_mut() {
+            if memo.len() < 256 {
+                memo.push((key, attribute, hit));
+            }
+        }
+        hit
+    }
 }
 
 fn actor_matches(t: &ActorTest, actor: Option<&str>) -> bool {
@@ -243,17 +307,3 @@ fn actor_matches(t: &ActorTest, actor: Option<&str>) -> bool {
     }
 }
 
-fn count(t: &CountTest, request: &Normalized) -> usize {
-    let ops = request.operations.iter();
-    match t.of {
-        Counted::Operations => request.operations.len(),
-        Counted::Changes => ops.map(|o| o.changes.len()).sum(),
-        Counted::MembersAdded => member_count(request, EventKind::GroupMemberAdded),
-        Counted::MembersRemoved => member_count(request, EventKind::GroupMemberRemoved),
-        Counted::Event(kind) => ops.flat_map(|o| &o.events).filter(|e| e.kind == kind).count(),
-    }
-}
-
-fn member_count(request: &Normalized, kind: EventKind) -> usize {
-    request.operations.iter().flat_map(|o| &o.events).filter(|e| e.kind == kind).map(|e| e.members.len().max(1)).sum()
-}

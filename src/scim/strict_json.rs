@@ -98,7 +98,8 @@ impl<'de> Visitor<'de> for Strict {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let inner = self.deeper()?;
         let mut out = Map::new();
-        let mut seen = HashSet::new();
+        // Small objects (nearly all SCIM objects) compare folded keys by scanning; large ones hash.
+        let mut seen: Option<HashSet<String>> = None;
         while let Some(key) = map.next_key::<String>()? {
             if !key.is_ascii() || key.chars().any(|c| c.is_ascii_control()) {
                 return Err(de::Error::custom(format!(
@@ -106,7 +107,17 @@ impl<'de> Visitor<'de> for Strict {
                     key.escape_default()
                 )));
             }
-            if !seen.insert(key.to_ascii_lowercase()) {
+            let duplicate = match seen.as_mut() {
+                Some(set) => !set.insert(key.to_ascii_lowercase()),
+                None if out.len() >= 16 => {
+                    let mut set: HashSet<String> = out.keys().map(|k| k.to_ascii_lowercase()).collect();
+                    let dup = !set.insert(key.to_ascii_lowercase());
+                    seen = Some(set);
+                    dup
+                }
+                None => out.keys().any(|k| k.eq_ignore_ascii_case(&key)),
+            };
+            if duplicate {
                 return Err(de::Error::custom(format!("duplicate key `{key}` (keys are case-insensitive)")));
             }
             let value = map.next_value_seed(inner)?;
