@@ -73,7 +73,7 @@ $(RUN_DIR)/.stamp-apt:
 deps: rust-targets venv apt-deps ## everything a fresh machine needs
 
 wasm: rust-targets ## the filter: target/wasm32-wasip1/release/scimguard.wasm
-	cargo build --release $(FILTER_ARGS)
+	cargo rustc --release $(FILTER_ARGS) --crate-type cdylib
 	@ls -l $(WASM)
 
 cli: ## the CLI: target/release/scimguard
@@ -153,7 +153,7 @@ $(WASM_BINDGEN_STAMP):
 # The release profile strips everything, including the `target_features` section wasm-bindgen reads
 # to pick its glue; keep it (strip debuginfo only), and let wasm-bindgen drop the names instead.
 web: rust-targets $(WASM_BINDGEN_STAMP) ## playground in target/web/, Node package in target/node/
-	CARGO_PROFILE_RELEASE_STRIP=debuginfo cargo build $(WEB_ARGS)
+	CARGO_PROFILE_RELEASE_STRIP=debuginfo cargo rustc $(WEB_ARGS) --crate-type cdylib
 	$(WASM_BINDGEN) --target web --no-typescript $(WB_FLAGS) --out-dir $(WEB_OUT)/pkg $(WEB_WASM)
 	$(WASM_BINDGEN) --target nodejs $(WB_FLAGS) --out-dir $(NODE_OUT) $(WEB_WASM)
 	cp src/web/index.html src/web/app.js src/web/style.css $(WEB_OUT)/
