@@ -72,9 +72,18 @@ $(RUN_DIR)/.stamp-apt:
 
 deps: rust-targets venv apt-deps ## everything a fresh machine needs
 
-wasm: rust-targets ## the filter: target/wasm32-wasip1/release/scimguard.wasm
-	cargo rustc --release $(FILTER_ARGS) --crate-type cdylib
+# The filter is built for size (opt-level z; native builds keep opt-level 3 for speed), then
+# shrunk by binaryen's wasm-opt -Oz (Debian package `binaryen`): 424 kB -> 367 kB measured.
+WASM_OPT       := wasm-opt
+WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int
+wasm: rust-targets $(RUN_DIR)/.stamp-binaryen ## the filter: target/wasm32-wasip1/release/scimguard.wasm (size-optimised)
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=z cargo rustc --release $(FILTER_ARGS) --crate-type cdylib
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $(WASM) -o $(WASM).opt && mv $(WASM).opt $(WASM)
 	@ls -l $(WASM)
+
+$(RUN_DIR)/.stamp-binaryen:
+	command -v $(WASM_OPT) >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen; }
+	mkdir -p $(RUN_DIR) && touch $@
 
 cli: ## the CLI: target/release/scimguard
 	cargo build --release

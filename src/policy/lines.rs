@@ -86,7 +86,7 @@ impl Scanner<'_> {
         let start = self.i;
         self.skip_string()?;
         let raw = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
-        serde_json::from_str(raw).ok()
+        crate::scim::strict_json::parse(raw.as_bytes(), 1).ok()?.as_str().map(str::to_string)
     }
 
     fn skip_string(&mut self) -> Option<()> {

@@ -259,7 +259,7 @@ impl Parser<'_> {
         let r = self.rest();
         let len = if r.starts_with('"') { json_string_len(r)? } else { r.find([' ', ')', ']']).unwrap_or(r.len()) };
         let token = r.get(..len).unwrap_or_default();
-        let value: Value = serde_json::from_str(token)
+        let value: Value = super::strict_json::parse(token.as_bytes(), 1)
             .map_err(|_| ScimError::path(format!("`{}` is not a filter value (strings must be quoted)", token.escape_default())))?;
         if value.is_array() || value.is_object() {
             return Err(ScimError::path("filter values are strings, numbers, booleans or null"));

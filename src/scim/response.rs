@@ -4,9 +4,13 @@
 
 use serde_json::Value;
 
+use super::strict_json;
+
 /// `(id, displayName)` of every group in a Group resource or a ListResponse of groups.
 pub fn group_names(body: &[u8]) -> Vec<(String, String)> {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else { return Vec::new() };
+    // Strict parsing also serves here: one JSON deserializer in the filter, and an ambiguous
+    // response teaches nothing.
+    let Ok(v) = strict_json::parse(body, 64) else { return Vec::new() };
     let resources = match v.get("Resources").and_then(Value::as_array) {
         Some(list) => list.iter().collect(),
         None => vec![&v],
@@ -30,7 +34,7 @@ pub fn created_id(location: Option<&str>, body: Option<&[u8]>) -> Option<String>
         .filter(|s| !s.is_empty())
         .map(str::to_string);
     from_location.or_else(|| {
-        let v: Value = serde_json::from_slice(body?).ok()?;
+        let v = strict_json::parse(body?, 64).ok()?;
         v.get("id")?.as_str().map(str::to_string)
     })
 }
