@@ -93,12 +93,14 @@ run: wasm venv ## upstream on :8080 + Envoy on :10000 (admin :9901); Ctrl-C stop
 
 test: $(TEST_TARGETS) ## everything CI runs
 
-test-unit: ## cargo test
+test-unit: ## cargo test (the engine, the CLI, the case files) and the filter's own unit tests
 	cargo test
+	cargo test --lib --no-default-features --features filter filter::
 
 test-lint: rust-targets ## clippy, native and filter builds, -D warnings
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy $(FILTER_ARGS) -- -D warnings
+	cargo clippy --lib --tests --no-default-features --features filter -- -D warnings
 
 check-purity: ## the pure core never names host, I/O or clock APIs
 	@hits=$$(grep -rnE '$(IMPURE)' $(wildcard $(PURE_PATHS)) | grep -vE '^[^:]+:[0-9]+:[[:space:]]*//' || true); \
