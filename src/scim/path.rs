@@ -162,26 +162,28 @@ impl Parser<'_> {
     }
 
     fn or_expr(&mut self) -> Result<Filter, ScimError> {
-        let mut left = self.and_expr()?;
-        loop {
-            self.skip_ws();
-            if !self.keyword("or") {
-                return Ok(left);
-            }
-            let right = self.and_expr()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
-        }
+        self.binary("or", Self::and_expr, Filter::Or)
     }
 
     fn and_expr(&mut self) -> Result<Filter, ScimError> {
-        let mut left = self.unary()?;
+        self.binary("and", Self::unary, Filter::And)
+    }
+
+    /// `operand (keyword operand)*`, left-associative.
+    fn binary(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Filter, ScimError>,
+        join: fn(Box<Filter>, Box<Filter>) -> Filter,
+    ) -> Result<Filter, ScimError> {
+        let mut left = operand(self)?;
         loop {
             self.skip_ws();
-            if !self.keyword("and") {
+            if !self.keyword(keyword) {
                 return Ok(left);
             }
-            let right = self.unary()?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            let right = operand(self)?;
+            left = join(Box::new(left), Box::new(right));
         }
     }
 
