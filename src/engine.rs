@@ -289,7 +289,12 @@ impl Evaluation {
 
     /// The audit record (one JSON line) for this request, once the stream has completed.
     pub fn audit_record(&self, req: &audit::RequestFacts, done: &audit::Completion) -> String {
-        let judged = audit::record::Judged {
+        audit::write_record(&self.judged(), req, done)
+    }
+
+    /// The parts of this evaluation audit output shows.
+    pub fn judged(&self) -> audit::Judged<'_> {
+        audit::Judged {
             decision: self.decision,
             risk: self.risk,
             mode: self.mode,
@@ -298,8 +303,25 @@ impl Evaluation {
             error: self.error.as_ref(),
             actor: self.actor.as_deref(),
             unknown_groups: &self.unknown_groups,
-        };
-        audit::write_record(&judged, req, done)
+        }
+    }
+
+    /// The OCSF 1.8.0 events of this request (`audit::ocsf`), product vendor `scimguard`. Empty when
+    /// the request is not a SCIM write. Without a known status, a blocked request's events carry the
+    /// status of the reply scimguard sends.
+    pub fn ocsf_events(&self, req: &audit::RequestFacts, done: &audit::Completion) -> Vec<Value> {
+        self.ocsf_events_with(req, done, &audit::ocsf::Context::default())
+    }
+
+    /// `ocsf_events` with the host's vendor name and learned group names.
+    pub fn ocsf_events_with(&self, req: &audit::RequestFacts, done: &audit::Completion, ctx: &audit::ocsf::Context<'_>) -> Vec<Value> {
+        if done.status.is_none() {
+            if let Some(reply) = self.reply() {
+                let done = audit::Completion { status: Some(reply.status), ..done.clone() };
+                return audit::ocsf::events(&self.judged(), req, &done, ctx);
+            }
+        }
+        audit::ocsf::events(&self.judged(), req, done, ctx)
     }
 
     /// The `scimguard eval` output object (a contract other tools read; keep these keys).

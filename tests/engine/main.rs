@@ -5,5 +5,6 @@
 
 mod cases;
 mod errors;
+mod ocsf;
 mod properties;
 mod records;
