@@ -324,6 +324,16 @@ impl Evaluation {
         audit::ocsf::events(&self.judged(), req, done, ctx)
     }
 
+    /// Whether this request notifies: a matched rule has `notify: true`, or the risk reaches `threshold`.
+    pub fn should_notify(&self, threshold: Option<Severity>) -> bool {
+        audit::should_notify(&self.matches, self.risk, threshold)
+    }
+
+    /// The CloudEvents notification for this request, with `ocsf` (from `ocsf_events`) as `data.ocsf`.
+    pub fn notification(&self, req: &audit::RequestFacts, done: &audit::Completion, notice: &audit::notify::Notice<'_>, ocsf: &[Value]) -> Value {
+        audit::cloudevent(&self.judged(), req, done, notice, ocsf)
+    }
+
     /// The `scimguard eval` output object (a contract other tools read; keep these keys).
     pub fn to_json(&self) -> Value {
         let changes: Vec<&scim::Change> =

@@ -1,11 +1,14 @@
 //! Audit records: one redacted JSON line per SCIM write, plus access events from application routes.
 //!
-//! Owns: the record format (`record`), the OCSF 1.8.0 projection (`ocsf`), time formatting (`time`).
+//! Owns: the record format (`record`), the OCSF 1.8.0 projection (`ocsf`), high-risk notifications
+//! (`notify`: CloudEvents envelope, Standard Webhooks signature), time formatting (`time`).
 //! Redaction happens when a record is built: sensitive values never reach a record (the normaliser
 //! already replaced them), and free text from the request is cut and stripped of control characters.
 
+pub mod notify;
 pub mod ocsf;
 pub mod record;
 pub mod time;
 
+pub use notify::{cloudevent, parse_secret, should_notify, sign, webhook_headers, WebhookKey};
 pub use record::{access_record, write_record, AccessFacts, Completion, Judged, RequestFacts};

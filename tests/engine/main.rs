@@ -5,6 +5,7 @@
 
 mod cases;
 mod errors;
+mod notify;
 mod ocsf;
 mod properties;
 mod records;
