@@ -1,14 +1,31 @@
-//! `scimguard eval --policy POLICY [INPUT...]`: one JSON result per request, in order.
+//! `scimguard eval --policy POLICY [--format json|ocsf] [INPUT...]`: one JSON result per request,
+//! in order; with `--format ocsf`, the request's OCSF 1.8.0 events, one per line.
 use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use scimguard::audit::{Completion, RequestFacts};
 use scimguard::scim::HttpRequest;
-use scimguard::{Engine, Facts};
+use scimguard::{Engine, Evaluation, Facts};
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The evaluation (decision, risk, rules, events, changes, error).
+    Json,
+    /// OCSF 1.8.0 events, one JSON object per line (several per request; none for a read).
+    Ocsf,
+}
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The policy file (JSON).
     #[arg(long)]
     pub policy: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: Format,
+    /// Event time for `--format ocsf`, epoch milliseconds (default: now).
+    #[arg(long)]
+    pub time_ms: Option<u64>,
     /// Request files: one JSON request object, or JSON lines of requests. `-` (default) is stdin.
     pub inputs: Vec<PathBuf>,
 }
@@ -27,6 +44,7 @@ pub fn run(a: &Args) -> u8 {
     };
     let inputs = if a.inputs.is_empty() { vec![PathBuf::from("-")] } else { a.inputs.clone() };
     let mut code = 0;
+    let mut n = 0;
     for input in &inputs {
         let text = match crate::read_input(input) {
             Ok(t) => t,
@@ -37,7 +55,14 @@ pub fn run(a: &Args) -> u8 {
         };
         for (line_no, request) in requests(&text) {
             match request {
-                Ok(r) => println!("{}", engine.evaluate_request(&r, &Facts::default()).to_json()),
+                Ok(r) => {
+                    n += 1;
+                    let e = engine.evaluate_request(&r, &Facts::default());
+                    match a.format {
+                        Format::Json => println!("{}", e.to_json()),
+                        Format::Ocsf => ocsf(&e, &r, n, a.time_ms),
+                    }
+                }
                 Err(e) => {
                     eprintln!("{}:{line_no}: not a request: {e}", input.display());
                     code = 1;
@@ -46,6 +71,26 @@ pub fn run(a: &Args) -> u8 {
         }
     }
     code
+}
+
+/// Prints the OCSF events of one request as the filter would emit them after the reply (no upstream
+/// here: the status is the block reply's, else unknown). Audit ids are `eval-<n>`.
+fn ocsf(e: &Evaluation, r: &HttpRequest, n: usize, time_ms: Option<u64>) {
+    let headers = r.headers();
+    let now = || SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    let facts = RequestFacts {
+        time_ms: time_ms.unwrap_or_else(now),
+        audit_id: format!("eval-{n}"),
+        request_id: headers.get("x-request-id").map(str::to_string),
+        trace_id: headers.get("traceparent").and_then(|t| t.split('-').nth(1)).map(str::to_string),
+        source_ip: None,
+        user_agent: headers.get("user-agent").map(str::to_string),
+        method: r.method.clone(),
+        path: r.path.clone(),
+    };
+    for event in e.ocsf_events(&facts, &Completion::default()) {
+        println!("{event}");
+    }
 }
 
 /// One request object (possibly pretty-printed), or JSON lines.
