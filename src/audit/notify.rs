@@ -24,7 +24,9 @@ use super::record::{Judged, RequestFacts};
 use super::time::rfc3339_ms;
 use super::Completion;
 use crate::policy::{Action, Decision, Mode, RuleMatch, Severity};
+use super::ocsf::is_redacted;
 use crate::scim::endpoint::printable;
+use crate::scim::normalize::REDACTED;
 use crate::scim::{Event, EventKind};
 
 /// At most this many OCSF events and member ids per event in one notification (a webhook body
@@ -178,13 +180,26 @@ fn data(j: &Judged<'_>, req: &RequestFacts, done: &Completion, ocsf: &[Value], a
     d
 }
 
-/// The lifecycle events as in the audit record, member lists cut to `MAX_NOTIFY_MEMBERS`.
+/// The lifecycle events as in the audit record, member lists cut to `MAX_NOTIFY_MEMBERS`, values of
+/// redacted attributes redacted (the normaliser copies them into events before redacting).
 fn events(j: &Judged<'_>, done: &Completion, sole_create: bool) -> Value {
-    let list = j.normalized.into_iter().flat_map(|n| n.operations.iter()).flat_map(|o| o.events.iter()).take(MAX_NOTIFY_OCSF);
+    let ops = j.normalized.into_iter().flat_map(|n| n.operations.iter());
+    let list = ops.flat_map(|op| op.events.iter().map(move |e| (op, e))).take(MAX_NOTIFY_OCSF);
     Value::Array(
-        list.map(|e| {
+        list.map(|(op, e)| {
             let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
             if let Some(o) = v.as_object_mut() {
+                let attr = match e.kind {
+                    EventKind::RoleChanged => Some("roles"),
+                    EventKind::EntitlementChanged => Some("entitlements"),
+                    _ => None,
+                };
+                if attr.is_some_and(|a| is_redacted(op, a)) {
+                    o.insert("values".into(), json!(e.values.iter().map(|_| REDACTED).collect::<Vec<_>>()));
+                }
+                if e.user_name.is_some() && is_redacted(op, "userName") {
+                    o.insert("user_name".into(), json!(REDACTED));
+                }
                 if sole_create && e.resource_id.is_none() {
                     if let Some(id) = &done.created_id {
                         o.insert("resource_id".into(), json!(printable(id)));

@@ -387,13 +387,13 @@ impl<'a> Shared<'a> {
         let id = self.resource_id(item);
         match item.activity.class {
             Class::AccountChange => {
-                ev.insert("user".into(), user(id.as_deref(), item.event().and_then(|e| e.user_name.as_deref()), item.op));
-                if let Some(new_name) = item.events.iter().find_map(|e| e.user_name.as_deref()).filter(|_| item.activity.id == 99) {
+                ev.insert("user".into(), user(id.as_deref(), item.event().and_then(|e| user_name(e, item.op)), item.op));
+                if let Some(new_name) = item.events.iter().find_map(|e| user_name(e, item.op)).filter(|_| item.activity.id == 99) {
                     ev.insert("user_result".into(), json!({"name": printable(new_name)}));
                 }
             }
             Class::UserAccess => {
-                ev.insert("user".into(), user(id.as_deref(), item.event().and_then(|e| e.user_name.as_deref()), item.op));
+                ev.insert("user".into(), user(id.as_deref(), item.event().and_then(|e| user_name(e, item.op)), item.op));
                 ev.insert("privileges".into(), json!(privileges(item)));
             }
             Class::GroupManagement => {
@@ -552,12 +552,25 @@ fn fallback_uid(op: Option<&Operation>) -> String {
 fn privileges(item: &Item<'_>) -> Vec<String> {
     let Some(e) = item.event() else { return Vec::new() };
     let attr = if e.kind == EventKind::EntitlementChanged { "entitlements" } else { "roles" };
-    let redacted = item.op.is_some_and(|op| op.changes.iter().any(|c: &Change| c.is(attr) && c.values.iter().any(|v| v == REDACTED)));
+    let redacted = item.op.is_some_and(|op| is_redacted(op, attr));
     e.values
         .iter()
         .take(MAX_PRIVILEGES)
         .map(|v| if redacted { REDACTED.to_string() } else { privilege(v) })
         .collect()
+}
+
+/// Whether the operation's changes to `attribute` were redacted (a configured sensitive attribute).
+/// INVARIANT relied on: the normaliser redacts `Change::values`, but copies role/entitlement values
+/// and a new `userName` into `Event` before redacting; every output built from events checks this.
+pub(crate) fn is_redacted(op: &Operation, attribute: &str) -> bool {
+    op.changes.iter().any(|c: &Change| c.is(attribute) && c.values.iter().any(|v| v == REDACTED))
+}
+
+/// The event's `user_name`, unless `userName` is a redacted attribute of the operation.
+fn user_name<'a>(e: &'a Event, op: Option<&Operation>) -> Option<&'a str> {
+    let redacted = op.is_some_and(|op| is_redacted(op, "userName"));
+    e.user_name.as_deref().map(|n| if redacted { REDACTED } else { n })
 }
 
 fn privilege(v: &Value) -> String {

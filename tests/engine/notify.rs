@@ -196,3 +196,21 @@ fn a_signed_notification_verifies_and_holds_no_secret() {
     let sig = &headers[2].1;
     assert_eq!(sig, &notify::sign(&key, &req_facts().audit_id, 1_767_225_601, &body));
 }
+
+#[test]
+fn values_of_configured_sensitive_attributes_never_reach_events_or_notifications() {
+    let mut p: Value =
+        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.json")).unwrap()).unwrap();
+    p["sensitive_attributes"] = json!(["password", "roles", "userName"]);
+    let e = Engine::from_json(&p.to_string()).unwrap();
+    for r in [
+        json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"add","path":"roles","value":["TOPSECRET-ROLE"]}]}}),
+        json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"replace","path":"userName","value":"TOPSECRET-NAME"}]}}),
+    ] {
+        let ev = eval(&e, r, &Facts::default());
+        let ocsf = ev.ocsf_events(&req_facts(), &Completion::default());
+        let ce = ev.notification(&req_facts(), &Completion::default(), &Notice::default(), &ocsf).to_string();
+        assert!(!ce.contains("TOPSECRET"), "{ce}");
+        assert!(ce.contains("[redacted]"));
+    }
+}
