@@ -1,5 +1,7 @@
 //! Compiled policy settings outside the rules: SCIM base paths, limits, actor source, failure
-//! outcomes, privileged groups and sensitive attributes.
+//! outcomes, privileged groups and sensitive attributes; and the Envoy-only sections the filter
+//! reads (`filter`, `audit`, `notify`, `access`, `detections`), validated here so a typo fails at
+//! load time, never acted on by the pure core.
 
 use std::collections::BTreeMap;
 
@@ -58,6 +60,10 @@ pub struct Settings {
     /// Status of a block reply when the rule names none.
     pub block_status: u16,
     pub filter: FilterSettings,
+    pub audit: AuditSettings,
+    pub notify: Option<NotifySettings>,
+    pub access: AccessSettings,
+    pub detections: DetectionSettings,
 }
 
 /// The named set of privileged groups.
@@ -109,6 +115,10 @@ impl Default for Settings {
             sensitive_attributes: vec!["password".to_string()],
             block_status: 403,
             filter: FilterSettings::default(),
+            audit: AuditSettings::default(),
+            notify: None,
+            access: AccessSettings::default(),
+            detections: DetectionSettings::default(),
         }
     }
 }
@@ -130,6 +140,9 @@ pub struct FilterSettings {
     pub lookup_timeout_ms: u64,
     /// How long a learned group name stays valid, in seconds.
     pub group_name_ttl_secs: u64,
+    /// A metadata path holding the actor (a JWT claim jwt_authn put there), read before the
+    /// policy's actor header: `["envoy.filters.http.jwt_authn", "jwt_payload", "sub"]`.
+    pub actor_metadata: Option<Vec<String>>,
 }
 
 impl Default for FilterSettings {
@@ -142,6 +155,215 @@ impl Default for FilterSettings {
             lookup_authority: "scim-upstream".to_string(),
             lookup_timeout_ms: 2000,
             group_name_ttl_secs: 3600,
+            actor_metadata: None,
         }
     }
+}
+
+/// Where audit records go besides the local access log, and in which shape (`audit` section).
+#[derive(Debug, Clone, Default)]
+pub struct AuditSettings {
+    pub format: AuditFormat,
+    /// Batched shipping to a collector cluster; `None`: the access log file is the only sink.
+    pub collector: Option<CollectorSettings>,
+}
+
+/// The shape of what is shipped to the collector. The local access log always gets the project's
+/// own record (`scimguard report` reads it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditFormat {
+    /// The project's own record (`kind: scim_write` / `access`).
+    #[default]
+    Scimguard,
+    /// OCSF 1.8 events (several per request when it changes several things).
+    Ocsf,
+    /// Both, in one stream (records carry `kind`, OCSF events `class_uid`).
+    Both,
+}
+
+impl AuditFormat {
+    pub fn records(self) -> bool {
+        matches!(self, AuditFormat::Scimguard | AuditFormat::Both)
+    }
+
+    pub fn ocsf(self) -> bool {
+        matches!(self, AuditFormat::Ocsf | AuditFormat::Both)
+    }
+}
+
+/// An Envoy cluster the filter POSTs to from its root context (`dispatch_http_call`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// A cluster name configured in Envoy (not a URL).
+    pub cluster: String,
+    pub path: String,
+    /// `:authority` of the call.
+    pub authority: String,
+    pub timeout_ms: u64,
+}
+
+/// A bounded queue, flushed in batches on the root context's tick, retried with capped exponential
+/// backoff. The same shape serves the collector and the webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Items per POST (1 for webhooks: one event per request, as receivers expect).
+    pub batch_max: usize,
+    /// A partial batch waits at most this long.
+    pub flush_interval_ms: u64,
+    /// Items waiting per worker VM; beyond it the oldest is dropped (and counted).
+    pub queue_max: usize,
+    /// Attempts after the first; then the batch is dropped (and counted).
+    pub max_retries: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            batch_max: 100,
+            flush_interval_ms: 1000,
+            queue_max: 10_000,
+            max_retries: 5,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorSettings {
+    pub endpoint: Endpoint,
+    pub delivery: Delivery,
+}
+
+/// Signed webhook notifications for high-risk requests (`notify` section).
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    pub endpoint: Endpoint,
+    pub delivery: Delivery,
+    /// The Standard Webhooks signing key (the bytes after `whsec_`, base64-decoded).
+    pub secret: WebhookSecret,
+    /// A request notifies when a matched rule asks (`notify: true`) or reaches this severity.
+    pub min_severity: super::Severity,
+}
+
+/// A webhook signing key. `Debug` never shows it; nothing serialises it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(Vec<u8>);
+
+impl WebhookSecret {
+    pub fn new(key: Vec<u8>) -> WebhookSecret {
+        WebhookSecret(key)
+    }
+
+    /// The key bytes, for signing only.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret([secret elided])")
+    }
+}
+
+/// Access auditing of application (non-SCIM) routes (`access` section).
+#[derive(Debug, Clone, Default)]
+pub struct AccessSettings {
+    pub enabled: bool,
+    /// Actor source, tried in order: a metadata path (a JWT claim), then this header.
+    pub actor: ActorSource,
+    /// Share of reads (GET/HEAD answered with anything but 401/403) that is recorded, 0 to 1.
+    /// Writes and denials are always recorded.
+    pub sample_rate: f64,
+    /// Paths to audit, first match wins; empty: every non-SCIM path the filter sees.
+    pub routes: Vec<RouteTemplate>,
+}
+
+/// Where the filter reads who is acting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActorSource {
+    /// `metadata.filter_metadata.<ns>.<key…>.<claim>`, e.g. `["envoy.filters.http.jwt_authn",
+    /// "jwt_payload", "sub"]` with `payload_in_metadata: jwt_payload` on the jwt_authn provider.
+    pub metadata: Option<Vec<String>>,
+    /// A request header (lower-case).
+    pub header: Option<String>,
+}
+
+/// An application route: `/api/projects/{id}` (each `{name}` is one path segment) or a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTemplate {
+    Template { template: String, segments: Vec<Segment> },
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    Param,
+}
+
+impl RouteTemplate {
+    /// The template `path` (query and fragment already removed) matches, if any: what a record's
+    /// `route` says (`/api/projects/{id}`, or `/static/*` for a prefix).
+    pub fn route_of(&self, path: &str) -> Option<String> {
+        match self {
+            RouteTemplate::Prefix(p) => path.starts_with(p.as_str()).then(|| format!("{p}*")),
+            RouteTemplate::Template { template, segments } => {
+                let mut parts = path.strip_prefix('/')?.split('/');
+                for s in segments {
+                    let part = parts.next()?;
+                    let ok = match s {
+                        Segment::Literal(l) => l == part,
+                        Segment::Param => !part.is_empty(),
+                    };
+                    if !ok {
+                        return None;
+                    }
+                }
+                parts.next().is_none().then(|| template.clone())
+            }
+        }
+    }
+}
+
+/// Detections across requests (`detections` section). State lives in the Envoy process (shared
+/// data of the VM id), not across a fleet.
+#[derive(Debug, Clone, Default)]
+pub struct DetectionSettings {
+    pub deprovision_storm: Option<StormSettings>,
+    pub actor_risk: Option<ActorRiskSettings>,
+    /// Envoy route name (`xds.route_name`) on which `POST /scimguard/detections/.../clear` and
+    /// `GET /scimguard/detections` are served; `None`: not served anywhere.
+    pub ops_route: Option<String>,
+}
+
+/// More than `max` deprovisions (user_deprovisioned, user_deleted) within `window_secs` trips the
+/// detection; while tripped, further deprovisions get `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StormSettings {
+    pub max: u64,
+    pub window_secs: u64,
+    pub action: DetectionAction,
+    /// Reply status when blocking.
+    pub status: u16,
+    /// Seconds after which a tripped storm clears itself; `None`: until an operator clears it.
+    pub cooldown_secs: Option<u64>,
+}
+
+/// `blocked_attempts` blocked requests from one actor within `window_secs` make that actor risky:
+/// its later requests get `action` until the window has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActorRiskSettings {
+    pub blocked_attempts: u64,
+    pub window_secs: u64,
+    pub action: DetectionAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectionAction {
+    Block,
+    Tag,
 }
