@@ -1,10 +1,14 @@
 //! Audit records: one redacted JSON line per SCIM write, plus access events from application routes.
 //!
 //! Owns: the record format (`record`), the OCSF 1.8.0 projection (`ocsf`), high-risk notifications
-//! (`notify`: CloudEvents envelope, Standard Webhooks signature), time formatting (`time`).
+//! (`notify`: CloudEvents envelope, Standard Webhooks signature), time formatting (`time`), the
+//! delivery queue the filter ships through (`batch`: bounded, batched, capped backoff, accounted) and
+//! the state transitions of detections across requests and of access sampling (`detect`).
 //! Redaction happens when a record is built: sensitive values never reach a record (the normaliser
 //! already replaced them), and free text from the request is cut and stripped of control characters.
 
+pub mod batch;
+pub mod detect;
 pub mod notify;
 pub mod ocsf;
 pub mod record;
