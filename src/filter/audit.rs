@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::host::{self, HostResult};
 use crate::audit::RequestFacts;
+use crate::scim::endpoint::printable;
 use crate::scim::Headers;
 
 /// Facts the request headers give: Envoy's `x-request-id` (set by the connection manager before any
@@ -27,13 +28,33 @@ pub fn from_headers(audit_id: String, method: &str, path: &str, headers: &Header
 /// What the host knows at the end: `time_ms` and `source_ip` are filled in, the duration (ms) and the
 /// status the client got are returned. Three property reads and one clock read.
 pub fn from_host(facts: &mut RequestFacts) -> HostResult<(Option<u64>, Option<u16>)> {
+    let duration_ms = times(facts)?;
+    Ok((duration_ms, status()?))
+}
+
+/// Start time and client address into `facts`; returns the duration (ms). Two property reads and
+/// one clock read.
+pub fn times(facts: &mut RequestFacts) -> HostResult<Option<u64>> {
     let start_ns = host::property_i64(&["request", "time"])?.and_then(|t| u64::try_from(t).ok());
     let now_ns = host::now_ns()?;
     facts.time_ms = start_ns.unwrap_or(now_ns) / 1_000_000;
-    let duration_ms = start_ns.map(|s| now_ns.saturating_sub(s) / 1_000_000);
     facts.source_ip = host::property_string(&["source", "address"])?.as_deref().and_then(ip_of);
-    let status = host::property_i64(&["response", "code"])?.and_then(|c| u16::try_from(c).ok()).filter(|c| *c > 0);
-    Ok((duration_ms, status))
+    Ok(start_ns.map(|s| now_ns.saturating_sub(s) / 1_000_000))
+}
+
+/// The status the client got (one property read; complete only at the end of the stream).
+pub fn status() -> HostResult<Option<u16>> {
+    Ok(host::property_i64(&["response", "code"])?.and_then(|c| u16::try_from(c).ok()).filter(|c| *c > 0))
+}
+
+/// The actor a metadata path holds (a JWT claim `jwt_authn` wrote with `payload_in_metadata`): one
+/// property read of `metadata.filter_metadata.<path…>`. Control characters are removed; a value that
+/// is not a string (a number claim) is taken as its bytes, lossily.
+pub fn metadata_actor(path: &[String]) -> HostResult<Option<String>> {
+    let mut full: Vec<&str> = vec!["metadata", "filter_metadata"];
+    full.extend(path.iter().map(String::as_str));
+    let bytes = host::property_bytes(&full)?;
+    Ok(bytes.map(|b| printable(String::from_utf8_lossy(&b).trim())).filter(|a| !a.is_empty()))
 }
 
 /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), when well-formed.

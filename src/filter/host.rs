@@ -109,3 +109,32 @@ pub fn set_shared_data(key: &str, value: &[u8]) -> HostResult<()> {
 pub fn dispatch_get(cluster: &str, headers: &[(&str, &str)], timeout: Duration) -> HostResult<u32> {
     hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout).map_err(err("dispatch_http_call"))
 }
+
+/// Shared data with its CAS token (`None`: the key does not exist yet).
+pub fn shared_data_cas(key: &str) -> HostResult<(Option<Vec<u8>>, Option<u32>)> {
+    hostcalls::get_shared_data(key).map_err(err("get_shared_data"))
+}
+
+/// Writes shared data if nobody wrote it since `cas` was read: `Ok(false)` on a CAS mismatch.
+pub fn set_shared_data_cas(key: &str, value: &[u8], cas: Option<u32>) -> HostResult<bool> {
+    match hostcalls::set_shared_data(key, Some(value), cas) {
+        Ok(()) => Ok(true),
+        Err(Status::CasMismatch) => Ok(false),
+        Err(status) => Err(HostError { call: "set_shared_data", status }),
+    }
+}
+
+/// POSTs `body` to an Envoy cluster; the answer arrives in the calling context's
+/// `on_http_call_response`. `headers` must hold `:method`, `:path` and `:authority`.
+pub fn dispatch(cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout: Duration) -> HostResult<u32> {
+    hostcalls::dispatch_http_call(cluster, headers.to_vec(), Some(body), Vec::new(), timeout).map_err(err("dispatch_http_call"))
+}
+
+pub fn set_tick_period(period: Duration) -> HostResult<()> {
+    hostcalls::set_tick_period(period).map_err(err("set_tick_period"))
+}
+
+/// A property as raw bytes (for values of unknown type, e.g. metadata).
+pub fn property_bytes(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
+    hostcalls::get_property(path.to_vec()).map_err(err("get_property"))
+}

@@ -32,9 +32,29 @@ pub enum Metric {
     GroupNamesLearned,
     /// Host calls that failed (the request got the fail-closed posture where it mattered).
     HostErrors,
+    /// Shipping to the collector: items queued, delivered, dropped (queue full), given up on
+    /// after the last retry, and retry attempts. enqueued = delivered + dropped + failed + pending.
+    AuditEnqueued,
+    AuditDelivered,
+    AuditDropped,
+    AuditDeliveryFailed,
+    AuditRetries,
+    /// The same for webhook notifications.
+    NotifyEnqueued,
+    NotifyDelivered,
+    NotifyDropped,
+    NotifyDeliveryFailed,
+    NotifyRetries,
+    /// Requests on audited application routes, and the access records kept (after sampling).
+    AccessRequests,
+    AccessRecords,
+    /// The deprovision storm tripped; requests that met a tripped storm; requests from risky actors.
+    StormTrips,
+    StormHits,
+    ActorRiskHits,
 }
 
-const NAMES: [&str; 15] = [
+const NAMES: [&str; 30] = [
     "scimguard_requests_allow_total",
     "scimguard_requests_tag_total",
     "scimguard_requests_block_total",
@@ -50,35 +70,65 @@ const NAMES: [&str; 15] = [
     "scimguard_group_lookup_failures_total",
     "scimguard_group_names_learned_total",
     "scimguard_host_errors_total",
+    "scimguard_audit_enqueued_total",
+    "scimguard_audit_delivered_total",
+    "scimguard_audit_dropped_total",
+    "scimguard_audit_delivery_failed_total",
+    "scimguard_audit_retries_total",
+    "scimguard_notify_enqueued_total",
+    "scimguard_notify_delivered_total",
+    "scimguard_notify_dropped_total",
+    "scimguard_notify_delivery_failed_total",
+    "scimguard_notify_retries_total",
+    "scimguard_access_requests_total",
+    "scimguard_access_records_total",
+    "scimguard_detection_storm_trips_total",
+    "scimguard_detection_storm_hits_total",
+    "scimguard_detection_actor_risk_hits_total",
 ];
+
+/// Items waiting or in flight, per sink (gauges: every VM adds and subtracts, so the stat is the
+/// process-wide total).
+#[derive(Debug, Clone, Copy)]
+pub enum Gauge {
+    AuditPending,
+    NotifyPending,
+}
+
+const GAUGES: [&str; 2] = ["scimguard_audit_pending", "scimguard_notify_pending"];
 
 /// The metric ids the host gave this VM (`None` where defining failed: that counter is skipped).
 #[derive(Debug, Default)]
 pub struct Metrics {
     ids: Vec<Option<u32>>,
+    gauges: Vec<Option<u32>>,
 }
 
 impl Metrics {
     /// Defines every counter (one host call each, once per VM).
     pub fn define() -> Metrics {
-        let ids = NAMES
-            .iter()
-            .map(|name| match hostcalls::define_metric(MetricType::Counter, name) {
-                Ok(id) => Some(id),
-                Err(status) => {
-                    host::log(LogLevel::Warn, &format!("scimguard: cannot define metric `{name}`: {status:?}"));
-                    None
-                }
-            })
-            .collect();
-        Metrics { ids }
+        let ids = NAMES.iter().map(|name| define(MetricType::Counter, name)).collect();
+        let gauges = GAUGES.iter().map(|name| define(MetricType::Gauge, name)).collect();
+        Metrics { ids, gauges }
     }
 
     /// Adds one (one host call).
     pub fn count(&self, metric: Metric) {
-        if let Some(Some(id)) = self.ids.get(metric as usize) {
+        self.add(metric, 1);
+    }
+
+    /// Adds `n` (one host call; none for 0).
+    pub fn add(&self, metric: Metric, n: u64) {
+        if let (Some(Some(id)), Ok(n @ 1..)) = (self.ids.get(metric as usize), i64::try_from(n)) {
             // A lost increment is not worth failing a request for.
-            let _ = hostcalls::increment_metric(*id, 1);
+            let _ = hostcalls::increment_metric(*id, n);
+        }
+    }
+
+    /// Moves a gauge by `delta` (one host call; none for 0).
+    pub fn gauge(&self, gauge: Gauge, delta: i64) {
+        if let (Some(Some(id)), true) = (self.gauges.get(gauge as usize), delta != 0) {
+            let _ = hostcalls::increment_metric(*id, delta);
         }
     }
 
@@ -97,5 +147,15 @@ impl Metrics {
             Severity::High => Metric::RuleHigh,
             Severity::Critical => Metric::RuleCritical,
         });
+    }
+}
+
+fn define(kind: MetricType, name: &str) -> Option<u32> {
+    match hostcalls::define_metric(kind, name) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            host::log(LogLevel::Warn, &format!("scimguard: cannot define metric `{name}`: {status:?}"));
+            None
+        }
     }
 }

@@ -4,7 +4,10 @@
 //! Owns: reading headers, body and properties from the host (`host`, the one adapter), the root
 //! context that compiles the policy once and defines the counters (`root`, `metrics`), the per-request
 //! state machine (`stream`), group displayNames learned from responses or looked up from the upstream
-//! (`groups`), and the host facts of an audit record (`audit`).
+//! (`groups`), the host facts of an audit record (`audit`), and the audit trail's Envoy side:
+//! shipping records and signed notifications from the root context (`ship`), access auditing of
+//! application routes (`access`), detections in shared data (`detect`) and the operator endpoints
+//! that clear them (`ops`).
 //!
 //! Does not own: any judgement. Whether a request is a SCIM write, what it changes, whether it is
 //! blocked, what the error body and the audit record say: all of that is the engine's. The shell
@@ -18,11 +21,15 @@
 //! can only reset it, and the tag headers cannot be added. Decisions taken in the headers phase
 //! (DELETE, refusals) are unaffected.
 
+mod access;
 mod audit;
+mod detect;
 mod groups;
 mod host;
 mod metrics;
+mod ops;
 mod root;
+mod ship;
 mod stream;
 mod verdict;
 

@@ -14,6 +14,7 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use super::host::{self, HostError};
 use super::metrics::{Metric, Metrics};
+use super::ship::{self, Kind, Sinks};
 use super::stream::Stream;
 use crate::engine::Engine;
 
@@ -23,6 +24,10 @@ pub struct Shared {
     pub engine: Engine,
     pub metrics: Metrics,
     pub ids: AuditIds,
+    /// This VM's queues to the collector and the webhook receiver (flushed by the root's tick).
+    pub sinks: Sinks,
+    /// Envoy's node id (the CloudEvents `source` of notifications).
+    pub node: String,
 }
 
 impl Shared {
@@ -36,15 +41,23 @@ impl Shared {
 pub struct Root {
     context_id: u32,
     shared: Option<Rc<Shared>>,
+    /// Calls out (`dispatch_http_call` from `on_tick`) and the sink each belongs to.
+    calls: Vec<(u32, Kind)>,
 }
 
 impl Root {
     pub fn new(context_id: u32) -> Root {
-        Root { context_id, shared: None }
+        Root { context_id, shared: None, calls: Vec::new() }
     }
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, _body_size: usize, _trailers: usize) {
+        if let Some(shared) = &self.shared {
+            ship::answer(shared, &mut self.calls, token);
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -76,9 +89,26 @@ impl RootContext for Root {
         let metrics = Metrics::define();
         let ids = AuditIds::new(self.context_id);
         let rules = engine.policy().rules.len();
-        self.shared = Some(Rc::new(Shared { engine, metrics, ids }));
-        host::log(LogLevel::Info, &format!("scimguard: policy loaded ({rules} rules)"));
+        let s = &engine.policy().settings;
+        let sinks = Sinks::new(s.audit.collector.as_ref(), s.notify.as_ref());
+        // Clusters may not be ready yet: sending starts on the first tick, never here.
+        if let Some(period) = sinks.tick_period() {
+            if let Err(e) = host::set_tick_period(period) {
+                host::log(LogLevel::Error, &format!("scimguard: audit shipping and notifications are off: {e}"));
+            }
+        }
+        let node = host::property_string(&["xds", "node", "id"]).ok().flatten().filter(|n| !n.is_empty());
+        let node = node.unwrap_or_else(|| "unknown".to_string());
+        let shipping = format!("collector {}, webhook {}", on_off(sinks.has_collector()), on_off(sinks.has_webhook()));
+        self.shared = Some(Rc::new(Shared { engine, metrics, ids, sinks, node }));
+        host::log(LogLevel::Info, &format!("scimguard: policy loaded ({rules} rules; {shipping})"));
         true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(shared) = &self.shared {
+            ship::tick(shared, &mut self.calls);
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -87,6 +117,14 @@ impl RootContext for Root {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }
 

@@ -20,6 +20,11 @@
 //!   and `get_map` of the response headers; a lookup adds per id `dispatch_http_call`, `get_map` +
 //!   `get_buffer` of the answer, `set_shared_data`, and one `resume_http_request`.
 //!
+//! - the audit-trail sections add: `filter.actor_metadata` one `get_property` per SCIM write;
+//!   `detections` see `detect` (none for a write without deprovisions from an untracked actor);
+//!   shipping and notifications none (an in-VM queue; the root context sends); access auditing on
+//!   application routes see `access` (2–3 host calls for a read sampled out, 8–9 for a kept one).
+//!
 //! The audit record goes into filter state in `on_log`, once the final status and duration are
 //! known. Checked in Envoy 1.40: the HCM access log sees filter state set in `on_log`, because filter
 //! access loggers (the wasm `on_log`) run before the HCM's own (PR #35959; its runtime guard
@@ -32,13 +37,18 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 
+use super::access::{self, Access};
 use super::audit;
+use super::detect;
 use super::groups::{self, MAX_LOOKUPS};
 use super::host::{self, HostError};
 use super::metrics::Metric;
+use super::ops::{self, Handled};
 use super::root::Shared;
+use super::ship;
 use super::verdict;
-use crate::audit::{Completion, RequestFacts};
+use crate::audit::notify::{cloudevent, should_notify, Notice};
+use crate::audit::{ocsf, Completion, Judged, RequestFacts};
 use crate::engine::{Evaluation, Facts, Plan};
 use crate::policy::Decision;
 use crate::scim::response::{created_id, group_names};
@@ -55,6 +65,10 @@ pub struct Stream {
     verdict: Option<Verdict>,
     /// Group names may be learned from this response (Groups endpoints only).
     learning: Option<Learning>,
+    /// An application access to record at the end (access auditing).
+    access: Option<Access>,
+    /// The request-headers callback ran (an earlier filter may answer before it does).
+    seen_headers: bool,
 }
 
 enum Phase {
@@ -72,6 +86,15 @@ struct Request {
     method: String,
     path: String,
     headers: Headers,
+    /// The actor a metadata path named (`filter.actor_metadata`, e.g. a JWT claim).
+    actor: Option<String>,
+}
+
+impl Request {
+    /// The host facts every judgement of this request starts from.
+    fn facts(&self) -> Facts {
+        Facts { actor: self.actor.clone(), ..Facts::default() }
+    }
 }
 
 struct Lookup {
@@ -101,7 +124,7 @@ struct Learning {
 
 impl Stream {
     pub fn new(shared: Option<Rc<Shared>>) -> Stream {
-        Stream { shared, phase: Phase::Passing, request: None, verdict: None, learning: None }
+        Stream { shared, phase: Phase::Passing, request: None, verdict: None, learning: None, access: None, seen_headers: false }
     }
 
     /// The request must not move on: a lookup is out, or we answered it ourselves.
@@ -110,8 +133,9 @@ impl Stream {
     }
 
     /// Applies an evaluation: a local reply for a block, tags and (when held) a resume otherwise.
-    fn apply(&mut self, shared: &Shared, evaluation: Evaluation, resume: bool) -> Action {
+    fn apply(&mut self, shared: &Shared, mut evaluation: Evaluation, resume: bool) -> Action {
         self.phase = Phase::Decided;
+        detect::apply(shared, &mut evaluation);
         let m = &shared.metrics;
         m.decision(evaluation.decision);
         evaluation.matches.iter().for_each(|r| m.rule_match(r.severity));
@@ -149,7 +173,7 @@ impl Stream {
         match shared.engine.normalize(&view) {
             Ok(normalized) => self.judge(shared, normalized, resume),
             Err(error) => {
-                let e = shared.engine.unreadable(error, &request.headers, &Facts::default());
+                let e = shared.engine.unreadable(error, &request.headers, &request.facts());
                 self.apply(shared, e, resume)
             }
         }
@@ -160,7 +184,8 @@ impl Stream {
         let engine = &shared.engine;
         let Some(request) = &self.request else { return Action::Continue };
         let needed = engine.names_needed(&normalized, &Facts::default());
-        let (facts, now_secs) = cached_names(shared, needed);
+        let (mut facts, now_secs) = cached_names(shared, needed);
+        facts.actor.clone_from(&request.actor);
         let settings = &engine.policy().settings.filter;
         // Without a clock no name's age can be known: lookups are skipped too (the names stay
         // unknown and the fail-closed `on_unknown_group` applies).
@@ -181,7 +206,7 @@ impl Stream {
     fn too_large(&mut self, shared: &Shared, max_body_bytes: usize) -> Action {
         let Some(request) = &self.request else { return Action::Continue };
         let error = ScimError::too_large(format!("the body is larger than {max_body_bytes} bytes"));
-        let e = shared.engine.unreadable(error, &request.headers, &Facts::default());
+        let e = shared.engine.unreadable(error, &request.headers, &request.facts());
         self.apply(shared, e, false)
     }
 
@@ -190,7 +215,7 @@ impl Stream {
         shared.host_error(error);
         let Some(request) = &self.request else { return Action::Continue };
         let reason = ScimError::new(503, None, "the gateway could not read the request");
-        let mut e = shared.engine.unreadable(reason, &request.headers, &Facts::default());
+        let mut e = shared.engine.unreadable(reason, &request.headers, &request.facts());
         e.decision = Decision::Block;
         self.apply(shared, e, resume)
     }
@@ -206,7 +231,8 @@ impl Stream {
         let created = status.is_some_and(|s| (200..300).contains(&s)) && v.facts.method.eq_ignore_ascii_case("POST");
         let body = self.learning.as_ref().and_then(|l| l.copy.as_deref());
         let created_id = created.then(|| created_id(v.location.as_deref(), body)).flatten();
-        let record = v.evaluation.audit_record(&v.facts, &Completion { status, created_id, duration_ms });
+        let done = Completion { status, created_id, duration_ms };
+        let record = v.evaluation.audit_record(&v.facts, &done);
         let settings = &shared.engine.policy().settings.filter;
         match host::set_filter_state(&settings.audit_property, record.as_bytes()) {
             Ok(()) => shared.metrics.count(Metric::AuditRecords),
@@ -215,6 +241,8 @@ impl Stream {
         if settings.audit_to_log {
             host::log(LogLevel::Info, &format!("scimguard audit: {record}"));
         }
+        let traceparent = self.request.as_ref().and_then(|r| r.headers.get("traceparent"));
+        queue_outbound(shared, &v.evaluation, &v.facts, &done, record, traceparent);
     }
 
     /// The whole Groups response is in: remember every name it carries. The copy stays (a create's
@@ -280,23 +308,37 @@ impl HttpContext for Stream {
                 return verdict::refuse_unjudged();
             }
         };
+        self.seen_headers = true;
         let headers = verdict::strip_spoofed(&shared, pairs);
         let method = headers.get(":method").unwrap_or_default().to_string();
         let path = headers.get(":path").unwrap_or_default().to_string();
+        if let Handled::Replied { audit } = ops::handle(&shared, &method, &path) {
+            self.access = audit.then(|| access::operator(&shared, &method, &path, &headers));
+            return Action::Pause;
+        }
         let plan = shared.engine.plan(&method, &path, &headers);
         let s = &shared.engine.policy().settings;
         self.learning = groups::teaches_names(&path, &s.base_paths, &s.resource_types).then(Learning::default);
         match plan {
             Plan::Pass => {
                 shared.metrics.count(Metric::Passthrough);
+                self.access = access::begin(&shared, &method, &path, &headers);
                 Action::Continue
             }
             Plan::Decided(e) => {
-                self.request = Some(Request { method, path, headers });
-                self.apply(&shared, *e, false)
+                let actor = metadata_actor(&shared);
+                // Decided from the headers alone, where the engine knew only the actor header: the
+                // metadata actor (which the engine prefers when it has one) takes its place.
+                let mut e = *e;
+                if actor.is_some() {
+                    e.actor.clone_from(&actor);
+                }
+                self.request = Some(Request { method, path, headers, actor });
+                self.apply(&shared, e, false)
             }
             Plan::Inspect { max_body_bytes } => {
-                self.request = Some(Request { method, path, headers });
+                let actor = metadata_actor(&shared);
+                self.request = Some(Request { method, path, headers, actor });
                 if end_of_stream {
                     return self.finish(&shared, 0, false);
                 }
@@ -407,8 +449,15 @@ impl HttpContext for Stream {
     }
 
     fn on_log(&mut self) {
-        if let Some(shared) = self.shared.clone() {
-            self.write_audit(&shared);
+        let Some(shared) = self.shared.clone() else { return };
+        self.write_audit(&shared);
+        let access = match self.access.take() {
+            Some(a) => Some(a),
+            None if !self.seen_headers => access::late(&shared),
+            None => None,
+        };
+        if let Some(a) = access {
+            access::finish(&shared, a);
         }
     }
 }
@@ -455,4 +504,50 @@ fn start_lookups(shared: &Shared, cluster: &str, missing: Vec<String>, authoriza
         }
     }
     pending
+}
+
+/// The actor `filter.actor_metadata` names, when configured (one property read).
+fn metadata_actor(shared: &Shared) -> Option<String> {
+    let path = shared.engine.policy().settings.filter.actor_metadata.as_deref()?;
+    audit::metadata_actor(path).unwrap_or_else(|e| {
+        shared.host_error(e);
+        None
+    })
+}
+
+/// Queues what leaves the VM for one judged write: the record and/or its OCSF events for the
+/// collector, and the signed notification when the request is high-risk (no host call but counters).
+fn queue_outbound(shared: &Shared, e: &Evaluation, facts: &RequestFacts, done: &Completion, record: String, traceparent: Option<&str>) {
+    let s = &shared.engine.policy().settings;
+    let collect = shared.sinks.has_collector();
+    let notify = shared.sinks.has_webhook() && s.notify.as_ref().is_some_and(|n| should_notify(&e.matches, e.risk, Some(n.min_severity)));
+    if !collect && !notify {
+        return;
+    }
+    let judged = Judged {
+        decision: e.decision,
+        risk: e.risk,
+        mode: e.mode,
+        matches: &e.matches,
+        normalized: e.normalized.as_ref(),
+        error: e.error.as_ref(),
+        actor: e.actor.as_deref(),
+        unknown_groups: &e.unknown_groups,
+    };
+    let events = if (collect && s.audit.format.ocsf()) || notify {
+        ocsf::events(&judged, facts, done, &ocsf::Context::default())
+    } else {
+        Vec::new()
+    };
+    if collect && s.audit.format.records() {
+        ship::record(shared, record);
+    }
+    if collect && s.audit.format.ocsf() {
+        events.iter().for_each(|event| ship::record(shared, event.to_string()));
+    }
+    if notify {
+        let notice = Notice { node: &shared.node, traceparent };
+        let body = cloudevent(&judged, facts, done, &notice, &events).to_string();
+        ship::notify(shared, ship::Notice { id: facts.audit_id.clone(), body });
+    }
 }
