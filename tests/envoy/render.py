@@ -2,12 +2,16 @@
 
 Owns: the one step between the shipped template and a config Envoy can run. Envoy cannot
 include a file into the wasm filter's `configuration` StringValue and the filter cannot
-read files, so this script puts the policy text in, verbatim. It also makes the wasm and
-log paths absolute and, for tests, moves ports:
+read files, so this script puts the policy text in, verbatim (into every scimguard filter:
+the SCIM listener's and the operator listener's). It also makes the wasm and log paths
+absolute, puts an HS256 JWKS into the demo jwt_authn provider (a fresh random key unless
+--jwt-key gives one: a shipped fixed key would let anyone mint accepted tokens) and, for
+tests, moves ports:
 
     python tests/envoy/render.py --out .run/envoy.yaml                      # make run
     python tests/envoy/render.py --out X.yaml --listen-port 0 --admin-port 0 \
         --upstream-port 41234 --policy bad.json --log-dir /tmp/t             # e2e tests
+        [--ops-port N --collector-port N --webhook-port N --jwt-key BASE64URL]
 
 Why structural (PyYAML) and not text substitution: every edit finds its target by name
 (listener `scim_ingress`, cluster names, filter `envoy.filters.http.wasm`, access-log file
@@ -24,6 +28,8 @@ Does not: validate the policy or the config (the filter and `envoy --mode valida
 from __future__ import annotations
 
 import argparse
+import json
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +39,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 WASM_FILTER = "envoy.filters.http.wasm"
 HCM = "envoy.filters.network.http_connection_manager"
+JWT_AUTHN = "envoy.filters.http.jwt_authn"
+# Listener name → the port key that moves it.
+LISTENERS = {"scim_ingress": "listen", "scimguard_ops": "ops"}
+# Cluster name → the port key that moves it.
+CLUSTERS = {"scim_upstream": "upstream", "scim_lookup": "upstream", "app_upstream": "app",
+            "audit_collector": "collector", "webhook_receiver": "webhook"}
 
 
 def render(
@@ -42,23 +54,36 @@ def render(
     wasm: Path,
     log_dir: Path,
     ports: dict[str, int | None],
+    jwt_key: str | None = None,
 ) -> dict[str, Any]:
-    """Return a copy of `template` with policy, paths and ports filled in."""
+    """Return a copy of `template` with policy, paths, the demo JWKS and ports filled in."""
     config = yaml.safe_load(yaml.safe_dump(template))  # deep copy
-    listener = find(config["static_resources"]["listeners"], "scim_ingress")
-    hcm = find(listener["filter_chains"][0]["filters"], HCM)["typed_config"]
-    wasm_config = find(hcm["http_filters"], WASM_FILTER)["typed_config"]["config"]
-    wasm_config["configuration"]["value"] = policy_text
-    wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm.resolve())
-    for log in hcm["access_log"]:
-        file_config = log["typed_config"]
-        file_config["path"] = str((log_dir / Path(file_config["path"]).name).resolve())
+    for listener in config["static_resources"]["listeners"]:
+        hcm = find(listener["filter_chains"][0]["filters"], HCM)["typed_config"]
+        for http_filter in hcm["http_filters"]:
+            if http_filter["name"] == WASM_FILTER:
+                wasm_config = http_filter["typed_config"]["config"]
+                wasm_config["configuration"]["value"] = policy_text
+                wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm.resolve())
+            elif http_filter["name"] == JWT_AUTHN:
+                for provider in http_filter["typed_config"]["providers"].values():
+                    provider["local_jwks"]["inline_string"] = jwks(jwt_key)
+        for log in hcm.get("access_log", []):
+            file_config = log["typed_config"]
+            file_config["path"] = str((log_dir / Path(file_config["path"]).name).resolve())
+        set_port(listener["address"], ports.get(LISTENERS.get(listener["name"], "")))
+    find(config["static_resources"]["listeners"], "scim_ingress")  # the shape is part of the contract
     set_port(config["admin"]["address"], ports.get("admin"))
-    set_port(listener["address"], ports.get("listen"))
-    for cluster, key in (("scim_upstream", "upstream"), ("scim_lookup", "upstream"), ("app_upstream", "app")):
+    for cluster, key in CLUSTERS.items():
         endpoint = find(config["static_resources"]["clusters"], cluster)["load_assignment"]["endpoints"][0]
         set_port(endpoint["lb_endpoints"][0]["endpoint"]["address"], ports.get(key))
     return config
+
+
+def jwks(key: str | None) -> str:
+    """A one-key HS256 JWKS (`kty: oct`); `key` is base64url, a fresh random one when absent."""
+    key = key or secrets.token_urlsafe(32).rstrip("=")
+    return json.dumps({"keys": [{"kty": "oct", "alg": "HS256", "kid": "demo", "k": key}]})
 
 
 def find(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -84,13 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         policy_text=args.policy.read_text(encoding="utf-8"),
         wasm=args.wasm,
         log_dir=log_dir,
-        ports={"listen": args.listen_port, "admin": args.admin_port,
-               "upstream": args.upstream_port, "app": args.app_port},
+        ports={key: getattr(args, f"{key}_port") for key in PORTS},
+        jwt_key=args.jwt_key,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Rendered from {args.template} with policy {args.policy} by tests/envoy/render.py. Do not edit.\n"
     args.out.write_text(header + yaml.safe_dump(config, sort_keys=False, width=1 << 20), encoding="utf-8")
     return 0
+
+
+PORTS = ("listen", "admin", "upstream", "app", "ops", "collector", "webhook")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -100,8 +128,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wasm", type=Path, default=ROOT / "target/wasm32-wasip1/release/scimguard.wasm")
     parser.add_argument("--out", type=Path, default=ROOT / ".run" / "envoy.yaml")
     parser.add_argument("--log-dir", type=Path, help="where audit.log and access.log go (default: --out's folder)")
-    for name in ("listen", "admin", "upstream", "app"):
+    for name in PORTS:
         parser.add_argument(f"--{name}-port", type=int)
+    parser.add_argument("--jwt-key", help="base64url HS256 key of the demo jwt_authn provider (default: random)")
     return parser.parse_args(argv)
 
 
