@@ -135,13 +135,19 @@ def wait_until_ready(process: Process, ready: Callable[[], bool], timeout: float
 
 
 def render_config(workdir: Path, *, ports: dict[str, int], policy: Path | None = None,
-                  template: Path = TEMPLATE, name: str = "envoy.yaml") -> Path:
-    """Render `template` with the policy and wasm under test into `workdir`."""
+                  template: Path = TEMPLATE, name: str = "envoy.yaml", jwt_key: str | None = None) -> Path:
+    """Render `template` with the policy and wasm under test into `workdir`.
+
+    Listeners not in `ports` get free ports too (the operator listener's default, 9902, may be
+    taken by `make run` or another test's Envoy)."""
     out = workdir / name
+    ports = {"ops": free_port(), **ports}
     argv = [sys.executable, str(RENDER), "--template", str(template), "--out", str(out),
             "--policy", str(policy or policy_path()), "--wasm", str(wasm_path()), "--log-dir", str(workdir)]
     for key, port in ports.items():
         argv += [f"--{key}-port", str(port)]
+    if jwt_key:
+        argv += ["--jwt-key", jwt_key]
     subprocess.run(argv, check=True, cwd=ROOT)
     return out
 
@@ -181,6 +187,18 @@ class Gateway:
     upstream_port: int
     recording: Path
     processes: list[Process] = field(default_factory=list)
+    # Every port the config was rendered with (listen, admin, upstream, app, ops, collector, webhook).
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def app_url(self) -> str:
+        """The application's routes through the gateway (access auditing)."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def ops_url(self) -> str:
+        """The operator listener (detections)."""
+        return f"http://127.0.0.1:{self.ports['ops']}/scimguard"
 
     @property
     def url(self) -> str:
@@ -243,15 +261,20 @@ class Gateway:
             process.stop()
 
 
-def start_gateway(workdir: Path, *, patch_200: bool = False, policy: Path | None = None) -> Gateway:
-    """Upstream (recording) + Envoy with the real filter, on free loopback ports."""
+def start_gateway(workdir: Path, *, patch_200: bool = False, policy: Path | None = None,
+                  ports: dict[str, int] | None = None, jwt_key: str | None = None) -> Gateway:
+    """Upstream (recording) + Envoy with the real filter, on free loopback ports.
+
+    `ports` adds or overrides render ports (e.g. `app`, `collector`, `webhook` of servers a test
+    runs); `jwt_key` is the demo jwt_authn provider's HS256 key (base64url)."""
     workdir.mkdir(parents=True, exist_ok=True)
     upstream, upstream_port, recording = start_upstream(workdir, patch_200=patch_200)
     port, admin_port = free_port(), free_port()
-    gateway = Gateway(workdir, port, admin_port, upstream_port, recording, [upstream])
+    all_ports = {"listen": port, "admin": admin_port, "upstream": upstream_port, "app": free_port(),
+                 "ops": free_port(), "collector": free_port(), "webhook": free_port(), **(ports or {})}
+    gateway = Gateway(workdir, port, admin_port, upstream_port, recording, [upstream], all_ports)
     try:
-        config = render_config(workdir, policy=policy, ports={
-            "listen": port, "admin": admin_port, "upstream": upstream_port, "app": free_port()})
+        config = render_config(workdir, policy=policy, ports=all_ports, jwt_key=jwt_key)
         gateway.processes.append(start_envoy(workdir, config, base_id=port, admin_port=admin_port))
     except BaseException:
         gateway.stop()
