@@ -50,10 +50,11 @@ RISK_ATTEMPTS = 2
 # --- fixtures --------------------------------------------------------------------------------
 
 
-def tuned_policy(workdir: Path, **access: Any) -> Path:
+def tuned_policy(workdir: Path, collector: dict[str, Any] | None = None, **access: Any) -> Path:
     """policies/audit-trail.json with test-speed delivery and small detection thresholds."""
     policy = json.loads(POLICY.read_text())
     policy["audit"]["collector"].update(flush_interval_ms=100, backoff_initial_ms=100, backoff_max_ms=400, max_retries=40)
+    policy["audit"]["collector"].update(collector or {})
     policy["notify"].update(backoff_initial_ms=100, backoff_max_ms=400)
     policy["access"].update({"sample_rate": 0.0, **access})
     policy["detections"]["deprovision_storm"].update(max=STORM_MAX)
@@ -66,12 +67,13 @@ def tuned_policy(workdir: Path, **access: Any) -> Path:
 class Trail:
     """A gateway with the audit-trail policy and its sinks."""
 
-    def __init__(self, workdir: Path, **access: Any) -> None:
+    def __init__(self, workdir: Path, collector: dict[str, Any] | None = None, **access: Any) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.collector, self.webhook, self.app = Sink("collector"), Sink("webhook"), AppUpstream()
         ports = {"collector": self.collector.port, "webhook": self.webhook.port, "app": self.app.port}
         try:
-            self.gw = start_gateway(workdir, policy=tuned_policy(workdir, **access), ports=ports, jwt_key=JWT_KEY)
+            policy = tuned_policy(workdir, collector, **access)
+            self.gw = start_gateway(workdir, policy=policy, ports=ports, jwt_key=JWT_KEY)
         except BaseException:
             self.stop_sinks()
             raise
@@ -220,6 +222,25 @@ def test_a_collector_outage_loses_no_request_and_is_counted(trail: Trail, scim: 
     assert keys & {r.headers["idempotency-key"] for r in retried if r.status == 200}, "a retry keeps its key"
 
 
+def test_records_past_the_last_retry_or_the_queue_bound_are_counted_not_lost_silently(tmp_path: Path) -> None:
+    t = Trail(tmp_path / "lossy", collector={"queue_max": 2, "batch_max": 2, "max_retries": 1})
+    try:
+        t.collector.down()
+        with client(t.gw.url, "http/1.1") as scim:
+            ids = [create_user(scim).headers["x-scim-audit-id"] for _ in range(20)]
+        assert len(set(ids)) == 20, "every request was served"
+        wait_for(lambda: t.stats()["scimguard_audit_pending"] == 0, 10, "the queue to settle")
+        stats = t.stats()
+        assert stats["scimguard_audit_enqueued_total"] == 20 * 2  # format both: the record + one OCSF event
+        assert stats["scimguard_audit_dropped_total"] > 0, "drop-oldest beyond queue_max"
+        assert stats["scimguard_audit_delivery_failed_total"] > 0, "given up after the last retry"
+        assert stats["scimguard_audit_delivered_total"] == 0
+        assert_conserved(stats)
+        assert len(t.gw.audit_records()) == 20, "the access log is the durable local copy"
+    finally:
+        t.stop()
+
+
 # --- notifications ---------------------------------------------------------------------------
 
 
@@ -258,6 +279,25 @@ def test_blocked_and_monitor_matches_notify_with_a_valid_signature(trail: Trail,
     tampered = dict(notifications_for(trail, ids["blocked"])[0].headers)
     with pytest.raises(AssertionError):
         verify_standard_webhook(SECRET, tampered, notifications_for(trail, ids["blocked"])[0].body + b" ")
+
+
+def test_a_notification_retry_keeps_its_webhook_id(trail: Trail, scim: httpx.Client) -> None:
+    group = scim.post("/Groups", content=payloads.group("Administrators")).json()["id"]
+    member = create_user(scim).json()["id"]
+    trail.webhook.fail()
+    try:
+        blocked = scim.patch(f"/Groups/{group}", content=payloads.add_members(member))
+        assert blocked.status_code == 403
+        audit_id = blocked.headers["x-scim-audit-id"]
+        wait_for(lambda: len([r for r in trail.webhook.attempts() if r.headers["webhook-id"] == audit_id]) >= 2, 10, "a retry")
+    finally:
+        trail.webhook.fail(False)
+    wait_for(lambda: notifications_for(trail, audit_id), 10, "the delivery after the retries")
+    attempts = [r for r in trail.webhook.attempts() if r.headers["webhook-id"] == audit_id]
+    assert len({r.body for r in attempts}) == 1, "the same event every time"
+    for attempt in attempts:
+        verify_standard_webhook(SECRET, attempt.headers, attempt.body)
+    assert trail.stats()["scimguard_notify_retries_total"] >= 1
 
 
 def test_the_webhook_secret_is_in_no_log(trail: Trail) -> None:
@@ -375,6 +415,15 @@ def test_blocked_attempts_raise_that_actors_risk_only(trail: Trail, scim: httpx.
     wait_for(lambda: trail.collected(risky.headers["x-scim-audit-id"]), 10, "the risky write's record")
     rules = [r["id"] for r in trail.collected(risky.headers["x-scim-audit-id"])[0]["rules"]]
     assert rules == ["detection.actor_risk"]
+
+
+def test_a_scim_write_takes_its_actor_from_a_jwt_claim(trail: Trail, scim: httpx.Client) -> None:
+    with_jwt = create_user(scim, authorization=f"Bearer {mint_jwt('okta-provisioner@example.com')}", **{"x-client-id": "header-actor"})
+    opaque = create_user(scim, authorization="Bearer opaque-idp-token", **{"x-client-id": "header-actor"})
+    ids = [r.headers["x-scim-audit-id"] for r in (with_jwt, opaque)]
+    trail.wait_collected(ids)
+    assert trail.collected(ids[0])[0]["actor"] == "okta-provisioner@example.com"
+    assert trail.collected(ids[1])[0]["actor"] == "header-actor", "an opaque IdP token is not a JWT: the header applies"
 
 
 # --- correlation -----------------------------------------------------------------------------
