@@ -173,8 +173,8 @@ impl<'l> Builder<'l> {
         let kind = if self.users() { Some(EventKind::UserProvisioned) } else if self.groups() { Some(EventKind::GroupCreated) } else { None };
         if let Some(kind) = kind {
             let mut e = self.event(kind);
-            e.user_name = string_member(body, "userName").filter(|_| self.users());
-            e.display_name = string_member(body, "displayName").filter(|_| self.groups());
+            e.user_name = string_member(body, "userName").filter(|_| self.users() && !self.is_sensitive("userName"));
+            e.display_name = string_member(body, "displayName").filter(|_| self.groups() && !self.is_sensitive("displayName"));
             self.op.events.push(e);
         }
         for (attr, value) in expand(body)? {
@@ -297,13 +297,21 @@ impl<'l> Builder<'l> {
         let (values, mut flags) = self.values_of(&attr, value)?;
         let mut change = self.change(op, &attr, filter.as_ref(), values);
         change.flags.append(&mut flags);
+        let first_event = self.op.events.len();
         if self.groups() {
             self.group_events(&mut change, filter.as_ref());
         } else if self.users() {
             self.user_events(&mut change)?;
         }
         if self.is_sensitive(&change.attribute) {
-            change.values = change.values.iter().map(|_| Value::String(REDACTED.into())).collect();
+            // Events are derived from the real values (a boolean must stay a boolean); what leaves
+            // the engine, the change and the events it produced, carries none of them.
+            redact(&mut change.values);
+            for e in self.op.events.iter_mut().skip(first_event) {
+                redact(&mut e.values);
+                redact_name(&mut e.user_name);
+                redact_name(&mut e.display_name);
+            }
         }
         self.op.changes.push(change);
         Ok(())
@@ -489,6 +497,18 @@ impl<'l> Builder<'l> {
     fn is_sensitive(&self, attribute: &str) -> bool {
         let bare = attribute.rsplit(':').next().unwrap_or(attribute);
         self.limits.sensitive.iter().any(|s| s.eq_ignore_ascii_case(attribute) || s.eq_ignore_ascii_case(bare))
+    }
+}
+
+fn redact(values: &mut [Value]) {
+    for v in values.iter_mut() {
+        *v = Value::String(REDACTED.into());
+    }
+}
+
+fn redact_name(name: &mut Option<String>) {
+    if let Some(n) = name.as_mut() {
+        *n = REDACTED.into();
     }
 }
 

@@ -86,3 +86,21 @@ fn creates_take_the_id_from_completion() {
     assert_eq!(rec["events"][0]["resource_id"], "new-id");
     assert_eq!(rec["events"][0]["user_name"], "bjensen");
 }
+
+#[test]
+fn operator_sensitive_attributes_leave_no_trace_in_events() {
+    let mut policy: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.json")).unwrap()).unwrap();
+    policy["sensitive_attributes"] = json!(["password", "roles", "userName"]);
+    let e = Engine::from_json(&policy.to_string()).unwrap();
+    for r in [
+        json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"add","path":"roles","value":[{"value":"secret-role-x"}]}]}}),
+        json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"replace","path":"userName","value":"secret-role-x"}]}}),
+        json!({"method":"POST","path":"/scim/v2/Users","body":{"userName":"secret-role-x","roles":["secret-role-x"]}}),
+    ] {
+        let ev = e.evaluate_request(&request(r), &Facts::default());
+        let rec = ev.audit_record(&RequestFacts::default(), &Completion::default());
+        assert!(!rec.contains("secret-role-x"), "{rec}");
+        assert!(!ev.to_json().to_string().contains("secret-role-x"));
+        assert!(!format!("{ev:?}").contains("secret-role-x"));
+    }
+}
