@@ -106,13 +106,28 @@ impl Storm {
     }
 }
 
-/// Blocked attempts of one actor.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Blocked attempts of one actor, in one of a fixed number of slots (shared data has no delete, and
+/// actors are whatever the client says: a key per actor would let a client grow memory at will).
+/// A slot names its owner (a hash of the actor); another actor takes it over only once the owner's
+/// window is empty, and until then is simply not tracked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Risk {
+    pub owner: String,
     pub window: Window,
 }
 
 impl Risk {
+    /// `owner`'s state in a slot holding `bytes` (empty: a free slot); `None` when another actor's
+    /// attempts still count there.
+    pub fn claim(bytes: &[u8], owner: &str, s: &ActorRiskSettings, now: u64) -> Option<Risk> {
+        let held = Risk::decode(bytes);
+        if held.owner == owner {
+            return Some(held);
+        }
+        (held.owner.is_empty() || held.window.estimate(now, s.window_secs) == 0)
+            .then(|| Risk { owner: owner.to_string(), window: Window::default() })
+    }
+
     /// Whether the actor is risky now (enough blocked attempts in the window).
     pub fn is_high(&self, s: &ActorRiskSettings, now: u64) -> bool {
         self.window.estimate(now, s.window_secs) >= s.blocked_attempts
@@ -123,12 +138,17 @@ impl Risk {
         self
     }
 
+    /// `"<owner> <start> <prev> <cur>"`.
     pub fn encode(&self) -> String {
-        format!("{} {} {}", self.window.start, self.window.prev, self.window.cur)
+        format!("{} {} {} {}", self.owner, self.window.start, self.window.prev, self.window.cur)
     }
 
     pub fn decode(bytes: &[u8]) -> Risk {
-        Risk { window: Storm::decode(bytes).window }
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        match text.split_once(' ') {
+            Some((owner, rest)) if !owner.is_empty() => Risk { owner: owner.to_string(), window: Storm::decode(rest.as_bytes()).window },
+            _ => Risk::default(),
+        }
     }
 }
 
@@ -239,14 +259,15 @@ mod tests {
         assert_eq!(Storm::decode(st.encode().as_bytes()), st);
         assert_eq!(Storm::decode(b""), Storm::default());
         assert_eq!(Storm::decode(b"\xff x"), Storm::default());
-        let r = Risk { window: Window { start: 600, prev: 1, cur: 2 } };
+        let r = Risk { owner: "ab12".into(), window: Window { start: 600, prev: 1, cur: 2 } };
         assert_eq!(Risk::decode(r.encode().as_bytes()), r);
+        assert_eq!(Risk::decode(b"garbage"), Risk::default());
     }
 
     #[test]
     fn actor_risk_rises_after_k_blocked_attempts_and_decays() {
         let s = ActorRiskSettings { blocked_attempts: 3, window_secs: 600, action: DetectionAction::Tag };
-        let mut r = Risk::default();
+        let mut r = Risk::claim(b"", "a", &s, 10).unwrap();
         for now in [10, 11] {
             r = r.blocked(&s, now);
             assert!(!r.is_high(&s, now));
@@ -254,6 +275,17 @@ mod tests {
         r = r.blocked(&s, 12);
         assert!(r.is_high(&s, 12));
         assert!(!r.is_high(&s, 1300));
+    }
+
+    #[test]
+    fn a_risk_slot_belongs_to_one_actor_while_its_attempts_count() {
+        let s = ActorRiskSettings { blocked_attempts: 3, window_secs: 600, action: DetectionAction::Tag };
+        let a = Risk::claim(b"", "a", &s, 10).unwrap().blocked(&s, 10);
+        let slot = a.encode();
+        assert_eq!(Risk::claim(slot.as_bytes(), "a", &s, 20), Some(a.clone()));
+        assert_eq!(Risk::claim(slot.as_bytes(), "b", &s, 20), None, "busy: b is not tracked");
+        let b = Risk::claim(slot.as_bytes(), "b", &s, 1300).unwrap();
+        assert_eq!((b.owner.as_str(), b.is_high(&s, 1300)), ("b", false), "a's window is over: b takes the slot");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! - `scimguard.detect.storm`: the deprovision storm (`audit::detect::Storm`), updated with
 //!   compare-and-swap so concurrent workers never lose a count (a few tries, then the request is
 //!   judged without the detection and the failure is counted).
-//! - `scimguard.detect.risk.<sha-256 of the actor, 32 hex>`: one actor's blocked attempts.
+//! - `scimguard.detect.risk.<slot>`: blocked attempts of one actor, in one of `RISK_SLOTS` slots
+//!   (by SHA-256 of the actor): memory stays bounded whatever actors clients claim to be; a slot
+//!   whose owner still has attempts counting is not taken over (that actor is then not tracked).
 //!
 //! A detection adds a match with a reserved id (`detection.deprovision_storm`,
 //! `detection.actor_risk`) to the evaluation before it is applied, so the block reply, the tags,
@@ -23,11 +25,13 @@ use super::root::Shared;
 use crate::audit::detect::{deprovisions, Risk, Storm, StormVerdict};
 use crate::engine::Evaluation;
 use crate::policy::compile::DETECTION_PREFIX;
-use crate::policy::{Action, Decision, DetectionAction, Mode, RuleId, RuleMatch, Severity};
+use crate::policy::{Action, ActorRiskSettings, Decision, DetectionAction, Mode, RuleId, RuleMatch, Severity};
 
 const STORM_KEY: &str = "scimguard.detect.storm";
 const RISK_PREFIX: &str = "scimguard.detect.risk.";
 const CAS_TRIES: usize = 8;
+/// Shared-data keys for actor risk, at most (each ~100 bytes).
+const RISK_SLOTS: u64 = 4096;
 
 /// Adds what the detections say to a fresh evaluation, and counts a block against its actor.
 pub fn apply(shared: &Shared, e: &mut Evaluation) {
@@ -43,8 +47,8 @@ pub fn apply(shared: &Shared, e: &mut Evaluation) {
         Err(err) => return shared.host_error(err),
     };
     if let (Some(r), Some(actor)) = (&d.actor_risk, &actor) {
-        match risk_of(actor) {
-            Ok((risk, _)) if risk.is_high(r, now) => {
+        match risk_of(r, actor, now) {
+            Ok(Some((risk, _, _))) if risk.is_high(r, now) => {
                 shared.metrics.count(Metric::ActorRiskHits);
                 let description = format!("{} or more blocked attempts from this actor within {} s", r.blocked_attempts, r.window_secs);
                 add(e, detection("actor_risk", description, Severity::High, r.action, s.mode, s.block_status));
@@ -70,7 +74,7 @@ pub fn apply(shared: &Shared, e: &mut Evaluation) {
         }
     }
     if let (Some(r), Some(actor), Decision::Block) = (&d.actor_risk, &actor, e.decision) {
-        if let Err(err) = update_risk(actor, |risk| risk.blocked(r, now)) {
+        if let Err(err) = update_risk(r, actor, now) {
             shared.host_error(err);
         }
     }
@@ -105,27 +109,30 @@ fn observe_storm(shared: &Shared, step: impl Fn(Storm) -> (Storm, StormVerdict))
     Ok(None)
 }
 
-fn risk_of(actor: &str) -> HostResult<(Risk, Option<u32>)> {
-    let (bytes, cas) = host::shared_data_cas(&risk_key(actor))?;
-    Ok((bytes.map(|b| Risk::decode(&b)).unwrap_or_default(), cas))
+/// The actor's risk (a fresh one if the slot is free or ours to take), its key and CAS token;
+/// `None` when another actor holds the slot.
+fn risk_of(r: &ActorRiskSettings, actor: &str, now: u64) -> HostResult<Option<(Risk, String, Option<u32>)>> {
+    let (key, owner) = risk_key(actor);
+    let (bytes, cas) = host::shared_data_cas(&key)?;
+    Ok(Risk::claim(&bytes.unwrap_or_default(), &owner, r, now).map(|risk| (risk, key, cas)))
 }
 
-fn update_risk(actor: &str, step: impl Fn(Risk) -> Risk) -> HostResult<()> {
-    let key = risk_key(actor);
+fn update_risk(r: &ActorRiskSettings, actor: &str, now: u64) -> HostResult<()> {
     for _ in 0..CAS_TRIES {
-        let (risk, cas) = risk_of(actor)?;
-        if host::set_shared_data_cas(&key, step(risk).encode().as_bytes(), cas)? {
+        let Some((risk, key, cas)) = risk_of(r, actor, now)? else { return Ok(()) };
+        if host::set_shared_data_cas(&key, risk.blocked(r, now).encode().as_bytes(), cas)? {
             return Ok(());
         }
     }
     Ok(())
 }
 
-/// Actors are hashed: a key has a bounded length and shared data never holds the actor itself.
-fn risk_key(actor: &str) -> String {
+/// The slot key and the owner tag of an actor. Actors are hashed: shared data never holds them.
+fn risk_key(actor: &str) -> (String, String) {
     let digest = Sha256::digest(actor.as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("{RISK_PREFIX}{hex}")
+    let owner: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let slot = digest.iter().skip(16).take(8).fold(0u64, |n, b| (n << 8) | u64::from(*b)) % RISK_SLOTS;
+    (format!("{RISK_PREFIX}{slot}"), owner)
 }
 
 fn detection(name: &str, description: String, severity: Severity, action: DetectionAction, mode: Mode, status: u16) -> RuleMatch {
