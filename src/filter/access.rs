@@ -10,11 +10,16 @@
 //! A request an earlier filter answered itself (jwt_authn's 401) never reaches our headers callback;
 //! `on_log` still runs, so `late` reads the headers there and records the denial.
 //!
-//! Host calls: the headers callback's `get_map` (shared with the SCIM path), then in `on_log`:
-//! sampled out: `get_property` (response.code) + `increment_metric` = 2 (3 in all);
-//! kept: + `get_property` ×2 (request.time, source.address), `get_current_time`, `get_property`
-//! (actor metadata, when configured), `set_property` (filter state), `increment_metric` = 7–8 (8–9
-//! in all). Nothing reads or buffers a body.
+//! Host calls per request on an audited route (counted from the code paths; Envoy 1.40):
+//! - headers callback (as for any non-SCIM path): `get_map`, `increment_metric` (passthrough) = 2;
+//! - `on_log`, read sampled out: `increment_metric` (access requests), `get_property`
+//!   (response.code) = 2, so **4 in all**;
+//! - `on_log`, kept: + `get_property` ×2 (request.time, source.address), `get_current_time`,
+//!   `get_property` (actor metadata, when configured), `set_property` (filter state),
+//!   `increment_metric` (access records) = 7–8, so **9–10 in all**; with a collector, queueing adds
+//!   two counter updates (enqueued, pending gauge): 11–12.
+//! Nothing reads or buffers a body; a route the policy does not audit costs the 2 of the headers
+//! callback, and a route with the filter disabled in Envoy costs 0.
 
 use proxy_wasm::types::MapType;
 

@@ -23,7 +23,7 @@
 //! - the audit-trail sections add: `filter.actor_metadata` one `get_property` per SCIM write;
 //!   `detections` see `detect` (none for a write without deprovisions from an untracked actor);
 //!   shipping and notifications none (an in-VM queue; the root context sends); access auditing on
-//!   application routes see `access` (2–3 host calls for a read sampled out, 8–9 for a kept one).
+//!   application routes see `access` (4 host calls for a read sampled out, 9–10 for a kept one).
 //!
 //! The audit record goes into filter state in `on_log`, once the final status and duration are
 //! known. Checked in Envoy 1.40: the HCM access log sees filter state set in `on_log`, because filter
