@@ -18,6 +18,7 @@
 //!   `get_property` (actor metadata, when configured), `set_property` (filter state),
 //!   `increment_metric` (access records) = 7–8, so **9–10 in all**; with a collector, queueing adds
 //!   two counter updates (enqueued, pending gauge): 11–12.
+//!
 //! Nothing reads or buffers a body; a route the policy does not audit costs the 2 of the headers
 //! callback, and a route with the filter disabled in Envoy costs 0.
 
