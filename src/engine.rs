@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::audit;
-use crate::policy::{self, Decision, ErrorOutcome, MethodOverride, Policy, PolicyErrors, RuleMatch, Severity};
+use crate::policy::{
+    self, Decision, ErrorOutcome, MethodOverride, Policy, PolicyErrors, RuleMatch, Severity,
+};
 use crate::scim::endpoint::{classify, printable};
 use crate::scim::{self, Headers, Method, Normalized, RequestView, ResourceType, Route, ScimError};
 
@@ -93,31 +95,49 @@ impl Engine {
             Err(e) => return self.refuse(e, ErrorOutcome::Block, headers),
         };
         match route {
-            Route::Scim(ep) if method.is_read() || (method == Method::Post && ep.search) => Plan::Pass,
+            Route::Scim(ep) if method.is_read() || (method == Method::Post && ep.search) => {
+                Plan::Pass
+            }
             Route::Root if method.is_read() => Plan::Pass,
             Route::Root => self.refuse(not_a_write_endpoint(path), s.on_invalid, headers),
-            Route::Scim(ep) if ep.resource_type.is_discovery() || ep.resource_type == ResourceType::Search => {
+            Route::Scim(ep)
+                if ep.resource_type.is_discovery() || ep.resource_type == ResourceType::Search =>
+            {
                 self.refuse(not_a_write_endpoint(path), s.on_invalid, headers)
             }
-            _ => Plan::Inspect { max_body_bytes: s.max_body_bytes },
+            _ => Plan::Inspect {
+                max_body_bytes: s.max_body_bytes,
+            },
         }
     }
 
     /// The method the request will be treated as, after override headers.
     fn effective_method(&self, method: &str, headers: &Headers) -> Result<Method, ScimError> {
-        let overriding = OVERRIDE_HEADERS.iter().find_map(|h| headers.get(h).map(|v| (*h, v)));
+        let overriding = OVERRIDE_HEADERS
+            .iter()
+            .find_map(|h| headers.get(h).map(|v| (*h, v)));
         let Some((header, value)) = overriding else {
             return match Method::parse(method) {
-                Method::Other(m) => Err(ScimError::new(405, None, format!("method `{}` is not a SCIM method", printable(&m)))),
+                Method::Other(m) => Err(ScimError::new(
+                    405,
+                    None,
+                    format!("method `{}` is not a SCIM method", printable(&m)),
+                )),
                 m => Ok(m),
             };
         };
         match self.policy.settings.method_override {
-            MethodOverride::Reject => {
-                Err(ScimError::new(400, None, format!("method override header `{header}` is not accepted")))
-            }
+            MethodOverride::Reject => Err(ScimError::new(
+                400,
+                None,
+                format!("method override header `{header}` is not accepted"),
+            )),
             MethodOverride::Honor => match Method::parse(value) {
-                Method::Other(_) => Err(ScimError::new(400, None, format!("`{header}` names no SCIM method"))),
+                Method::Other(_) => Err(ScimError::new(
+                    400,
+                    None,
+                    format!("`{header}` names no SCIM method"),
+                )),
                 m => Ok(m),
             },
         }
@@ -132,7 +152,10 @@ impl Engine {
             Route::NotScim | Route::Root => return Err(not_a_write_endpoint(view.path)),
         };
         if view.body.is_some_and(|b| b.len() > s.max_body_bytes) {
-            return Err(ScimError::too_large(format!("the body is larger than {} bytes", s.max_body_bytes)));
+            return Err(ScimError::too_large(format!(
+                "the body is larger than {} bytes",
+                s.max_body_bytes
+            )));
         }
         let limits = scim::Limits {
             max_depth: s.max_depth,
@@ -156,7 +179,11 @@ impl Engine {
             .iter()
             .filter(|op| op.resource_type == ResourceType::Groups && op.method != Method::Post)
             .filter_map(|op| op.resource_id.clone())
-            .filter(|id| !p.id_is_privileged(id) && !p.known_names.contains_key(id) && !facts.group_names.contains_key(id))
+            .filter(|id| {
+                !p.id_is_privileged(id)
+                    && !p.known_names.contains_key(id)
+                    && !facts.group_names.contains_key(id)
+            })
             .collect();
         ids.sort();
         ids.dedup();
@@ -166,7 +193,10 @@ impl Engine {
     /// Decision phase: judges a normalised request.
     pub fn judge(&self, request: Normalized, headers: &Headers, facts: &Facts) -> Evaluation {
         let actor = self.actor(headers, facts);
-        let ctx = policy::eval::Context { actor: actor.as_deref(), group_names: &facts.group_names };
+        let ctx = policy::eval::Context {
+            actor: actor.as_deref(),
+            group_names: &facts.group_names,
+        };
         let j = policy::evaluate(&self.policy, &request, &ctx);
         Evaluation {
             decision: j.decision,
@@ -229,7 +259,12 @@ impl Engine {
     pub fn evaluate_request(&self, request: &scim::HttpRequest, facts: &Facts) -> Evaluation {
         let headers = request.headers();
         let body = request.body_bytes();
-        let view = RequestView { method: &request.method, path: &request.path, headers: &headers, body: body.as_deref() };
+        let view = RequestView {
+            method: &request.method,
+            path: &request.path,
+            headers: &headers,
+            body: body.as_deref(),
+        };
         self.evaluate(&view, facts)
     }
 
@@ -238,7 +273,10 @@ impl Engine {
             return Some(a.clone());
         }
         let header = self.policy.settings.actor_header.as_deref()?;
-        headers.get(header).map(|v| printable(v.trim())).filter(|v| !v.is_empty())
+        headers
+            .get(header)
+            .map(|v| printable(v.trim()))
+            .filter(|v| !v.is_empty())
     }
 
     fn refuse(&self, error: ScimError, outcome: ErrorOutcome, headers: &Headers) -> Plan {
@@ -251,10 +289,18 @@ impl Engine {
 }
 
 /// Headers that ask a server to treat a request as another method.
-pub const OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+pub const OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 fn not_a_write_endpoint(path: &str) -> ScimError {
-    ScimError::new(405, None, format!("`{}` does not accept writes", printable(path)))
+    ScimError::new(
+        405,
+        None,
+        format!("`{}` does not accept writes", printable(path)),
+    )
 }
 
 impl Evaluation {
@@ -265,7 +311,10 @@ impl Evaluation {
 
     /// Lifecycle events in request order.
     pub fn events(&self) -> impl Iterator<Item = &scim::Event> {
-        self.normalized.iter().flat_map(|n| n.operations.iter()).flat_map(|o| o.events.iter())
+        self.normalized
+            .iter()
+            .flat_map(|n| n.operations.iter())
+            .flat_map(|o| o.events.iter())
     }
 
     /// The local reply to send when the decision is `block`.
@@ -274,7 +323,10 @@ impl Evaluation {
             return None;
         }
         if let Some(e) = &self.error {
-            return Some(Reply { status: e.status, body: e.body().to_string() });
+            return Some(Reply {
+                status: e.status,
+                body: e.body().to_string(),
+            });
         }
         let blocking: Vec<&RuleMatch> = self
             .matches
@@ -283,8 +335,14 @@ impl Evaluation {
             .collect();
         let status = blocking.first().map_or(403, |m| m.status);
         let ids: Vec<&str> = blocking.iter().map(|m| m.id.as_str()).collect();
-        let detail = format!("request blocked by scimguard policy: rule {}", ids.join(", rule "));
-        Some(Reply { status, body: scim::error::error_body(status, None, &detail).to_string() })
+        let detail = format!(
+            "request blocked by scimguard policy: rule {}",
+            ids.join(", rule ")
+        );
+        Some(Reply {
+            status,
+            body: scim::error::error_body(status, None, &detail).to_string(),
+        })
     }
 
     /// The audit record (one JSON line) for this request, once the stream has completed.
@@ -314,10 +372,18 @@ impl Evaluation {
     }
 
     /// `ocsf_events` with the host's vendor name and learned group names.
-    pub fn ocsf_events_with(&self, req: &audit::RequestFacts, done: &audit::Completion, ctx: &audit::ocsf::Context<'_>) -> Vec<Value> {
+    pub fn ocsf_events_with(
+        &self,
+        req: &audit::RequestFacts,
+        done: &audit::Completion,
+        ctx: &audit::ocsf::Context<'_>,
+    ) -> Vec<Value> {
         if done.status.is_none() {
             if let Some(reply) = self.reply() {
-                let done = audit::Completion { status: Some(reply.status), ..done.clone() };
+                let done = audit::Completion {
+                    status: Some(reply.status),
+                    ..done.clone()
+                };
                 return audit::ocsf::events(&self.judged(), req, &done, ctx);
             }
         }
@@ -330,14 +396,24 @@ impl Evaluation {
     }
 
     /// The CloudEvents notification for this request, with `ocsf` (from `ocsf_events`) as `data.ocsf`.
-    pub fn notification(&self, req: &audit::RequestFacts, done: &audit::Completion, notice: &audit::notify::Notice<'_>, ocsf: &[Value]) -> Value {
+    pub fn notification(
+        &self,
+        req: &audit::RequestFacts,
+        done: &audit::Completion,
+        notice: &audit::notify::Notice<'_>,
+        ocsf: &[Value],
+    ) -> Value {
         audit::cloudevent(&self.judged(), req, done, notice, ocsf)
     }
 
     /// The `scimguard eval` output object (a contract other tools read; keep these keys).
     pub fn to_json(&self) -> Value {
-        let changes: Vec<&scim::Change> =
-            self.normalized.iter().flat_map(|n| n.operations.iter()).flat_map(|o| o.changes.iter()).collect();
+        let changes: Vec<&scim::Change> = self
+            .normalized
+            .iter()
+            .flat_map(|n| n.operations.iter())
+            .flat_map(|o| o.changes.iter())
+            .collect();
         let events: Vec<&str> = self.events().map(|e| e.kind.as_str()).collect();
         json!({
             "decision": self.decision.as_str(),

@@ -77,10 +77,14 @@ impl CaseResult {
 
 /// Runs every case of a case file. `load_policy` resolves the file's `policy` path to its text.
 /// A file that cannot be read or whose policy is invalid is an `Err` with the reason.
-pub fn run_file(text: &str, load_policy: impl Fn(&str) -> Result<String, String>) -> Result<Vec<CaseResult>, String> {
+pub fn run_file(
+    text: &str,
+    load_policy: impl Fn(&str) -> Result<String, String>,
+) -> Result<Vec<CaseResult>, String> {
     let file: CaseFile = serde_json::from_str(text).map_err(|e| format!("not a case file: {e}"))?;
     let policy_text = load_policy(&file.policy)?;
-    let engine = Engine::from_json(&policy_text).map_err(|e| format!("policy `{}`: {e}", file.policy))?;
+    let engine =
+        Engine::from_json(&policy_text).map_err(|e| format!("policy `{}`: {e}", file.policy))?;
     if file.cases.is_empty() {
         return Err("the file has no cases".into());
     }
@@ -90,16 +94,34 @@ pub fn run_file(text: &str, load_policy: impl Fn(&str) -> Result<String, String>
 /// The requests of a case file with their case names, for front-ends that compare engines.
 pub fn requests(text: &str) -> Result<(String, NamedRequests), String> {
     let file: CaseFile = serde_json::from_str(text).map_err(|e| format!("not a case file: {e}"))?;
-    Ok((file.policy, file.cases.into_iter().map(|c| (c.name, c.request, c.facts)).collect()))
+    Ok((
+        file.policy,
+        file.cases
+            .into_iter()
+            .map(|c| (c.name, c.request, c.facts))
+            .collect(),
+    ))
 }
 
 fn run_case(engine: &Engine, case: &Case) -> CaseResult {
-    let got = engine.evaluate_request(&case.request, &case.facts).to_json();
+    let got = engine
+        .evaluate_request(&case.request, &case.facts)
+        .to_json();
     let mut failures = Vec::new();
     let e = &case.expect;
-    check_eq(&mut failures, "decision", field(&got, "decision"), &Value::String(e.decision.clone()));
+    check_eq(
+        &mut failures,
+        "decision",
+        field(&got, "decision"),
+        &Value::String(e.decision.clone()),
+    );
     if let Some(risk) = &e.risk {
-        check_eq(&mut failures, "risk", field(&got, "risk"), &Value::String(risk.clone()));
+        check_eq(
+            &mut failures,
+            "risk",
+            field(&got, "risk"),
+            &Value::String(risk.clone()),
+        );
     }
     if let Some(rules) = &e.rules {
         check_set(&mut failures, "rules", field(&got, "rules"), rules);
@@ -111,7 +133,10 @@ fn run_case(engine: &Engine, case: &Case) -> CaseResult {
         check_changes(&mut failures, field(&got, "changes"), changes);
     }
     check_error(&mut failures, field(&got, "error"), e.error.as_ref());
-    CaseResult { name: case.name.clone(), failures }
+    CaseResult {
+        name: case.name.clone(),
+        failures,
+    }
 }
 
 fn check_eq(failures: &mut Vec<String>, what: &str, got: &Value, want: &Value) {
@@ -121,7 +146,10 @@ fn check_eq(failures: &mut Vec<String>, what: &str, got: &Value, want: &Value) {
 }
 
 fn check_set(failures: &mut Vec<String>, what: &str, got: &Value, want: &[String]) {
-    let got: BTreeSet<&str> = got.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let got: BTreeSet<&str> = got
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let want: BTreeSet<&str> = want.iter().map(String::as_str).collect();
     if got != want {
         failures.push(format!("{what}: expected {want:?}, got {got:?}"));
@@ -131,7 +159,12 @@ fn check_set(failures: &mut Vec<String>, what: &str, got: &Value, want: &[String
 fn check_changes(failures: &mut Vec<String>, got: &Value, want: &[Value]) {
     let got = got.as_array().cloned().unwrap_or_default();
     if got.len() != want.len() {
-        failures.push(format!("changes: expected {} changes, got {}: {}", want.len(), got.len(), Value::Array(got)));
+        failures.push(format!(
+            "changes: expected {} changes, got {}: {}",
+            want.len(),
+            got.len(),
+            Value::Array(got)
+        ));
         return;
     }
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
@@ -144,8 +177,12 @@ fn check_changes(failures: &mut Vec<String>, got: &Value, want: &[Value]) {
 /// `want` is contained in `got`: objects by key, everything else by equality.
 fn is_subset(want: &Value, got: &Value) -> bool {
     match (want, got) {
-        (Value::Object(w), Value::Object(g)) => w.iter().all(|(k, v)| g.get(k).is_some_and(|gv| is_subset(v, gv))),
-        (Value::Array(w), Value::Array(g)) => w.len() == g.len() && w.iter().zip(g).all(|(a, b)| is_subset(a, b)),
+        (Value::Object(w), Value::Object(g)) => w
+            .iter()
+            .all(|(k, v)| g.get(k).is_some_and(|gv| is_subset(v, gv))),
+        (Value::Array(w), Value::Array(g)) => {
+            w.len() == g.len() && w.iter().zip(g).all(|(a, b)| is_subset(a, b))
+        }
         _ => want == got,
     }
 }
@@ -154,19 +191,34 @@ fn check_error(failures: &mut Vec<String>, got: &Value, want: Option<&ExpectErro
     match (want, got) {
         (None, Value::Null) => {}
         (None, g) => failures.push(format!("error: expected none, got {g}")),
-        (Some(w), Value::Null) => failures.push(format!("error: expected status {}, got none", w.status)),
+        (Some(w), Value::Null) => {
+            failures.push(format!("error: expected status {}, got none", w.status))
+        }
         (Some(w), g) => {
             if field(g, "status").as_u64() != Some(u64::from(w.status)) {
-                failures.push(format!("error.status: expected {}, got {}", w.status, field(g, "status")));
+                failures.push(format!(
+                    "error.status: expected {}, got {}",
+                    w.status,
+                    field(g, "status")
+                ));
             }
             if let Some(t) = &w.scim_type {
                 if field(g, "scimType").as_str() != Some(t) {
-                    failures.push(format!("error.scimType: expected {t}, got {}", field(g, "scimType")));
+                    failures.push(format!(
+                        "error.scimType: expected {t}, got {}",
+                        field(g, "scimType")
+                    ));
                 }
             }
             if let Some(d) = &w.detail_contains {
-                if !field(g, "detail").as_str().is_some_and(|x| x.contains(d.as_str())) {
-                    failures.push(format!("error.detail: expected it to contain `{d}`, got {}", field(g, "detail")));
+                if !field(g, "detail")
+                    .as_str()
+                    .is_some_and(|x| x.contains(d.as_str()))
+                {
+                    failures.push(format!(
+                        "error.detail: expected it to contain `{d}`, got {}",
+                        field(g, "detail")
+                    ));
                 }
             }
         }

@@ -35,7 +35,11 @@ pub fn validate(policy_json: &str) -> String {
 /// Throws when the policy is invalid (the message lists every error), or the request or the facts
 /// are not what they should be (the message is the JSON reader's, with line and column).
 #[wasm_bindgen]
-pub fn evaluate(policy_json: &str, request_json: &str, facts_json: Option<String>) -> Result<String, JsError> {
+pub fn evaluate(
+    policy_json: &str,
+    request_json: &str,
+    facts_json: Option<String>,
+) -> Result<String, JsError> {
     run(policy_json, request_json, facts_json.as_deref()).map(|e| e.to_json().to_string())
 }
 
@@ -46,7 +50,11 @@ pub fn evaluate(policy_json: &str, request_json: &str, facts_json: Option<String
 /// # Errors
 /// As `evaluate`.
 #[wasm_bindgen]
-pub fn explain(policy_json: &str, request_json: &str, facts_json: Option<String>) -> Result<String, JsError> {
+pub fn explain(
+    policy_json: &str,
+    request_json: &str,
+    facts_json: Option<String>,
+) -> Result<String, JsError> {
     run(policy_json, request_json, facts_json.as_deref()).map(|e| explanation(&e).to_string())
 }
 
@@ -58,9 +66,12 @@ pub fn explain(policy_json: &str, request_json: &str, facts_json: Option<String>
 /// Throws when the case file cannot be read or the policy is invalid.
 #[wasm_bindgen]
 pub fn run_cases(cases_json: &str, policy_json: &str) -> Result<String, JsError> {
-    let results = suite::run_file(cases_json, |_| Ok(policy_json.to_string())).map_err(|e| JsError::new(&e))?;
-    let results: Vec<Value> =
-        results.iter().map(|r| json!({"name": r.name, "passed": r.passed(), "failures": r.failures})).collect();
+    let results = suite::run_file(cases_json, |_| Ok(policy_json.to_string()))
+        .map_err(|e| JsError::new(&e))?;
+    let results: Vec<Value> = results
+        .iter()
+        .map(|r| json!({"name": r.name, "passed": r.passed(), "failures": r.failures}))
+        .collect();
     Ok(Value::Array(results).to_string())
 }
 
@@ -70,10 +81,14 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-fn run(policy_json: &str, request_json: &str, facts_json: Option<&str>) -> Result<Evaluation, JsError> {
+fn run(
+    policy_json: &str,
+    request_json: &str,
+    facts_json: Option<&str>,
+) -> Result<Evaluation, JsError> {
     let engine = Engine::from_json(policy_json).map_err(|e| JsError::new(&e.to_string()))?;
-    let request: HttpRequest =
-        serde_json::from_str(request_json).map_err(|e| JsError::new(&format!("not a request: {e}")))?;
+    let request: HttpRequest = serde_json::from_str(request_json)
+        .map_err(|e| JsError::new(&format!("not a request: {e}")))?;
     let facts: Facts = match facts_json {
         Some(f) if !f.trim().is_empty() => {
             serde_json::from_str(f).map_err(|e| JsError::new(&format!("not host facts: {e}")))?

@@ -74,7 +74,13 @@ pub enum Failure {
 
 impl<T> Outbox<T> {
     pub fn new(delivery: Delivery) -> Outbox<T> {
-        Outbox { delivery, queue: VecDeque::new(), out: None, last_formed_ms: None, counts: Counts::default() }
+        Outbox {
+            delivery,
+            queue: VecDeque::new(),
+            out: None,
+            last_formed_ms: None,
+            counts: Counts::default(),
+        }
     }
 
     /// Queues an item; returns how many old items were dropped to make room (0 or 1).
@@ -129,7 +135,14 @@ impl<T> Outbox<T> {
         self.last_formed_ms = Some(now_ms);
         let n = self.queue.len().min(self.delivery.batch_max.max(1));
         let items: Vec<T> = self.queue.drain(..n).collect();
-        let out = self.out.insert(Out { batch: Batch { key: new_key(), items, attempt: 0 }, state: OutState::Sending });
+        let out = self.out.insert(Out {
+            batch: Batch {
+                key: new_key(),
+                items,
+                attempt: 0,
+            },
+            state: OutState::Sending,
+        });
         Some(&out.batch)
     }
 
@@ -142,7 +155,9 @@ impl<T> Outbox<T> {
 
     /// The batch out failed (non-2xx, timeout, reset, or not sent at all).
     pub fn failed(&mut self, now_ms: u64) -> Failure {
-        let Some(out) = self.out.as_mut() else { return Failure::GaveUp { items: 0 } };
+        let Some(out) = self.out.as_mut() else {
+            return Failure::GaveUp { items: 0 };
+        };
         if out.batch.attempt >= self.delivery.max_retries {
             let items = out.batch.items.len();
             self.out = None;
@@ -156,14 +171,21 @@ impl<T> Outbox<T> {
 
     /// The batch in flight, while it is being sent (to build headers for a response check).
     pub fn in_flight(&self) -> Option<&Batch<T>> {
-        self.out.as_ref().filter(|o| o.state == OutState::Sending).map(|o| &o.batch)
+        self.out
+            .as_ref()
+            .filter(|o| o.state == OutState::Sending)
+            .map(|o| &o.batch)
     }
 }
 
 /// The wait before retry `n` (1-based): `initial · 2^(n-1)`, capped at `backoff_max_ms`.
 pub fn backoff_ms(d: &Delivery, retry: u32) -> u64 {
-    let factor = 1u64.checked_shl(retry.saturating_sub(1)).unwrap_or(u64::MAX);
-    d.backoff_initial_ms.saturating_mul(factor).min(d.backoff_max_ms)
+    let factor = 1u64
+        .checked_shl(retry.saturating_sub(1))
+        .unwrap_or(u64::MAX);
+    d.backoff_initial_ms
+        .saturating_mul(factor)
+        .min(d.backoff_max_ms)
 }
 
 #[cfg(test)]
@@ -172,7 +194,14 @@ mod tests {
     use super::*;
 
     fn delivery() -> Delivery {
-        Delivery { batch_max: 3, flush_interval_ms: 1000, queue_max: 5, max_retries: 2, backoff_initial_ms: 100, backoff_max_ms: 250 }
+        Delivery {
+            batch_max: 3,
+            flush_interval_ms: 1000,
+            queue_max: 5,
+            max_retries: 2,
+            backoff_initial_ms: 100,
+            backoff_max_ms: 250,
+        }
     }
 
     fn key() -> String {
@@ -181,7 +210,11 @@ mod tests {
 
     fn conserved(o: &Outbox<u32>) {
         let c = o.counts();
-        assert_eq!(c.enqueued, c.delivered + c.dropped + c.failed + o.pending() as u64, "{c:?}");
+        assert_eq!(
+            c.enqueued,
+            c.delivered + c.dropped + c.failed + o.pending() as u64,
+            "{c:?}"
+        );
     }
 
     #[test]
@@ -213,7 +246,10 @@ mod tests {
         assert_eq!(o.failed(0), Failure::Retry { at_ms: 100 });
         assert!(o.poll(99, key).is_none());
         let retry = o.poll(100, || "other".into()).unwrap();
-        assert_eq!((retry.key.as_str(), retry.attempt, retry.items.len()), ("b1", 1, 3));
+        assert_eq!(
+            (retry.key.as_str(), retry.attempt, retry.items.len()),
+            ("b1", 1, 3)
+        );
         assert_eq!(o.failed(100), Failure::Retry { at_ms: 300 });
         assert_eq!(o.poll(300, key).unwrap().attempt, 2);
         assert_eq!(o.failed(300), Failure::GaveUp { items: 3 });
@@ -240,9 +276,16 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let d = Delivery { backoff_initial_ms: 500, backoff_max_ms: 30_000, ..delivery() };
+        let d = Delivery {
+            backoff_initial_ms: 500,
+            backoff_max_ms: 30_000,
+            ..delivery()
+        };
         let waits: Vec<u64> = (1..=8).map(|n| backoff_ms(&d, n)).collect();
-        assert_eq!(waits, vec![500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+        assert_eq!(
+            waits,
+            vec![500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]
+        );
         assert_eq!(backoff_ms(&d, 200), 30_000);
     }
 

@@ -29,7 +29,11 @@ impl Window {
         if start == self.start {
             return;
         }
-        self.prev = if start == self.start.saturating_add(window) { self.cur } else { 0 };
+        self.prev = if start == self.start.saturating_add(window) {
+            self.cur
+        } else {
+            0
+        };
         self.cur = 0;
         self.start = start;
     }
@@ -78,20 +82,41 @@ impl Storm {
         }
         let count = self.window.estimate(now, s.window_secs).saturating_add(n);
         if self.tripped_at.is_some() {
-            return (self, StormVerdict { tripped: true, count: count - n });
+            return (
+                self,
+                StormVerdict {
+                    tripped: true,
+                    count: count - n,
+                },
+            );
         }
         if count > s.max {
             self.tripped_at = Some(now);
-            return (self, StormVerdict { tripped: true, count });
+            return (
+                self,
+                StormVerdict {
+                    tripped: true,
+                    count,
+                },
+            );
         }
         self.window.add(now, s.window_secs, n);
-        (self, StormVerdict { tripped: false, count })
+        (
+            self,
+            StormVerdict {
+                tripped: false,
+                count,
+            },
+        )
     }
 
     /// `"<start> <prev> <cur> <tripped_at or ->"`.
     pub fn encode(&self) -> String {
         let tripped = self.tripped_at.map_or("-".to_string(), |t| t.to_string());
-        format!("{} {} {} {tripped}", self.window.start, self.window.prev, self.window.cur)
+        format!(
+            "{} {} {} {tripped}",
+            self.window.start, self.window.prev, self.window.cur
+        )
     }
 
     /// The state in shared data; empty or unreadable is the initial state (never a panic).
@@ -100,7 +125,10 @@ impl Storm {
         let fields: Vec<&str> = text.split(' ').collect();
         let num = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
         match (num(0), num(1), num(2)) {
-            (Some(start), Some(prev), Some(cur)) => Storm { window: Window { start, prev, cur }, tripped_at: num(3) },
+            (Some(start), Some(prev), Some(cur)) => Storm {
+                window: Window { start, prev, cur },
+                tripped_at: num(3),
+            },
             _ => Storm::default(),
         }
     }
@@ -124,8 +152,10 @@ impl Risk {
         if held.owner == owner {
             return Some(held);
         }
-        (held.owner.is_empty() || held.window.estimate(now, s.window_secs) == 0)
-            .then(|| Risk { owner: owner.to_string(), window: Window::default() })
+        (held.owner.is_empty() || held.window.estimate(now, s.window_secs) == 0).then(|| Risk {
+            owner: owner.to_string(),
+            window: Window::default(),
+        })
     }
 
     /// Whether the actor is risky now (enough blocked attempts in the window).
@@ -140,13 +170,19 @@ impl Risk {
 
     /// `"<owner> <start> <prev> <cur>"`.
     pub fn encode(&self) -> String {
-        format!("{} {} {} {}", self.owner, self.window.start, self.window.prev, self.window.cur)
+        format!(
+            "{} {} {} {}",
+            self.owner, self.window.start, self.window.prev, self.window.cur
+        )
     }
 
     pub fn decode(bytes: &[u8]) -> Risk {
         let text = std::str::from_utf8(bytes).unwrap_or_default();
         match text.split_once(' ') {
-            Some((owner, rest)) if !owner.is_empty() => Risk { owner: owner.to_string(), window: Storm::decode(rest.as_bytes()).window },
+            Some((owner, rest)) if !owner.is_empty() => Risk {
+                owner: owner.to_string(),
+                window: Storm::decode(rest.as_bytes()).window,
+            },
             _ => Risk::default(),
         }
     }
@@ -154,7 +190,14 @@ impl Risk {
 
 /// Deprovisions in a request (a Bulk can carry many).
 pub fn deprovisions<'a>(events: impl Iterator<Item = &'a Event>) -> u64 {
-    events.filter(|e| matches!(e.kind, EventKind::UserDeprovisioned | EventKind::UserDeleted)).count() as u64
+    events
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::UserDeprovisioned | EventKind::UserDeleted
+            )
+        })
+        .count() as u64
 }
 
 /// Why an access record is kept.
@@ -189,7 +232,9 @@ pub fn keep(method: &str, status: Option<u16>, request_id: Option<&str>, rate: f
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -199,7 +244,13 @@ mod tests {
     use crate::policy::DetectionAction;
 
     fn storm(max: u64, cooldown: Option<u64>) -> StormSettings {
-        StormSettings { max, window_secs: 60, action: DetectionAction::Block, status: 429, cooldown_secs: cooldown }
+        StormSettings {
+            max,
+            window_secs: 60,
+            action: DetectionAction::Block,
+            status: 429,
+            cooldown_secs: cooldown,
+        }
     }
 
     #[test]
@@ -244,7 +295,11 @@ mod tests {
         let mut w = Window::default();
         w.add(50, 60, 10); // window [0, 60)
         assert_eq!(w.estimate(59, 60), 10);
-        assert_eq!(w.estimate(60, 60), 10, "all of the previous window still overlaps");
+        assert_eq!(
+            w.estimate(60, 60),
+            10,
+            "all of the previous window still overlaps"
+        );
         assert_eq!(w.estimate(90, 60), 5, "half of it");
         assert_eq!(w.estimate(119, 60), 1, "rounded up");
         assert_eq!(w.estimate(120, 60), 0);
@@ -253,20 +308,41 @@ mod tests {
 
     #[test]
     fn states_round_trip_and_garbage_is_the_initial_state() {
-        let st = Storm { window: Window { start: 60, prev: 3, cur: 4 }, tripped_at: Some(99) };
+        let st = Storm {
+            window: Window {
+                start: 60,
+                prev: 3,
+                cur: 4,
+            },
+            tripped_at: Some(99),
+        };
         assert_eq!(Storm::decode(st.encode().as_bytes()), st);
-        let st = Storm { tripped_at: None, ..st };
+        let st = Storm {
+            tripped_at: None,
+            ..st
+        };
         assert_eq!(Storm::decode(st.encode().as_bytes()), st);
         assert_eq!(Storm::decode(b""), Storm::default());
         assert_eq!(Storm::decode(b"\xff x"), Storm::default());
-        let r = Risk { owner: "ab12".into(), window: Window { start: 600, prev: 1, cur: 2 } };
+        let r = Risk {
+            owner: "ab12".into(),
+            window: Window {
+                start: 600,
+                prev: 1,
+                cur: 2,
+            },
+        };
         assert_eq!(Risk::decode(r.encode().as_bytes()), r);
         assert_eq!(Risk::decode(b"garbage"), Risk::default());
     }
 
     #[test]
     fn actor_risk_rises_after_k_blocked_attempts_and_decays() {
-        let s = ActorRiskSettings { blocked_attempts: 3, window_secs: 600, action: DetectionAction::Tag };
+        let s = ActorRiskSettings {
+            blocked_attempts: 3,
+            window_secs: 600,
+            action: DetectionAction::Tag,
+        };
         let mut r = Risk::claim(b"", "a", &s, 10).unwrap();
         for now in [10, 11] {
             r = r.blocked(&s, now);
@@ -279,13 +355,25 @@ mod tests {
 
     #[test]
     fn a_risk_slot_belongs_to_one_actor_while_its_attempts_count() {
-        let s = ActorRiskSettings { blocked_attempts: 3, window_secs: 600, action: DetectionAction::Tag };
+        let s = ActorRiskSettings {
+            blocked_attempts: 3,
+            window_secs: 600,
+            action: DetectionAction::Tag,
+        };
         let a = Risk::claim(b"", "a", &s, 10).unwrap().blocked(&s, 10);
         let slot = a.encode();
         assert_eq!(Risk::claim(slot.as_bytes(), "a", &s, 20), Some(a.clone()));
-        assert_eq!(Risk::claim(slot.as_bytes(), "b", &s, 20), None, "busy: b is not tracked");
+        assert_eq!(
+            Risk::claim(slot.as_bytes(), "b", &s, 20),
+            None,
+            "busy: b is not tracked"
+        );
         let b = Risk::claim(slot.as_bytes(), "b", &s, 1300).unwrap();
-        assert_eq!((b.owner.as_str(), b.is_high(&s, 1300)), ("b", false), "a's window is over: b takes the slot");
+        assert_eq!(
+            (b.owner.as_str(), b.is_high(&s, 1300)),
+            ("b", false),
+            "a's window is over: b takes the slot"
+        );
     }
 
     #[test]
@@ -301,8 +389,13 @@ mod tests {
     #[test]
     fn sampling_is_deterministic_and_near_the_rate() {
         let ids: Vec<String> = (0..20_000).map(|i| format!("{i:08x}-req")).collect();
-        let kept = ids.iter().filter(|id| keep("GET", Some(200), Some(id), 0.1) == Keep::Sampled).count();
+        let kept = ids
+            .iter()
+            .filter(|id| keep("GET", Some(200), Some(id), 0.1) == Keep::Sampled)
+            .count();
         assert!((1700..2300).contains(&kept), "{kept}");
-        assert!(ids.iter().all(|id| keep("GET", Some(200), Some(id), 0.1) == keep("GET", Some(200), Some(id), 0.1)));
+        assert!(ids.iter().all(
+            |id| keep("GET", Some(200), Some(id), 0.1) == keep("GET", Some(200), Some(id), 0.1)
+        ));
     }
 }

@@ -20,11 +20,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
+use super::ocsf::is_redacted;
 use super::record::{Judged, RequestFacts};
 use super::time::rfc3339_ms;
 use super::Completion;
 use crate::policy::{Action, Decision, Mode, RuleMatch, Severity};
-use super::ocsf::is_redacted;
 use crate::scim::endpoint::printable;
 use crate::scim::normalize::REDACTED;
 use crate::scim::{Event, EventKind};
@@ -36,7 +36,11 @@ const MAX_NOTIFY_MEMBERS: usize = 100;
 
 /// Whether a judged request notifies: a matched rule asked for it (`notify: true`), or the
 /// request's risk reaches `threshold`. Blocked and monitor-mode matches both count.
-pub fn should_notify(matches: &[RuleMatch], risk: Option<Severity>, threshold: Option<Severity>) -> bool {
+pub fn should_notify(
+    matches: &[RuleMatch],
+    risk: Option<Severity>,
+    threshold: Option<Severity>,
+) -> bool {
     matches.iter().any(|m| m.notify) || threshold.is_some_and(|t| risk.is_some_and(|r| r >= t))
 }
 
@@ -51,10 +55,24 @@ pub struct Notice<'a> {
 
 /// The CloudEvents 1.0.2 (structured JSON) notification for one judged request. `ocsf` is the
 /// request's OCSF events (`ocsf::events`), carried in `data.ocsf`.
-pub fn cloudevent(j: &Judged<'_>, req: &RequestFacts, done: &Completion, notice: &Notice<'_>, ocsf: &[Value]) -> Value {
-    let request_id = req.request_id.as_deref().map(printable).filter(|r| !r.is_empty());
+pub fn cloudevent(
+    j: &Judged<'_>,
+    req: &RequestFacts,
+    done: &Completion,
+    notice: &Notice<'_>,
+    ocsf: &[Value],
+) -> Value {
+    let request_id = req
+        .request_id
+        .as_deref()
+        .map(printable)
+        .filter(|r| !r.is_empty());
     let audit_id = printable(&req.audit_id);
-    let id = if audit_id.is_empty() { request_id.clone().unwrap_or_else(|| "unknown".into()) } else { audit_id.clone() };
+    let id = if audit_id.is_empty() {
+        request_id.clone().unwrap_or_else(|| "unknown".into())
+    } else {
+        audit_id.clone()
+    };
     let primary = primary_event(j);
     let mut ce = Map::new();
     ce.insert("specversion".into(), json!("1.0"));
@@ -66,10 +84,17 @@ pub fn cloudevent(j: &Judged<'_>, req: &RequestFacts, done: &Completion, notice:
     }
     ce.insert("time".into(), json!(rfc3339_ms(req.time_ms)));
     ce.insert("datacontenttype".into(), json!("application/json"));
-    if let Some(tp) = notice.traceparent.map(str::trim).filter(|tp| is_traceparent(tp)) {
+    if let Some(tp) = notice
+        .traceparent
+        .map(str::trim)
+        .filter(|tp| is_traceparent(tp))
+    {
         ce.insert("traceparent".into(), json!(tp));
     }
-    ce.insert("data".into(), data(j, req, done, ocsf, &audit_id, request_id));
+    ce.insert(
+        "data".into(),
+        data(j, req, done, ocsf, &audit_id, request_id),
+    );
     Value::Object(ce)
 }
 
@@ -78,9 +103,18 @@ pub fn source(node: &str) -> String {
     let node: String = node
         .chars()
         .take(128)
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    format!("//envoy/scimguard/{}", if node.is_empty() { "unknown" } else { &node })
+    format!(
+        "//envoy/scimguard/{}",
+        if node.is_empty() { "unknown" } else { &node }
+    )
 }
 
 /// `io.scimguard.<resource>.<change>.v1`, from the request's most specific lifecycle event:
@@ -119,8 +153,15 @@ fn type_name(kind: EventKind) -> &'static str {
 
 /// The first event in request order that is more than a generic update, else the first event.
 fn primary_event<'a>(j: &Judged<'a>) -> Option<&'a Event> {
-    let all = || j.normalized.into_iter().flat_map(|n| n.operations.iter()).flat_map(|o| o.events.iter());
-    all().find(|e| !matches!(e.kind, EventKind::UserUpdated | EventKind::GroupUpdated)).or_else(|| all().next())
+    let all = || {
+        j.normalized
+            .into_iter()
+            .flat_map(|n| n.operations.iter())
+            .flat_map(|o| o.events.iter())
+    };
+    all()
+        .find(|e| !matches!(e.kind, EventKind::UserUpdated | EventKind::GroupUpdated))
+        .or_else(|| all().next())
 }
 
 /// `Groups/<id>` (or `Users/<id>`, or just the resource type when the id is not known).
@@ -128,27 +169,44 @@ fn subject(j: &Judged<'_>, primary: Option<&Event>, done: &Completion) -> Option
     let n = j.normalized?;
     let rt = primary.map_or_else(|| n.resource_type.as_str(), |e| e.resource_type.as_str());
     let sole_create = !n.bulk && n.resource_id.is_none();
-    let id = primary.and_then(|e| e.resource_id.as_deref()).or(n.resource_id.as_deref()).or(if sole_create {
-        done.created_id.as_deref()
-    } else {
-        None
-    });
+    let id = primary
+        .and_then(|e| e.resource_id.as_deref())
+        .or(n.resource_id.as_deref())
+        .or(if sole_create {
+            done.created_id.as_deref()
+        } else {
+            None
+        });
     Some(match id {
         Some(id) => format!("{rt}/{}", printable(id)),
         None => rt.to_string(),
     })
 }
 
-fn data(j: &Judged<'_>, req: &RequestFacts, done: &Completion, ocsf: &[Value], audit_id: &str, request_id: Option<String>) -> Value {
+fn data(
+    j: &Judged<'_>,
+    req: &RequestFacts,
+    done: &Completion,
+    ocsf: &[Value],
+    audit_id: &str,
+    request_id: Option<String>,
+) -> Value {
     let n = j.normalized;
-    let monitor_only = j.decision != Decision::Block && j.matches.iter().any(|m| m.action == Action::Block && m.mode == Mode::Monitor);
+    let monitor_only = j.decision != Decision::Block
+        && j.matches
+            .iter()
+            .any(|m| m.action == Action::Block && m.mode == Mode::Monitor);
     let rules: Vec<Value> = j
         .matches
         .iter()
         .map(|m| json!({"id": m.id, "severity": m.severity, "action": m.action, "mode": m.mode, "notify": m.notify, "description": printable(&m.description)}))
         .collect();
     let sole_create = n.is_some_and(|n| !n.bulk && n.resource_id.is_none());
-    let resource_id = n.and_then(|n| n.resource_id.as_deref()).or(if sole_create { done.created_id.as_deref() } else { None });
+    let resource_id = n.and_then(|n| n.resource_id.as_deref()).or(if sole_create {
+        done.created_id.as_deref()
+    } else {
+        None
+    });
     let mut d = json!({
         "decision": j.decision.as_str(),
         "blocked": j.decision == Decision::Block,
@@ -184,7 +242,9 @@ fn data(j: &Judged<'_>, req: &RequestFacts, done: &Completion, ocsf: &[Value], a
 /// redacted attributes redacted (the normaliser copies them into events before redacting).
 fn events(j: &Judged<'_>, done: &Completion, sole_create: bool) -> Value {
     let ops = j.normalized.into_iter().flat_map(|n| n.operations.iter());
-    let list = ops.flat_map(|op| op.events.iter().map(move |e| (op, e))).take(MAX_NOTIFY_OCSF);
+    let list = ops
+        .flat_map(|op| op.events.iter().map(move |e| (op, e)))
+        .take(MAX_NOTIFY_OCSF);
     Value::Array(
         list.map(|(op, e)| {
             let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
@@ -195,7 +255,10 @@ fn events(j: &Judged<'_>, done: &Completion, sole_create: bool) -> Value {
                     _ => None,
                 };
                 if attr.is_some_and(|a| is_redacted(op, a)) {
-                    o.insert("values".into(), json!(e.values.iter().map(|_| REDACTED).collect::<Vec<_>>()));
+                    o.insert(
+                        "values".into(),
+                        json!(e.values.iter().map(|_| REDACTED).collect::<Vec<_>>()),
+                    );
                 }
                 if e.user_name.is_some() && is_redacted(op, "userName") {
                     o.insert("user_name".into(), json!(REDACTED));
@@ -206,7 +269,14 @@ fn events(j: &Judged<'_>, done: &Completion, sole_create: bool) -> Value {
                     }
                 }
                 if e.members.len() > MAX_NOTIFY_MEMBERS {
-                    o.insert("members".into(), json!(e.members.iter().take(MAX_NOTIFY_MEMBERS).collect::<Vec<_>>()));
+                    o.insert(
+                        "members".into(),
+                        json!(e
+                            .members
+                            .iter()
+                            .take(MAX_NOTIFY_MEMBERS)
+                            .collect::<Vec<_>>()),
+                    );
                     o.insert("members_total".into(), json!(e.members.len()));
                 }
             }
@@ -219,7 +289,11 @@ fn events(j: &Judged<'_>, done: &Completion, sole_create: bool) -> Value {
 /// A W3C `traceparent`: `00-<32 hex>-<16 hex>-<2 hex>`, lower-case, ids not all zero.
 fn is_traceparent(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
-    let hex = |p: &str, len: usize| p.len() == len && p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex = |p: &str, len: usize| {
+        p.len() == len
+            && p.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     let nonzero = |p: &str| p.bytes().any(|b| b != b'0');
     matches!(parts.as_slice(), [v, t, p, f] if hex(v, 2) && *v != "ff" && hex(t, 32) && nonzero(t) && hex(p, 16) && nonzero(p) && hex(f, 2))
 }
@@ -241,7 +315,9 @@ impl WebhookKey {
         if key.is_empty() {
             return Err(NotifyError::EmptySecret);
         }
-        Hmac::<Sha256>::new_from_slice(key).map(WebhookKey).map_err(|_| NotifyError::EmptySecret)
+        Hmac::<Sha256>::new_from_slice(key)
+            .map(WebhookKey)
+            .map_err(|_| NotifyError::EmptySecret)
     }
 }
 
@@ -258,8 +334,12 @@ impl fmt::Display for NotifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             NotifyError::EmptySecret => "the webhook secret is empty",
-            NotifyError::SecretNotBase64 => "the webhook secret is not base64 (expected `whsec_` followed by base64)",
-            NotifyError::BadMessageId => "a webhook id must be non-empty printable ASCII without `.`",
+            NotifyError::SecretNotBase64 => {
+                "the webhook secret is not base64 (expected `whsec_` followed by base64)"
+            }
+            NotifyError::BadMessageId => {
+                "a webhook id must be non-empty printable ASCII without `.`"
+            }
         })
     }
 }
@@ -274,7 +354,10 @@ pub fn parse_secret(secret: &str) -> Result<WebhookKey, NotifyError> {
     if b64.is_empty() {
         return Err(NotifyError::EmptySecret);
     }
-    let bytes = BASE64_STANDARD.decode(b64).or_else(|_| BASE64_STANDARD_NO_PAD.decode(b64)).map_err(|_| NotifyError::SecretNotBase64)?;
+    let bytes = BASE64_STANDARD
+        .decode(b64)
+        .or_else(|_| BASE64_STANDARD_NO_PAD.decode(b64))
+        .map_err(|_| NotifyError::SecretNotBase64)?;
     WebhookKey::from_bytes(&bytes)
 }
 
@@ -292,8 +375,15 @@ pub fn sign(key: &WebhookKey, msg_id: &str, timestamp_secs: u64, body: &str) -> 
 /// The three Standard Webhooks headers for one delivery: `webhook-id`, `webhook-timestamp`
 /// (the send time, seconds; the same id on every retry, a fresh timestamp and signature per attempt)
 /// and `webhook-signature`.
-pub fn webhook_headers(key: &WebhookKey, msg_id: &str, timestamp_secs: u64, body: &str) -> Result<Vec<(&'static str, String)>, NotifyError> {
-    let ok = !msg_id.is_empty() && msg_id.len() <= 256 && msg_id.bytes().all(|b| b.is_ascii_graphic() && b != b'.');
+pub fn webhook_headers(
+    key: &WebhookKey,
+    msg_id: &str,
+    timestamp_secs: u64,
+    body: &str,
+) -> Result<Vec<(&'static str, String)>, NotifyError> {
+    let ok = !msg_id.is_empty()
+        && msg_id.len() <= 256
+        && msg_id.bytes().all(|b| b.is_ascii_graphic() && b != b'.');
     if !ok {
         return Err(NotifyError::BadMessageId);
     }

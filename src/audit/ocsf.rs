@@ -66,7 +66,10 @@ pub struct Context<'a> {
 
 impl Default for Context<'_> {
     fn default() -> Self {
-        Context { vendor_name: "scimguard", group_names: None }
+        Context {
+            vendor_name: "scimguard",
+            group_names: None,
+        }
     }
 }
 
@@ -120,7 +123,9 @@ impl Activity {
     /// The base severity before rules raise it: removals and shutdowns are Low, the rest Informational.
     fn base_severity(self) -> u8 {
         match (self.class, self.id) {
-            (Class::AccountChange, 5 | 6) | (Class::GroupManagement, 4 | 5) | (Class::UserAccess, 2) => 2,
+            (Class::AccountChange, 5 | 6)
+            | (Class::GroupManagement, 4 | 5)
+            | (Class::UserAccess, 2) => 2,
             (Class::EntityManagement, 4) => 2,
             _ => 1,
         }
@@ -138,11 +143,15 @@ pub fn activity(event: &Event) -> Activity {
         EventKind::UserDeprovisioned => Activity::new(Account, 5, "Disable"),
         EventKind::UserDeleted => Activity::new(Account, 6, "Delete"),
         // OCSF 1.8 Account Change has no Update activity.
-        EventKind::UserUpdated | EventKind::IdentityChanged | EventKind::ManagerChanged => Activity::new(Account, 99, "Update"),
+        EventKind::UserUpdated | EventKind::IdentityChanged | EventKind::ManagerChanged => {
+            Activity::new(Account, 99, "Update")
+        }
         EventKind::RoleChanged | EventKind::EntitlementChanged if event.scope == Some("remove") => {
             Activity::new(Access, 2, "Revoke Privileges")
         }
-        EventKind::RoleChanged | EventKind::EntitlementChanged => Activity::new(Access, 1, "Assign Privileges"),
+        EventKind::RoleChanged | EventKind::EntitlementChanged => {
+            Activity::new(Access, 1, "Assign Privileges")
+        }
         EventKind::GroupMemberAdded => Activity::new(Group, 3, "Add User"),
         EventKind::GroupMemberRemoved => Activity::new(Group, 4, "Remove User"),
         EventKind::GroupDeleted => Activity::new(Group, 5, "Delete"),
@@ -164,15 +173,34 @@ fn entity_activity(method: &str) -> Activity {
 
 /// The OCSF events of one judged request, in request order. Empty for a request that is not a
 /// SCIM write (nothing normalised and no error).
-pub fn events(j: &Judged<'_>, req: &RequestFacts, done: &Completion, ctx: &Context<'_>) -> Vec<Value> {
+pub fn events(
+    j: &Judged<'_>,
+    req: &RequestFacts,
+    done: &Completion,
+    ctx: &Context<'_>,
+) -> Vec<Value> {
     let items: Vec<Item<'_>> = match j.normalized {
-        Some(n) => n.operations.iter().flat_map(|op| op_items(op, !n.bulk && n.operations.len() == 1)).take(MAX_EVENTS + 1).collect(),
+        Some(n) => n
+            .operations
+            .iter()
+            .flat_map(|op| op_items(op, !n.bulk && n.operations.len() == 1))
+            .take(MAX_EVENTS + 1)
+            .collect(),
         None if j.error.is_some() => vec![Item::unreadable(&req.method)],
         None => return Vec::new(),
     };
-    let total = if items.len() > MAX_EVENTS { j.normalized.map_or(0, count_items) } else { items.len() };
+    let total = if items.len() > MAX_EVENTS {
+        j.normalized.map_or(0, count_items)
+    } else {
+        items.len()
+    };
     let shared = Shared::new(j, req, done, ctx, total);
-    items.iter().take(MAX_EVENTS).enumerate().map(|(i, item)| shared.event(i, item)).collect()
+    items
+        .iter()
+        .take(MAX_EVENTS)
+        .enumerate()
+        .map(|(i, item)| shared.event(i, item))
+        .collect()
 }
 
 /// One OCSF event to emit: an activity on a target.
@@ -189,7 +217,13 @@ struct Item<'a> {
 
 impl<'a> Item<'a> {
     fn unreadable(method: &str) -> Item<'a> {
-        Item { activity: entity_activity(method), op: None, events: Vec::new(), member: None, sole: true }
+        Item {
+            activity: entity_activity(method),
+            op: None,
+            events: Vec::new(),
+            member: None,
+            sole: true,
+        }
     }
 
     fn event(&self) -> Option<&'a Event> {
@@ -202,15 +236,27 @@ fn op_items(op: &Operation, sole: bool) -> Vec<Item<'_>> {
     let mut update: Option<Item<'_>> = None;
     for e in &op.events {
         let a = activity(e);
-        let item = Item { activity: a, op: Some(op), events: vec![e], member: None, sole };
+        let item = Item {
+            activity: a,
+            op: Some(op),
+            events: vec![e],
+            member: None,
+            sole,
+        };
         if a.class == Class::AccountChange && a.id == 99 {
             match &mut update {
                 Some(u) => u.events.push(e),
                 None if needs_update(op) => update = Some(item),
                 None => {}
             }
-        } else if a.class == Class::GroupManagement && matches!(a.id, 3 | 4 | 99) && !e.members.is_empty() {
-            items.extend(e.members.iter().map(|m| Item { member: Some(m.as_str()), ..item.clone() }));
+        } else if a.class == Class::GroupManagement
+            && matches!(a.id, 3 | 4 | 99)
+            && !e.members.is_empty()
+        {
+            items.extend(e.members.iter().map(|m| Item {
+                member: Some(m.as_str()),
+                ..item.clone()
+            }));
         } else {
             items.push(item);
         }
@@ -219,7 +265,13 @@ fn op_items(op: &Operation, sole: bool) -> Vec<Item<'_>> {
         items.insert(0, u);
     }
     if items.is_empty() {
-        items.push(Item { activity: entity_activity(op.method.as_str()), op: Some(op), events: Vec::new(), member: None, sole });
+        items.push(Item {
+            activity: entity_activity(op.method.as_str()),
+            op: Some(op),
+            events: Vec::new(),
+            member: None,
+            sole,
+        });
     }
     items
 }
@@ -232,7 +284,9 @@ fn needs_update(op: &Operation) -> bool {
         let covered = match c.attribute.as_str() {
             "active" => has(&[EventKind::UserDeprovisioned, EventKind::UserReactivated]),
             "password" => has(&[EventKind::CredentialChanged]),
-            "roles" | "entitlements" => has(&[EventKind::RoleChanged, EventKind::EntitlementChanged]),
+            "roles" | "entitlements" => {
+                has(&[EventKind::RoleChanged, EventKind::EntitlementChanged])
+            }
             _ => false,
         };
         !covered
@@ -241,7 +295,10 @@ fn needs_update(op: &Operation) -> bool {
 
 /// How many items a request would yield without the cap (for `events_total`).
 fn count_items(n: &crate::scim::Normalized) -> usize {
-    n.operations.iter().map(|op| op_items(op, false).len()).sum()
+    n.operations
+        .iter()
+        .map(|op| op_items(op, false).len())
+        .sum()
 }
 
 /// The parts every event of one request shares, computed once.
@@ -269,12 +326,36 @@ struct Control {
 }
 
 impl<'a> Shared<'a> {
-    fn new(j: &'a Judged<'a>, req: &'a RequestFacts, done: &'a Completion, ctx: &'a Context<'a>, total: usize) -> Self {
-        let request_id = req.request_id.as_deref().map(printable).filter(|r| !r.is_empty());
+    fn new(
+        j: &'a Judged<'a>,
+        req: &'a RequestFacts,
+        done: &'a Completion,
+        ctx: &'a Context<'a>,
+        total: usize,
+    ) -> Self {
+        let request_id = req
+            .request_id
+            .as_deref()
+            .map(printable)
+            .filter(|r| !r.is_empty());
         let audit_id = printable(&req.audit_id);
         let correlation = request_id.clone().unwrap_or_else(|| audit_id.clone());
-        let uid_base = if audit_id.is_empty() { correlation.clone() } else { audit_id };
-        Shared { j, req, done, ctx, correlation, uid_base, status: status(j, done), control: control(j), total }
+        let uid_base = if audit_id.is_empty() {
+            correlation.clone()
+        } else {
+            audit_id
+        };
+        Shared {
+            j,
+            req,
+            done,
+            ctx,
+            correlation,
+            uid_base,
+            status: status(j, done),
+            control: control(j),
+            total,
+        }
     }
 
     fn event(&self, index: usize, item: &Item<'_>) -> Value {
@@ -284,11 +365,17 @@ impl<'a> Shared<'a> {
         ev.insert("class_uid".into(), json!(a.class.uid()));
         ev.insert("class_name".into(), json!(a.class.name()));
         ev.insert("category_uid".into(), json!(3));
-        ev.insert("category_name".into(), json!("Identity & Access Management"));
+        ev.insert(
+            "category_name".into(),
+            json!("Identity & Access Management"),
+        );
         ev.insert("activity_id".into(), json!(a.id));
         ev.insert("activity_name".into(), json!(a.name));
         ev.insert("type_uid".into(), json!(a.type_uid()));
-        ev.insert("type_name".into(), json!(format!("{}: {}", a.class.name(), a.name)));
+        ev.insert(
+            "type_name".into(),
+            json!(format!("{}: {}", a.class.name(), a.name)),
+        );
         ev.insert("time".into(), json!(self.req.time_ms));
         ev.insert("severity_id".into(), json!(severity_id));
         ev.insert("severity".into(), json!(severity_name(severity_id)));
@@ -362,9 +449,18 @@ impl<'a> Shared<'a> {
     fn actor(&self) -> Option<Value> {
         let mut actor = Map::new();
         if let Some(a) = self.j.actor.map(printable).filter(|a| !a.is_empty()) {
-            actor.insert("user".into(), json!({"uid": a, "type_id": 4, "type": "Service"}));
+            actor.insert(
+                "user".into(),
+                json!({"uid": a, "type_id": 4, "type": "Service"}),
+            );
         }
-        if let Some(ua) = self.req.user_agent.as_deref().map(printable).filter(|u| !u.is_empty()) {
+        if let Some(ua) = self
+            .req
+            .user_agent
+            .as_deref()
+            .map(printable)
+            .filter(|u| !u.is_empty())
+        {
             actor.insert("app_name".into(), json!(ua));
         }
         (!actor.is_empty()).then_some(Value::Object(actor))
@@ -387,13 +483,32 @@ impl<'a> Shared<'a> {
         let id = self.resource_id(item);
         match item.activity.class {
             Class::AccountChange => {
-                ev.insert("user".into(), user(id.as_deref(), item.event().and_then(|e| user_name(e, item.op)), item.op));
-                if let Some(new_name) = item.events.iter().find_map(|e| user_name(e, item.op)).filter(|_| item.activity.id == 99) {
+                ev.insert(
+                    "user".into(),
+                    user(
+                        id.as_deref(),
+                        item.event().and_then(|e| user_name(e, item.op)),
+                        item.op,
+                    ),
+                );
+                if let Some(new_name) = item
+                    .events
+                    .iter()
+                    .find_map(|e| user_name(e, item.op))
+                    .filter(|_| item.activity.id == 99)
+                {
                     ev.insert("user_result".into(), json!({"name": printable(new_name)}));
                 }
             }
             Class::UserAccess => {
-                ev.insert("user".into(), user(id.as_deref(), item.event().and_then(|e| user_name(e, item.op)), item.op));
+                ev.insert(
+                    "user".into(),
+                    user(
+                        id.as_deref(),
+                        item.event().and_then(|e| user_name(e, item.op)),
+                        item.op,
+                    ),
+                );
                 ev.insert("privileges".into(), json!(privileges(item)));
             }
             Class::GroupManagement => {
@@ -424,7 +539,10 @@ impl<'a> Shared<'a> {
                         e.insert("type".into(), json!(op.resource_type.as_str()));
                     }
                     (None, _) => {
-                        e.insert("name".into(), json!(printable(path_without_query(&self.req.path))));
+                        e.insert(
+                            "name".into(),
+                            json!(printable(path_without_query(&self.req.path))),
+                        );
                         e.insert("type".into(), json!("SCIM request"));
                     }
                 }
@@ -435,29 +553,51 @@ impl<'a> Shared<'a> {
 
     /// The target resource's id: the event's, the operation's, or the id the server gave a create.
     fn resource_id(&self, item: &Item<'_>) -> Option<String> {
-        let id = item.event().and_then(|e| e.resource_id.as_deref()).or_else(|| item.op.and_then(|o| o.resource_id.as_deref()));
-        let created = (item.sole && item.op.is_some_and(|o| o.method == Method::Post)).then_some(()).and(self.done.created_id.as_deref());
+        let id = item
+            .event()
+            .and_then(|e| e.resource_id.as_deref())
+            .or_else(|| item.op.and_then(|o| o.resource_id.as_deref()));
+        let created = (item.sole && item.op.is_some_and(|o| o.method == Method::Post))
+            .then_some(())
+            .and(self.done.created_id.as_deref());
         id.or(created).map(printable)
     }
 
     fn group_name(&self, item: &Item<'_>, id: Option<&str>) -> Option<String> {
-        let from_request = item.event().and_then(|e| e.display_name.as_deref()).or_else(|| item.op.and_then(|o| o.display_name.as_deref()));
-        let known = || id.and_then(|id| self.ctx.group_names.and_then(|names| names.get(id))).map(String::as_str);
+        let from_request = item
+            .event()
+            .and_then(|e| e.display_name.as_deref())
+            .or_else(|| item.op.and_then(|o| o.display_name.as_deref()));
+        let known = || {
+            id.and_then(|id| self.ctx.group_names.and_then(|names| names.get(id)))
+                .map(String::as_str)
+        };
         from_request.or_else(known).map(printable)
     }
 
     fn message(&self, item: &Item<'_>) -> String {
         let what = item.op.map_or_else(
-            || format!("{} {}", printable(&self.req.method), printable(path_without_query(&self.req.path))),
+            || {
+                format!(
+                    "{} {}",
+                    printable(&self.req.method),
+                    printable(path_without_query(&self.req.path))
+                )
+            },
             |op| match self.resource_id(item) {
                 Some(id) => format!("{}/{id}", op.resource_type.as_str()),
                 None => op.resource_type.as_str().to_string(),
             },
         );
-        let member = item.member.map(|m| format!(" user {}", printable(m))).unwrap_or_default();
+        let member = item
+            .member
+            .map(|m| format!(" user {}", printable(m)))
+            .unwrap_or_default();
         let outcome = match (&self.status.2, self.control) {
             (Some(detail), _) => format!(": {detail}"),
-            (None, Some(c)) if c.disposition_id == 17 && c.alert => ": would be blocked (monitor mode)".to_string(),
+            (None, Some(c)) if c.disposition_id == 17 && c.alert => {
+                ": would be blocked (monitor mode)".to_string()
+            }
             _ => String::new(),
         };
         format!("{} {what}{member}{outcome}", item.activity.name)
@@ -471,9 +611,15 @@ impl<'a> Shared<'a> {
             u.insert("trace_id".into(), json!(printable(t)));
         }
         u.insert("decision".into(), json!(j.decision.as_str()));
-        u.insert("risk".into(), json!(j.risk.map_or("none", Severity::as_str)));
+        u.insert(
+            "risk".into(),
+            json!(j.risk.map_or("none", Severity::as_str)),
+        );
         u.insert("mode".into(), json!(j.mode.as_str()));
-        u.insert("rules".into(), json!(j.matches.iter().map(|m| m.id.as_str()).collect::<Vec<_>>()));
+        u.insert(
+            "rules".into(),
+            json!(j.matches.iter().map(|m| m.id.as_str()).collect::<Vec<_>>()),
+        );
         u.insert("scim".into(), scim_facts(item));
         if !j.unknown_groups.is_empty() {
             u.insert("group_names_unknown".into(), json!(j.unknown_groups));
@@ -492,8 +638,17 @@ impl<'a> Shared<'a> {
 /// What the SCIM request said about this item: event kinds, resource, Bulk position, ambiguity flags.
 fn scim_facts(item: &Item<'_>) -> Value {
     let mut s = Map::new();
-    s.insert("events".into(), json!(item.events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>()));
-    let Some(op) = item.op else { return Value::Object(s) };
+    s.insert(
+        "events".into(),
+        json!(item
+            .events
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect::<Vec<_>>()),
+    );
+    let Some(op) = item.op else {
+        return Value::Object(s);
+    };
     s.insert("method".into(), json!(op.method.as_str()));
     s.insert("resource_type".into(), json!(op.resource_type.as_str()));
     if let Some(i) = op.bulk_index {
@@ -506,18 +661,37 @@ fn scim_facts(item: &Item<'_>) -> Value {
         s.insert("scope".into(), json!(scope));
     }
     if item.activity.class == Class::UserAccess {
-        let attr = if item.event().is_some_and(|e| e.kind == EventKind::EntitlementChanged) { "entitlements" } else { "roles" };
+        let attr = if item
+            .event()
+            .is_some_and(|e| e.kind == EventKind::EntitlementChanged)
+        {
+            "entitlements"
+        } else {
+            "roles"
+        };
         s.insert("attribute".into(), json!(attr));
-        if let Some(f) = op.changes.iter().find(|c| c.is(attr) && c.filter.is_some()).and_then(|c| c.filter.as_deref()) {
+        if let Some(f) = op
+            .changes
+            .iter()
+            .find(|c| c.is(attr) && c.filter.is_some())
+            .and_then(|c| c.filter.as_deref())
+        {
             s.insert("filter".into(), json!(printable(f)));
         }
     }
     if item.activity.id == 99 || item.activity.class == Class::EntityManagement {
         let mut attrs: Vec<&str> = op.changes.iter().map(|c| c.attribute.as_str()).collect();
         attrs.dedup();
-        s.insert("attributes".into(), json!(attrs.into_iter().map(printable).collect::<Vec<_>>()));
+        s.insert(
+            "attributes".into(),
+            json!(attrs.into_iter().map(printable).collect::<Vec<_>>()),
+        );
     }
-    let flags: Vec<&str> = op.changes.iter().flat_map(|c| c.flags.iter().copied()).collect();
+    let flags: Vec<&str> = op
+        .changes
+        .iter()
+        .flat_map(|c| c.flags.iter().copied())
+        .collect();
     if !flags.is_empty() {
         s.insert("flags".into(), json!(flags));
     }
@@ -550,13 +724,25 @@ fn fallback_uid(op: Option<&Operation>) -> String {
 /// The role/entitlement values as strings: a multi-valued complex value's `value` (else `display`),
 /// a string as itself. Redacted when the attribute's changes were redacted.
 fn privileges(item: &Item<'_>) -> Vec<String> {
-    let Some(e) = item.event() else { return Vec::new() };
-    let attr = if e.kind == EventKind::EntitlementChanged { "entitlements" } else { "roles" };
+    let Some(e) = item.event() else {
+        return Vec::new();
+    };
+    let attr = if e.kind == EventKind::EntitlementChanged {
+        "entitlements"
+    } else {
+        "roles"
+    };
     let redacted = item.op.is_some_and(|op| is_redacted(op, attr));
     e.values
         .iter()
         .take(MAX_PRIVILEGES)
-        .map(|v| if redacted { REDACTED.to_string() } else { privilege(v) })
+        .map(|v| {
+            if redacted {
+                REDACTED.to_string()
+            } else {
+                privilege(v)
+            }
+        })
         .collect()
 }
 
@@ -564,13 +750,17 @@ fn privileges(item: &Item<'_>) -> Vec<String> {
 /// INVARIANT relied on: the normaliser redacts `Change::values`, but copies role/entitlement values
 /// and a new `userName` into `Event` before redacting; every output built from events checks this.
 pub(crate) fn is_redacted(op: &Operation, attribute: &str) -> bool {
-    op.changes.iter().any(|c: &Change| c.is(attribute) && c.values.iter().any(|v| v == REDACTED))
+    op.changes
+        .iter()
+        .any(|c: &Change| c.is(attribute) && c.values.iter().any(|v| v == REDACTED))
 }
 
 /// The event's `user_name`, unless `userName` is a redacted attribute of the operation.
 fn user_name<'a>(e: &'a Event, op: Option<&Operation>) -> Option<&'a str> {
     let redacted = op.is_some_and(|op| is_redacted(op, "userName"));
-    e.user_name.as_deref().map(|n| if redacted { REDACTED } else { n })
+    e.user_name
+        .as_deref()
+        .map(|n| if redacted { REDACTED } else { n })
 }
 
 fn privilege(v: &Value) -> String {
@@ -589,8 +779,12 @@ fn privilege(v: &Value) -> String {
 /// (status_id, status, status_detail).
 fn status(j: &Judged<'_>, done: &Completion) -> (u8, &'static str, Option<String>) {
     if j.decision == Decision::Block {
-        let blocking: Vec<&str> =
-            j.matches.iter().filter(|m| m.action == Action::Block && m.mode == Mode::Enforce).map(|m| m.id.as_str()).collect();
+        let blocking: Vec<&str> = j
+            .matches
+            .iter()
+            .filter(|m| m.action == Action::Block && m.mode == Mode::Enforce)
+            .map(|m| m.id.as_str())
+            .collect();
         let detail = match (blocking.is_empty(), j.error) {
             (false, _) => format!("policy {}", blocking.join(", ")),
             (true, Some(e)) => format!("unreadable request: {}", printable(&e.detail)),
@@ -607,15 +801,42 @@ fn status(j: &Judged<'_>, done: &Completion) -> (u8, &'static str, Option<String
 
 /// The security-control outcome, when scimguard acted on or flagged the request.
 fn control(j: &Judged<'_>) -> Option<Control> {
-    let would_block = j.matches.iter().any(|m| m.action == Action::Block && m.mode == Mode::Monitor);
+    let would_block = j
+        .matches
+        .iter()
+        .any(|m| m.action == Action::Block && m.mode == Mode::Monitor);
     if j.decision == Decision::Block {
-        Some(Control { action_id: 2, action: "Denied", disposition_id: 2, disposition: "Blocked", alert: true })
+        Some(Control {
+            action_id: 2,
+            action: "Denied",
+            disposition_id: 2,
+            disposition: "Blocked",
+            alert: true,
+        })
     } else if would_block {
-        Some(Control { action_id: 1, action: "Allowed", disposition_id: 17, disposition: "Logged", alert: true })
+        Some(Control {
+            action_id: 1,
+            action: "Allowed",
+            disposition_id: 17,
+            disposition: "Logged",
+            alert: true,
+        })
     } else if j.decision == Decision::Tag {
-        Some(Control { action_id: 1, action: "Allowed", disposition_id: 18, disposition: "Tagged", alert: false })
+        Some(Control {
+            action_id: 1,
+            action: "Allowed",
+            disposition_id: 18,
+            disposition: "Tagged",
+            alert: false,
+        })
     } else if !j.matches.is_empty() {
-        Some(Control { action_id: 1, action: "Allowed", disposition_id: 17, disposition: "Logged", alert: false })
+        Some(Control {
+            action_id: 1,
+            action: "Allowed",
+            disposition_id: 17,
+            disposition: "Logged",
+            alert: false,
+        })
     } else {
         None
     }

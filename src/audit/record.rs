@@ -59,8 +59,13 @@ pub fn write_record(j: &Judged<'_>, req: &RequestFacts, done: &Completion) -> St
     r.insert("v".into(), json!(RECORD_VERSION));
     common(&mut r, req, j.actor);
     let n = j.normalized;
-    r.insert("resource_type".into(), json!(n.map(|n| n.resource_type.as_str())));
-    let id = n.and_then(|n| n.resource_id.clone()).or_else(|| done.created_id.clone());
+    r.insert(
+        "resource_type".into(),
+        json!(n.map(|n| n.resource_type.as_str())),
+    );
+    let id = n
+        .and_then(|n| n.resource_id.clone())
+        .or_else(|| done.created_id.clone());
     r.insert("resource_id".into(), json!(id));
     r.insert("bulk".into(), json!(n.is_some_and(|n| n.bulk)));
     r.insert("events".into(), events(n, done));
@@ -72,12 +77,18 @@ pub fn write_record(j: &Judged<'_>, req: &RequestFacts, done: &Completion) -> St
         .collect();
     r.insert("rules".into(), Value::Array(rules));
     r.insert("decision".into(), json!(j.decision.as_str()));
-    r.insert("risk".into(), json!(j.risk.map_or("none", Severity::as_str)));
+    r.insert(
+        "risk".into(),
+        json!(j.risk.map_or("none", Severity::as_str)),
+    );
     r.insert("mode".into(), json!(j.mode.as_str()));
     r.insert("status".into(), json!(done.status));
     r.insert("duration_ms".into(), json!(done.duration_ms));
     if let Some(e) = j.error {
-        r.insert("error".into(), json!({"status": e.status, "scimType": e.scim_type, "detail": e.detail}));
+        r.insert(
+            "error".into(),
+            json!({"status": e.status, "scimType": e.scim_type, "detail": e.detail}),
+        );
     }
     if !j.unknown_groups.is_empty() {
         r.insert("group_names_unknown".into(), json!(j.unknown_groups));
@@ -113,11 +124,17 @@ pub fn access_record(req: &RequestFacts, access: &AccessFacts) -> String {
 fn common(r: &mut Map<String, Value>, req: &RequestFacts, actor: Option<&str>) {
     r.insert("time".into(), json!(rfc3339_ms(req.time_ms)));
     r.insert("audit_id".into(), json!(req.audit_id));
-    r.insert("request_id".into(), json!(req.request_id.as_deref().map(clean)));
+    r.insert(
+        "request_id".into(),
+        json!(req.request_id.as_deref().map(clean)),
+    );
     r.insert("trace_id".into(), json!(req.trace_id));
     r.insert("actor".into(), json!(actor.map(clean)));
     r.insert("source_ip".into(), json!(req.source_ip));
-    r.insert("user_agent".into(), json!(req.user_agent.as_deref().map(clean)));
+    r.insert(
+        "user_agent".into(),
+        json!(req.user_agent.as_deref().map(clean)),
+    );
     r.insert("method".into(), json!(clean(&req.method)));
     r.insert("path".into(), json!(clean(path_without_query(&req.path))));
 }
@@ -163,7 +180,10 @@ fn changes(n: Option<&Normalized>) -> Value {
             let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
             if let Some(obj) = v.as_object_mut() {
                 if c.values.len() > 20 {
-                    obj.insert("values".into(), json!(c.values.iter().take(20).collect::<Vec<_>>()));
+                    obj.insert(
+                        "values".into(),
+                        json!(c.values.iter().take(20).collect::<Vec<_>>()),
+                    );
                     obj.insert("values_total".into(), json!(c.values.len()));
                 }
             }

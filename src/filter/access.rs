@@ -47,19 +47,46 @@ pub struct Access {
 pub fn begin(shared: &Shared, method: &str, path: &str, headers: &Headers) -> Option<Access> {
     let s = &shared.engine.policy().settings;
     let a = &s.access;
-    if !a.enabled || !matches!(classify(path, &s.base_paths, &s.resource_types), Ok(Route::NotScim)) {
+    if !a.enabled
+        || !matches!(
+            classify(path, &s.base_paths, &s.resource_types),
+            Ok(Route::NotScim)
+        )
+    {
         return None;
     }
     let clean = path.split(['?', '#']).next().unwrap_or_default();
-    let route = if a.routes.is_empty() { clean.to_string() } else { a.routes.iter().find_map(|r| r.route_of(clean))? };
-    Some(of(method, path, route, headers, a.actor.header.as_deref(), false))
+    let route = if a.routes.is_empty() {
+        clean.to_string()
+    } else {
+        a.routes.iter().find_map(|r| r.route_of(clean))?
+    };
+    Some(of(
+        method,
+        path,
+        route,
+        headers,
+        a.actor.header.as_deref(),
+        false,
+    ))
 }
 
 /// An operator action on the ops route: always recorded, actor from the policy's actor header.
 pub fn operator(shared: &Shared, method: &str, path: &str, headers: &Headers) -> Access {
     let s = &shared.engine.policy().settings;
-    let route = path.split(['?', '#']).next().unwrap_or_default().to_string();
-    of(method, path, route, headers, s.actor_header.as_deref(), true)
+    let route = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    of(
+        method,
+        path,
+        route,
+        headers,
+        s.actor_header.as_deref(),
+        true,
+    )
 }
 
 /// `on_log` without a headers callback (an earlier filter answered): read the headers now.
@@ -67,7 +94,9 @@ pub fn late(shared: &Shared) -> Option<Access> {
     if !shared.engine.policy().settings.access.enabled {
         return None;
     }
-    let pairs = host::headers(MapType::HttpRequestHeaders).map_err(|e| shared.host_error(e)).ok()?;
+    let pairs = host::headers(MapType::HttpRequestHeaders)
+        .map_err(|e| shared.host_error(e))
+        .ok()?;
     let headers = Headers::from_pairs(pairs);
     let method = headers.get(":method").unwrap_or_default().to_string();
     let path = headers.get(":path").unwrap_or_default().to_string();
@@ -82,11 +111,21 @@ pub fn finish(shared: &Shared, access: Access) {
         shared.host_error(e);
         None
     });
-    let kept = keep(&access.facts.method, status, access.facts.request_id.as_deref(), s.access.sample_rate);
+    let kept = keep(
+        &access.facts.method,
+        status,
+        access.facts.request_id.as_deref(),
+        s.access.sample_rate,
+    );
     if kept == Keep::Skip && !access.always {
         return;
     }
-    let Access { mut facts, route, header_actor, .. } = access;
+    let Access {
+        mut facts,
+        route,
+        header_actor,
+        ..
+    } = access;
     facts.audit_id = shared.ids.next();
     let duration_ms = audit::times(&mut facts).unwrap_or_else(|e| {
         shared.host_error(e);
@@ -99,7 +138,16 @@ pub fn finish(shared: &Shared, access: Access) {
         })
     });
     let actor = jwt_actor.or(header_actor);
-    let record = access_record(&facts, &AccessFacts { actor, route, status, duration_ms, sampled: kept == Keep::Sampled });
+    let record = access_record(
+        &facts,
+        &AccessFacts {
+            actor,
+            route,
+            status,
+            duration_ms,
+            sampled: kept == Keep::Sampled,
+        },
+    );
     match host::set_filter_state(&s.filter.audit_property, record.as_bytes()) {
         Ok(()) => shared.metrics.count(Metric::AccessRecords),
         Err(e) => shared.host_error(e),
@@ -108,8 +156,23 @@ pub fn finish(shared: &Shared, access: Access) {
     ship::record(shared, record);
 }
 
-fn of(method: &str, path: &str, route: String, headers: &Headers, actor_header: Option<&str>, always: bool) -> Access {
+fn of(
+    method: &str,
+    path: &str,
+    route: String,
+    headers: &Headers,
+    actor_header: Option<&str>,
+    always: bool,
+) -> Access {
     let facts = audit::from_headers(String::new(), method, path, headers);
-    let header_actor = actor_header.and_then(|h| headers.get(h)).map(|v| crate::scim::endpoint::printable(v.trim())).filter(|v| !v.is_empty());
-    Access { facts, route, header_actor, always }
+    let header_actor = actor_header
+        .and_then(|h| headers.get(h))
+        .map(|v| crate::scim::endpoint::printable(v.trim()))
+        .filter(|v| !v.is_empty());
+    Access {
+        facts,
+        route,
+        header_actor,
+        always,
+    }
 }

@@ -38,13 +38,17 @@ pub fn times(facts: &mut RequestFacts) -> HostResult<Option<u64>> {
     let start_ns = host::property_i64(&["request", "time"])?.and_then(|t| u64::try_from(t).ok());
     let now_ns = host::now_ns()?;
     facts.time_ms = start_ns.unwrap_or(now_ns) / 1_000_000;
-    facts.source_ip = host::property_string(&["source", "address"])?.as_deref().and_then(ip_of);
+    facts.source_ip = host::property_string(&["source", "address"])?
+        .as_deref()
+        .and_then(ip_of);
     Ok(start_ns.map(|s| now_ns.saturating_sub(s) / 1_000_000))
 }
 
 /// The status the client got (one property read; complete only at the end of the stream).
 pub fn status() -> HostResult<Option<u16>> {
-    Ok(host::property_i64(&["response", "code"])?.and_then(|c| u16::try_from(c).ok()).filter(|c| *c > 0))
+    Ok(host::property_i64(&["response", "code"])?
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| *c > 0))
 }
 
 /// The actor a metadata path holds (a JWT claim `jwt_authn` wrote with `payload_in_metadata`): one
@@ -54,14 +58,19 @@ pub fn metadata_actor(path: &[String]) -> HostResult<Option<String>> {
     let mut full: Vec<&str> = vec!["metadata", "filter_metadata"];
     full.extend(path.iter().map(String::as_str));
     let bytes = host::property_bytes(&full)?;
-    Ok(bytes.map(|b| printable(String::from_utf8_lossy(&b).trim())).filter(|a| !a.is_empty()))
+    Ok(bytes
+        .map(|b| printable(String::from_utf8_lossy(&b).trim()))
+        .filter(|a| !a.is_empty()))
 }
 
 /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), when well-formed.
 fn trace_id(traceparent: &str) -> Option<String> {
     let mut parts = traceparent.trim().split('-');
     let (_version, trace) = (parts.next()?, parts.next()?);
-    let hex = trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex = trace.len() == 32
+        && trace
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     (hex && trace.bytes().any(|b| b != b'0')).then(|| trace.to_string())
 }
 
@@ -81,9 +90,18 @@ mod tests {
     #[test]
     fn trace_id_from_traceparent() {
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(trace_id(tp).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
-        assert_eq!(trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
-        assert_eq!(trace_id("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), None);
+        assert_eq!(
+            trace_id(tp).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(
+            trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
+        assert_eq!(
+            trace_id("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+            None
+        );
         assert_eq!(trace_id("garbage"), None);
     }
 
@@ -104,7 +122,10 @@ mod tests {
             ("authorization".to_string(), "Bearer secret".to_string()),
         ]);
         let f = from_headers("a-1".into(), "PATCH", "/scim/v2/Users/1", &headers);
-        assert_eq!((f.request_id.as_deref(), f.user_agent.as_deref()), (Some("r-1"), Some("okta")));
+        assert_eq!(
+            (f.request_id.as_deref(), f.user_agent.as_deref()),
+            (Some("r-1"), Some("okta"))
+        );
         assert!(!format!("{f:?}").contains("secret"));
     }
 }

@@ -25,7 +25,9 @@ use super::root::Shared;
 use crate::audit::detect::{deprovisions, Risk, Storm, StormVerdict};
 use crate::engine::Evaluation;
 use crate::policy::compile::DETECTION_PREFIX;
-use crate::policy::{Action, ActorRiskSettings, Decision, DetectionAction, Mode, RuleId, RuleMatch, Severity};
+use crate::policy::{
+    Action, ActorRiskSettings, Decision, DetectionAction, Mode, RuleId, RuleMatch, Severity,
+};
 
 const STORM_KEY: &str = "scimguard.detect.storm";
 const RISK_PREFIX: &str = "scimguard.detect.risk.";
@@ -37,7 +39,10 @@ const RISK_SLOTS: u64 = 4096;
 pub fn apply(shared: &Shared, e: &mut Evaluation) {
     let s = &shared.engine.policy().settings;
     let d = &s.detections;
-    let n = d.deprovision_storm.as_ref().map_or(0, |_| deprovisions(e.events()));
+    let n = d
+        .deprovision_storm
+        .as_ref()
+        .map_or(0, |_| deprovisions(e.events()));
     let actor = d.actor_risk.as_ref().and(e.actor.clone());
     if n == 0 && actor.is_none() {
         return;
@@ -50,8 +55,21 @@ pub fn apply(shared: &Shared, e: &mut Evaluation) {
         match risk_of(r, actor, now) {
             Ok(Some((risk, _, _))) if risk.is_high(r, now) => {
                 shared.metrics.count(Metric::ActorRiskHits);
-                let description = format!("{} or more blocked attempts from this actor within {} s", r.blocked_attempts, r.window_secs);
-                add(e, detection("actor_risk", description, Severity::High, r.action, s.mode, s.block_status));
+                let description = format!(
+                    "{} or more blocked attempts from this actor within {} s",
+                    r.blocked_attempts, r.window_secs
+                );
+                add(
+                    e,
+                    detection(
+                        "actor_risk",
+                        description,
+                        Severity::High,
+                        r.action,
+                        s.mode,
+                        s.block_status,
+                    ),
+                );
             }
             Ok(_) => {}
             Err(err) => shared.host_error(err),
@@ -67,7 +85,17 @@ pub fn apply(shared: &Shared, e: &mut Evaluation) {
                     st.window_secs,
                     st.cooldown_secs.map_or(String::new(), |c| format!(" or after {c} s"))
                 );
-                add(e, detection("deprovision_storm", description, Severity::Critical, st.action, s.mode, st.status));
+                add(
+                    e,
+                    detection(
+                        "deprovision_storm",
+                        description,
+                        Severity::Critical,
+                        st.action,
+                        s.mode,
+                        st.status,
+                    ),
+                );
             }
             Ok(_) => {}
             Err(err) => shared.host_error(err),
@@ -82,7 +110,10 @@ pub fn apply(shared: &Shared, e: &mut Evaluation) {
 
 /// The storm as shared data holds it.
 pub fn storm() -> HostResult<Storm> {
-    Ok(host::shared_data_cas(STORM_KEY)?.0.map(|b| Storm::decode(&b)).unwrap_or_default())
+    Ok(host::shared_data_cas(STORM_KEY)?
+        .0
+        .map(|b| Storm::decode(&b))
+        .unwrap_or_default())
 }
 
 /// Clears the storm (an operator's action): counts restart from zero.
@@ -91,7 +122,10 @@ pub fn clear_storm() -> HostResult<()> {
 }
 
 /// Applies `step` to the storm with compare-and-swap; `None` when every try met a concurrent write.
-fn observe_storm(shared: &Shared, step: impl Fn(Storm) -> (Storm, StormVerdict)) -> HostResult<Option<StormVerdict>> {
+fn observe_storm(
+    shared: &Shared,
+    step: impl Fn(Storm) -> (Storm, StormVerdict),
+) -> HostResult<Option<StormVerdict>> {
     for _ in 0..CAS_TRIES {
         let (bytes, cas) = host::shared_data_cas(STORM_KEY)?;
         let state = bytes.map(|b| Storm::decode(&b)).unwrap_or_default();
@@ -111,7 +145,11 @@ fn observe_storm(shared: &Shared, step: impl Fn(Storm) -> (Storm, StormVerdict))
 
 /// The actor's risk (a fresh one if the slot is free or ours to take), its key and CAS token;
 /// `None` when another actor holds the slot.
-fn risk_of(r: &ActorRiskSettings, actor: &str, now: u64) -> HostResult<Option<(Risk, String, Option<u32>)>> {
+fn risk_of(
+    r: &ActorRiskSettings,
+    actor: &str,
+    now: u64,
+) -> HostResult<Option<(Risk, String, Option<u32>)>> {
     let (key, owner) = risk_key(actor);
     let (bytes, cas) = host::shared_data_cas(&key)?;
     Ok(Risk::claim(&bytes.unwrap_or_default(), &owner, r, now).map(|risk| (risk, key, cas)))
@@ -119,7 +157,9 @@ fn risk_of(r: &ActorRiskSettings, actor: &str, now: u64) -> HostResult<Option<(R
 
 fn update_risk(r: &ActorRiskSettings, actor: &str, now: u64) -> HostResult<()> {
     for _ in 0..CAS_TRIES {
-        let Some((risk, key, cas)) = risk_of(r, actor, now)? else { return Ok(()) };
+        let Some((risk, key, cas)) = risk_of(r, actor, now)? else {
+            return Ok(());
+        };
         if host::set_shared_data_cas(&key, risk.blocked(r, now).encode().as_bytes(), cas)? {
             return Ok(());
         }
@@ -131,11 +171,23 @@ fn update_risk(r: &ActorRiskSettings, actor: &str, now: u64) -> HostResult<()> {
 fn risk_key(actor: &str) -> (String, String) {
     let digest = Sha256::digest(actor.as_bytes());
     let owner: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    let slot = digest.iter().skip(16).take(8).fold(0u64, |n, b| (n << 8) | u64::from(*b)) % RISK_SLOTS;
+    let slot = digest
+        .iter()
+        .skip(16)
+        .take(8)
+        .fold(0u64, |n, b| (n << 8) | u64::from(*b))
+        % RISK_SLOTS;
     (format!("{RISK_PREFIX}{slot}"), owner)
 }
 
-fn detection(name: &str, description: String, severity: Severity, action: DetectionAction, mode: Mode, status: u16) -> RuleMatch {
+fn detection(
+    name: &str,
+    description: String,
+    severity: Severity,
+    action: DetectionAction,
+    mode: Mode,
+    status: u16,
+) -> RuleMatch {
     RuleMatch {
         id: RuleId(format!("{DETECTION_PREFIX}{name}")),
         description,
@@ -154,7 +206,11 @@ fn detection(name: &str, description: String, severity: Severity, action: Detect
 
 /// Adds a match the way the engine decides: an enforced block blocks, anything else tags.
 fn add(e: &mut Evaluation, m: RuleMatch) {
-    let decision = if m.action == Action::Block && m.mode == Mode::Enforce { Decision::Block } else { Decision::Tag };
+    let decision = if m.action == Action::Block && m.mode == Mode::Enforce {
+        Decision::Block
+    } else {
+        Decision::Tag
+    };
     e.decision = e.decision.max(decision);
     e.risk = e.risk.max(Some(m.severity));
     e.matches.push(m);

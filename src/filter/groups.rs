@@ -48,7 +48,12 @@ pub fn forget(id: &str) -> HostResult<()> {
 
 /// Starts `GET <lookup_base_path>/Groups/<id>?attributes=displayName` on the lookup cluster.
 /// The client's `authorization` is forwarded (the upstream may require it); it is never logged.
-pub fn dispatch(settings: &FilterSettings, cluster: &str, id: &str, authorization: Option<&str>) -> HostResult<u32> {
+pub fn dispatch(
+    settings: &FilterSettings,
+    cluster: &str,
+    id: &str,
+    authorization: Option<&str>,
+) -> HostResult<u32> {
     let path = format!(
         "{}/Groups/{}?attributes=displayName",
         settings.lookup_base_path.trim_end_matches('/'),
@@ -63,7 +68,11 @@ pub fn dispatch(settings: &FilterSettings, cluster: &str, id: &str, authorizatio
     if let Some(a) = authorization {
         headers.push(("authorization", a));
     }
-    host::dispatch_get(cluster, &headers, Duration::from_millis(settings.lookup_timeout_ms.max(1)))
+    host::dispatch_get(
+        cluster,
+        &headers,
+        Duration::from_millis(settings.lookup_timeout_ms.max(1)),
+    )
 }
 
 /// The displayName a lookup answered for `id`: a 200 whose body is that group. `None` on a timeout or
@@ -75,7 +84,10 @@ pub fn answer(id: &str, body_size: usize) -> HostResult<Option<String>> {
         return Ok(None);
     }
     let body = host::buffer(BufferType::HttpCallResponseBody, body_size)?;
-    Ok(group_names(&body).into_iter().find(|(gid, _)| gid == id).map(|(_, name)| name))
+    Ok(group_names(&body)
+        .into_iter()
+        .find(|(gid, _)| gid == id)
+        .map(|(_, name)| name))
 }
 
 /// Whether responses to this path may carry group names: any Groups endpoint (pure, no host call).
@@ -92,7 +104,10 @@ pub fn teaches_names(path: &str, base_paths: &[String], custom: &[String]) -> bo
 pub fn renamed(e: &Evaluation) -> Vec<String> {
     let ops = e.normalized.iter().flat_map(|n| n.operations.iter());
     ops.filter(|op| op.resource_type == ResourceType::Groups)
-        .filter(|op| matches!(op.method, Method::Put | Method::Delete) || op.changes.iter().any(|c| c.is("displayName")))
+        .filter(|op| {
+            matches!(op.method, Method::Put | Method::Delete)
+                || op.changes.iter().any(|c| c.is("displayName"))
+        })
         .filter_map(|op| op.resource_id.clone())
         .collect()
 }
@@ -129,8 +144,14 @@ mod tests {
 
     #[test]
     fn cached_names_expire() {
-        assert_eq!(decode(b"100 Administrators", 150, 60).as_deref(), Some("Administrators"));
-        assert_eq!(decode(b"100 Domain Admins", 159, 60).as_deref(), Some("Domain Admins"));
+        assert_eq!(
+            decode(b"100 Administrators", 150, 60).as_deref(),
+            Some("Administrators")
+        );
+        assert_eq!(
+            decode(b"100 Domain Admins", 159, 60).as_deref(),
+            Some("Domain Admins")
+        );
         assert_eq!(decode(b"100 Administrators", 160, 60), None);
         assert_eq!(decode(b"", 150, 60), None);
         assert_eq!(decode(b"x Administrators", 150, 60), None);
@@ -139,7 +160,10 @@ mod tests {
     #[test]
     fn ids_cannot_escape_the_lookup_path() {
         assert_eq!(percent_encode("a1-b_c~"), "a1-b_c~");
-        assert_eq!(percent_encode("../Users/x?y#z"), "%2E%2E%2FUsers%2Fx%3Fy%23z");
+        assert_eq!(
+            percent_encode("../Users/x?y#z"),
+            "%2E%2E%2FUsers%2Fx%3Fy%23z"
+        );
         assert_eq!(percent_encode("é"), "%C3%A9");
         assert_eq!(key(""), None);
         assert_eq!(key(&"x".repeat(MAX_ID_LEN + 1)), None);
@@ -149,7 +173,11 @@ mod tests {
     fn only_groups_endpoints_teach_names() {
         let base = ["/scim/v2".to_string()];
         assert!(teaches_names("/scim/v2/Groups", &base, &[]));
-        assert!(teaches_names("/scim/v2/groups/g1?attributes=displayName", &base, &[]));
+        assert!(teaches_names(
+            "/scim/v2/groups/g1?attributes=displayName",
+            &base,
+            &[]
+        ));
         assert!(!teaches_names("/scim/v2/Users", &base, &[]));
         assert!(!teaches_names("/app/groups", &base, &[]));
     }

@@ -49,7 +49,10 @@ pub fn now_ns() -> HostResult<u64> {
 /// not UTF-8, and the SDK's `get_map` would panic on them (a client could trap the VM at will).
 pub fn headers(map: MapType) -> HostResult<Vec<(String, String)>> {
     let pairs = hostcalls::get_map_bytes(map).map_err(err("get_map"))?;
-    Ok(pairs.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect())
+    Ok(pairs
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect())
 }
 
 /// Replaces (or adds) one header.
@@ -63,7 +66,9 @@ pub fn remove_header(map: MapType, name: &str) -> HostResult<()> {
 
 /// Up to `max` bytes of a buffer, from its start.
 pub fn buffer(kind: BufferType, max: usize) -> HostResult<Vec<u8>> {
-    Ok(hostcalls::get_buffer(kind, 0, max).map_err(err("get_buffer"))?.unwrap_or_default())
+    Ok(hostcalls::get_buffer(kind, 0, max)
+        .map_err(err("get_buffer"))?
+        .unwrap_or_default())
 }
 
 pub fn property_string(path: &[&str]) -> HostResult<Option<String>> {
@@ -74,7 +79,9 @@ pub fn property_string(path: &[&str]) -> HostResult<Option<String>> {
 /// An integer, timestamp or duration property (8-byte little-endian int64).
 pub fn property_i64(path: &[&str]) -> HostResult<Option<i64>> {
     let bytes = hostcalls::get_property(path.to_vec()).map_err(err("get_property"))?;
-    Ok(bytes.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok()).map(i64::from_le_bytes))
+    Ok(bytes
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(i64::from_le_bytes))
 }
 
 /// Writes filter state `wasm.<name>` (a single-element path: multi-element paths are joined with NUL).
@@ -83,7 +90,8 @@ pub fn set_filter_state(name: &str, value: &[u8]) -> HostResult<()> {
 }
 
 pub fn send_reply(status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()> {
-    hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body)).map_err(err("send_http_response"))
+    hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body))
+        .map_err(err("send_http_response"))
 }
 
 pub fn resume_request() -> HostResult<()> {
@@ -93,12 +101,17 @@ pub fn resume_request() -> HostResult<()> {
 /// Ends the stream without forwarding it: the last resort when a block cannot be sent.
 pub fn reset_request() {
     if let Err(status) = hostcalls::reset_http_request() {
-        log(LogLevel::Error, &format!("scimguard: reset_http_request failed: {status:?}"));
+        log(
+            LogLevel::Error,
+            &format!("scimguard: reset_http_request failed: {status:?}"),
+        );
     }
 }
 
 pub fn shared_data(key: &str) -> HostResult<Option<Vec<u8>>> {
-    Ok(hostcalls::get_shared_data(key).map_err(err("get_shared_data"))?.0)
+    Ok(hostcalls::get_shared_data(key)
+        .map_err(err("get_shared_data"))?
+        .0)
 }
 
 /// Last writer wins (no CAS): the values are the upstream's own answers, any of them is good.
@@ -107,7 +120,8 @@ pub fn set_shared_data(key: &str, value: &[u8]) -> HostResult<()> {
 }
 
 pub fn dispatch_get(cluster: &str, headers: &[(&str, &str)], timeout: Duration) -> HostResult<u32> {
-    hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout).map_err(err("dispatch_http_call"))
+    hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout)
+        .map_err(err("dispatch_http_call"))
 }
 
 /// Shared data with its CAS token (`None`: the key does not exist yet).
@@ -120,14 +134,23 @@ pub fn set_shared_data_cas(key: &str, value: &[u8], cas: Option<u32>) -> HostRes
     match hostcalls::set_shared_data(key, Some(value), cas) {
         Ok(()) => Ok(true),
         Err(Status::CasMismatch) => Ok(false),
-        Err(status) => Err(HostError { call: "set_shared_data", status }),
+        Err(status) => Err(HostError {
+            call: "set_shared_data",
+            status,
+        }),
     }
 }
 
 /// POSTs `body` to an Envoy cluster; the answer arrives in the calling context's
 /// `on_http_call_response`. `headers` must hold `:method`, `:path` and `:authority`.
-pub fn dispatch(cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout: Duration) -> HostResult<u32> {
-    hostcalls::dispatch_http_call(cluster, headers.to_vec(), Some(body), Vec::new(), timeout).map_err(err("dispatch_http_call"))
+pub fn dispatch(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> HostResult<u32> {
+    hostcalls::dispatch_http_call(cluster, headers.to_vec(), Some(body), Vec::new(), timeout)
+        .map_err(err("dispatch_http_call"))
 }
 
 pub fn set_tick_period(period: Duration) -> HostResult<()> {

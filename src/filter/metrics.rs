@@ -5,9 +5,9 @@
 //! counts aggregate into one stat. Labels do not exist for wasm metrics, so the few dimensions we
 //! need (decision, severity) are in the names; rule ids never are (they go to the audit record).
 
+use crate::policy::{Decision, Severity};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel, MetricType};
-use crate::policy::{Decision, Severity};
 
 use super::host;
 
@@ -107,8 +107,14 @@ pub struct Metrics {
 impl Metrics {
     /// Defines every counter (one host call each, once per VM).
     pub fn define() -> Metrics {
-        let ids = NAMES.iter().map(|name| define(MetricType::Counter, name)).collect();
-        let gauges = GAUGES.iter().map(|name| define(MetricType::Gauge, name)).collect();
+        let ids = NAMES
+            .iter()
+            .map(|name| define(MetricType::Counter, name))
+            .collect();
+        let gauges = GAUGES
+            .iter()
+            .map(|name| define(MetricType::Gauge, name))
+            .collect();
         Metrics { ids, gauges }
     }
 
@@ -154,7 +160,10 @@ fn define(kind: MetricType, name: &str) -> Option<u32> {
     match hostcalls::define_metric(kind, name) {
         Ok(id) => Some(id),
         Err(status) => {
-            host::log(LogLevel::Warn, &format!("scimguard: cannot define metric `{name}`: {status:?}"));
+            host::log(
+                LogLevel::Warn,
+                &format!("scimguard: cannot define metric `{name}`: {status:?}"),
+            );
             None
         }
     }

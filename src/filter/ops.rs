@@ -28,7 +28,9 @@ pub enum Handled {
 }
 
 pub fn handle(shared: &Shared, method: &str, path: &str) -> Handled {
-    let Some(ops_route) = &shared.engine.policy().settings.detections.ops_route else { return Handled::No };
+    let Some(ops_route) = &shared.engine.policy().settings.detections.ops_route else {
+        return Handled::No;
+    };
     if !path.starts_with(PREFIX) {
         return Handled::No;
     }
@@ -43,16 +45,28 @@ pub fn handle(shared: &Shared, method: &str, path: &str) -> Handled {
     let clean = path.split(['?', '#']).next().unwrap_or_default();
     let (status, body, audit) = match (method, clean) {
         ("GET", STATE) => match detect::storm() {
-            Ok(st) => (200, json!({"deprovision_storm": {"tripped": st.tripped_at.is_some(), "tripped_at": st.tripped_at}}), false),
+            Ok(st) => (
+                200,
+                json!({"deprovision_storm": {"tripped": st.tripped_at.is_some(), "tripped_at": st.tripped_at}}),
+                false,
+            ),
             Err(e) => failure(shared, e),
         },
         ("POST", CLEAR) => match detect::clear_storm() {
-            Ok(()) => (200, json!({"deprovision_storm": {"tripped": false}, "cleared": true}), true),
+            Ok(()) => (
+                200,
+                json!({"deprovision_storm": {"tripped": false}, "cleared": true}),
+                true,
+            ),
             Err(e) => failure(shared, e),
         },
         _ => (404, json!({"error": "no such scimguard operation"}), false),
     };
-    if let Err(e) = host::send_reply(status, &[("content-type", "application/json")], body.to_string().as_bytes()) {
+    if let Err(e) = host::send_reply(
+        status,
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    ) {
         shared.host_error(e);
         host::reset_request();
     }
@@ -61,5 +75,9 @@ pub fn handle(shared: &Shared, method: &str, path: &str) -> Handled {
 
 fn failure(shared: &Shared, e: host::HostError) -> (u16, serde_json::Value, bool) {
     shared.host_error(e);
-    (503, json!({"error": "the detection state could not be read or written"}), false)
+    (
+        503,
+        json!({"error": "the detection state could not be read or written"}),
+        false,
+    )
 }

@@ -47,12 +47,22 @@ pub struct Root {
 
 impl Root {
     pub fn new(context_id: u32) -> Root {
-        Root { context_id, shared: None, calls: Vec::new() }
+        Root {
+            context_id,
+            shared: None,
+            calls: Vec::new(),
+        }
     }
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, _body_size: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        _body_size: usize,
+        _trailers: usize,
+    ) {
         if let Some(shared) = &self.shared {
             ship::answer(shared, &mut self.calls, token);
         }
@@ -64,12 +74,18 @@ impl RootContext for Root {
         let bytes = match host::buffer(BufferType::PluginConfiguration, plugin_configuration_size) {
             Ok(b) => b,
             Err(e) => {
-                host::log(LogLevel::Error, &format!("scimguard: cannot read the plugin configuration: {e}"));
+                host::log(
+                    LogLevel::Error,
+                    &format!("scimguard: cannot read the plugin configuration: {e}"),
+                );
                 return false;
             }
         };
         let Ok(text) = std::str::from_utf8(&bytes) else {
-            host::log(LogLevel::Error, "scimguard: invalid policy: the plugin configuration is not UTF-8");
+            host::log(
+                LogLevel::Error,
+                "scimguard: invalid policy: the plugin configuration is not UTF-8",
+            );
             return false;
         };
         let engine = match Engine::from_json(text) {
@@ -80,7 +96,11 @@ impl RootContext for Root {
                 let n = list.len();
                 host::log(
                     LogLevel::Error,
-                    &format!("scimguard: invalid policy: {n} error{}: {}", if n == 1 { "" } else { "s" }, list.join("; ")),
+                    &format!(
+                        "scimguard: invalid policy: {n} error{}: {}",
+                        if n == 1 { "" } else { "s" },
+                        list.join("; ")
+                    ),
                 );
                 return false;
             }
@@ -94,14 +114,33 @@ impl RootContext for Root {
         // Clusters may not be ready yet: sending starts on the first tick, never here.
         if let Some(period) = sinks.tick_period() {
             if let Err(e) = host::set_tick_period(period) {
-                host::log(LogLevel::Error, &format!("scimguard: audit shipping and notifications are off: {e}"));
+                host::log(
+                    LogLevel::Error,
+                    &format!("scimguard: audit shipping and notifications are off: {e}"),
+                );
             }
         }
-        let node = host::property_string(&["xds", "node", "id"]).ok().flatten().filter(|n| !n.is_empty());
+        let node = host::property_string(&["xds", "node", "id"])
+            .ok()
+            .flatten()
+            .filter(|n| !n.is_empty());
         let node = node.unwrap_or_else(|| "unknown".to_string());
-        let shipping = format!("collector {}, webhook {}", on_off(sinks.has_collector()), on_off(sinks.has_webhook()));
-        self.shared = Some(Rc::new(Shared { engine, metrics, ids, sinks, node }));
-        host::log(LogLevel::Info, &format!("scimguard: policy loaded ({rules} rules; {shipping})"));
+        let shipping = format!(
+            "collector {}, webhook {}",
+            on_off(sinks.has_collector()),
+            on_off(sinks.has_webhook())
+        );
+        self.shared = Some(Rc::new(Shared {
+            engine,
+            metrics,
+            ids,
+            sinks,
+            node,
+        }));
+        host::log(
+            LogLevel::Info,
+            &format!("scimguard: policy loaded ({rules} rules; {shipping})"),
+        );
         true
     }
 
@@ -143,7 +182,11 @@ pub struct AuditIds {
 impl AuditIds {
     fn new(context_id: u32) -> AuditIds {
         let now = host::now_ns().unwrap_or(0);
-        AuditIds { keys: RandomState::new(), salt: now ^ u64::from(context_id), counter: Cell::new(0) }
+        AuditIds {
+            keys: RandomState::new(),
+            salt: now ^ u64::from(context_id),
+            counter: Cell::new(0),
+        }
     }
 
     pub fn next(&self) -> String {
@@ -186,7 +229,11 @@ mod tests {
 
     #[test]
     fn audit_ids_differ() {
-        let ids = AuditIds { keys: RandomState::new(), salt: 7, counter: Cell::new(0) };
+        let ids = AuditIds {
+            keys: RandomState::new(),
+            salt: 7,
+            counter: Cell::new(0),
+        };
         let all: std::collections::BTreeSet<String> = (0..1000).map(|_| ids.next()).collect();
         assert_eq!(all.len(), 1000);
     }

@@ -64,12 +64,22 @@ pub enum Kind {
 
 impl Sinks {
     pub fn new(collector: Option<&CollectorSettings>, notify: Option<&NotifySettings>) -> Sinks {
-        let collector = collector.map(|c| Sink { outbox: RefCell::new(Outbox::new(c.delivery)) });
+        let collector = collector.map(|c| Sink {
+            outbox: RefCell::new(Outbox::new(c.delivery)),
+        });
         let webhook = notify.and_then(|n| match WebhookKey::from_bytes(n.secret.expose()) {
-            Ok(key) => Some(Webhook { sink: Sink { outbox: RefCell::new(Outbox::new(n.delivery)) }, key }),
+            Ok(key) => Some(Webhook {
+                sink: Sink {
+                    outbox: RefCell::new(Outbox::new(n.delivery)),
+                },
+                key,
+            }),
             Err(e) => {
                 // The message never holds the key (NotifyError's texts are fixed).
-                host::log(LogLevel::Error, &format!("scimguard: notifications disabled: {e}"));
+                host::log(
+                    LogLevel::Error,
+                    &format!("scimguard: notifications disabled: {e}"),
+                );
                 None
             }
         });
@@ -78,7 +88,8 @@ impl Sinks {
 
     /// The tick period the sinks need, if any (none configured: no tick at all).
     pub fn tick_period(&self) -> Option<Duration> {
-        (self.collector.is_some() || self.webhook.is_some()).then_some(Duration::from_millis(TICK_MS))
+        (self.collector.is_some() || self.webhook.is_some())
+            .then_some(Duration::from_millis(TICK_MS))
     }
 
     pub fn has_collector(&self) -> bool {
@@ -92,14 +103,18 @@ impl Sinks {
 
 /// Queues a line for the collector (no host call but the counters).
 pub fn record(shared: &Shared, line: String) {
-    let Some(sink) = &shared.sinks.collector else { return };
+    let Some(sink) = &shared.sinks.collector else {
+        return;
+    };
     let dropped = sink.outbox.borrow_mut().push(line);
     count_push(shared, Kind::Collector, dropped);
 }
 
 /// Queues a notification.
 pub fn notify(shared: &Shared, notice: Notice) {
-    let Some(w) = &shared.sinks.webhook else { return };
+    let Some(w) = &shared.sinks.webhook else {
+        return;
+    };
     let dropped = w.sink.outbox.borrow_mut().push(notice);
     count_push(shared, Kind::Webhook, dropped);
 }
@@ -107,8 +122,16 @@ pub fn notify(shared: &Shared, notice: Notice) {
 /// The root context's tick: send what is due.
 pub fn tick(shared: &Shared, calls: &mut Vec<(u32, Kind)>) {
     let idle = |k: Kind| match k {
-        Kind::Collector => shared.sinks.collector.as_ref().is_none_or(|s| s.outbox.borrow().is_idle()),
-        Kind::Webhook => shared.sinks.webhook.as_ref().is_none_or(|w| w.sink.outbox.borrow().is_idle()),
+        Kind::Collector => shared
+            .sinks
+            .collector
+            .as_ref()
+            .is_none_or(|s| s.outbox.borrow().is_idle()),
+        Kind::Webhook => shared
+            .sinks
+            .webhook
+            .as_ref()
+            .is_none_or(|w| w.sink.outbox.borrow().is_idle()),
     };
     if idle(Kind::Collector) && idle(Kind::Webhook) {
         return;
@@ -117,17 +140,25 @@ pub fn tick(shared: &Shared, calls: &mut Vec<(u32, Kind)>) {
         Ok(ns) => ns / 1_000_000,
         Err(e) => return shared.host_error(e),
     };
-    if let (Some(sink), Some(c)) = (&shared.sinks.collector, &shared.engine.policy().settings.audit.collector) {
+    if let (Some(sink), Some(c)) = (
+        &shared.sinks.collector,
+        &shared.engine.policy().settings.audit.collector,
+    ) {
         send_collector(shared, sink, c, now_ms, calls);
     }
-    if let (Some(w), Some(n)) = (&shared.sinks.webhook, &shared.engine.policy().settings.notify) {
+    if let (Some(w), Some(n)) = (
+        &shared.sinks.webhook,
+        &shared.engine.policy().settings.notify,
+    ) {
         send_webhook(shared, w, n, now_ms, calls);
     }
 }
 
 /// The root context's `on_http_call_response` for a call of ours; false if the token is not ours.
 pub fn answer(shared: &Shared, calls: &mut Vec<(u32, Kind)>, token: u32) -> bool {
-    let Some(i) = calls.iter().position(|(t, _)| *t == token) else { return false };
+    let Some(i) = calls.iter().position(|(t, _)| *t == token) else {
+        return false;
+    };
     let (_, kind) = calls.swap_remove(i);
     // No `:status` (timeout, reset, connection refused) is a failure.
     let status = host::headers(MapType::HttpCallResponseHeaders)
@@ -148,20 +179,38 @@ pub fn answer(shared: &Shared, calls: &mut Vec<(u32, Kind)>, token: u32) -> bool
         Kind::Collector => "audit collector",
         Kind::Webhook => "webhook receiver",
     };
-    host::log(LogLevel::Warn, &format!("scimguard: {what} answered {}", status.map_or("nothing".to_string(), |s| s.to_string())));
+    host::log(
+        LogLevel::Warn,
+        &format!(
+            "scimguard: {what} answered {}",
+            status.map_or("nothing".to_string(), |s| s.to_string())
+        ),
+    );
     failed(shared, kind, now_ms);
     true
 }
 
-fn send_collector(shared: &Shared, sink: &Sink<String>, c: &CollectorSettings, now_ms: u64, calls: &mut Vec<(u32, Kind)>) {
+fn send_collector(
+    shared: &Shared,
+    sink: &Sink<String>,
+    c: &CollectorSettings,
+    now_ms: u64,
+    calls: &mut Vec<(u32, Kind)>,
+) {
     let mut outbox = sink.outbox.borrow_mut();
-    let Some(batch) = outbox.poll(now_ms, || shared.ids.next()) else { return };
+    let Some(batch) = outbox.poll(now_ms, || shared.ids.next()) else {
+        return;
+    };
     if batch.attempt > 0 {
         shared.metrics.count(Metric::AuditRetries);
     }
     let mut body = batch.items.join("\n");
     body.push('\n');
-    let (key, n, attempt) = (batch.key.clone(), batch.items.len().to_string(), batch.attempt.to_string());
+    let (key, n, attempt) = (
+        batch.key.clone(),
+        batch.items.len().to_string(),
+        batch.attempt.to_string(),
+    );
     let e = &c.endpoint;
     let headers = [
         (":method", "POST"),
@@ -172,23 +221,41 @@ fn send_collector(shared: &Shared, sink: &Sink<String>, c: &CollectorSettings, n
         ("x-scimguard-records", n.as_str()),
         ("x-scimguard-attempt", attempt.as_str()),
     ];
-    let sent = host::dispatch(&e.cluster, &headers, body.as_bytes(), Duration::from_millis(e.timeout_ms));
+    let sent = host::dispatch(
+        &e.cluster,
+        &headers,
+        body.as_bytes(),
+        Duration::from_millis(e.timeout_ms),
+    );
     drop(outbox);
     settle_send(shared, Kind::Collector, sent, now_ms, calls);
 }
 
-fn send_webhook(shared: &Shared, w: &Webhook, n: &NotifySettings, now_ms: u64, calls: &mut Vec<(u32, Kind)>) {
+fn send_webhook(
+    shared: &Shared,
+    w: &Webhook,
+    n: &NotifySettings,
+    now_ms: u64,
+    calls: &mut Vec<(u32, Kind)>,
+) {
     let mut outbox = w.sink.outbox.borrow_mut();
-    let Some(batch) = outbox.poll(now_ms, || shared.ids.next()) else { return };
+    let Some(batch) = outbox.poll(now_ms, || shared.ids.next()) else {
+        return;
+    };
     if batch.attempt > 0 {
         shared.metrics.count(Metric::NotifyRetries);
     }
-    let Some(notice) = batch.items.first().cloned() else { return };
+    let Some(notice) = batch.items.first().cloned() else {
+        return;
+    };
     drop(outbox);
     let signed = match webhook_headers(&w.key, &notice.id, now_ms / 1000, &notice.body) {
         Ok(h) => h,
         Err(e) => {
-            host::log(LogLevel::Error, &format!("scimguard: notification not signed: {e}"));
+            host::log(
+                LogLevel::Error,
+                &format!("scimguard: notification not signed: {e}"),
+            );
             return failed(shared, Kind::Webhook, now_ms);
         }
     };
@@ -200,11 +267,22 @@ fn send_webhook(shared: &Shared, w: &Webhook, n: &NotifySettings, now_ms: u64, c
         ("content-type", "application/cloudevents+json"),
     ];
     headers.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
-    let sent = host::dispatch(&e.cluster, &headers, notice.body.as_bytes(), Duration::from_millis(e.timeout_ms));
+    let sent = host::dispatch(
+        &e.cluster,
+        &headers,
+        notice.body.as_bytes(),
+        Duration::from_millis(e.timeout_ms),
+    );
     settle_send(shared, Kind::Webhook, sent, now_ms, calls);
 }
 
-fn settle_send(shared: &Shared, kind: Kind, sent: host::HostResult<u32>, now_ms: u64, calls: &mut Vec<(u32, Kind)>) {
+fn settle_send(
+    shared: &Shared,
+    kind: Kind,
+    sent: host::HostResult<u32>,
+    now_ms: u64,
+    calls: &mut Vec<(u32, Kind)>,
+) {
     match sent {
         Ok(token) => calls.push((token, kind)),
         Err(e) => {
@@ -218,7 +296,10 @@ fn settle_send(shared: &Shared, kind: Kind, sent: host::HostResult<u32>, now_ms:
 fn failed(shared: &Shared, kind: Kind, now_ms: u64) {
     let (m, g) = metrics_of(kind);
     if let Some(Failure::GaveUp { items }) = with_outbox(shared, kind, |o| Some(o.failed(now_ms))) {
-        host::log(LogLevel::Warn, &format!("scimguard: gave up delivering {items} item(s) after the last retry"));
+        host::log(
+            LogLevel::Warn,
+            &format!("scimguard: gave up delivering {items} item(s) after the last retry"),
+        );
         shared.metrics.add(m.failed, items as u64);
         shared.metrics.gauge(g, -(items as i64));
     }
@@ -234,8 +315,18 @@ fn count_push(shared: &Shared, kind: Kind, dropped: usize) {
 /// Runs `f` on a sink's outbox (the default value when the sink is not configured).
 fn with_outbox<R: Default>(shared: &Shared, kind: Kind, f: impl FnOnce(&mut dyn Settle) -> R) -> R {
     match kind {
-        Kind::Collector => shared.sinks.collector.as_ref().map(|s| f(&mut *s.outbox.borrow_mut())).unwrap_or_default(),
-        Kind::Webhook => shared.sinks.webhook.as_ref().map(|w| f(&mut *w.sink.outbox.borrow_mut())).unwrap_or_default(),
+        Kind::Collector => shared
+            .sinks
+            .collector
+            .as_ref()
+            .map(|s| f(&mut *s.outbox.borrow_mut()))
+            .unwrap_or_default(),
+        Kind::Webhook => shared
+            .sinks
+            .webhook
+            .as_ref()
+            .map(|w| f(&mut *w.sink.outbox.borrow_mut()))
+            .unwrap_or_default(),
     }
 }
 

@@ -93,7 +93,10 @@ struct Request {
 impl Request {
     /// The host facts every judgement of this request starts from.
     fn facts(&self) -> Facts {
-        Facts { actor: self.actor.clone(), ..Facts::default() }
+        Facts {
+            actor: self.actor.clone(),
+            ..Facts::default()
+        }
     }
 }
 
@@ -124,12 +127,21 @@ struct Learning {
 
 impl Stream {
     pub fn new(shared: Option<Rc<Shared>>) -> Stream {
-        Stream { shared, phase: Phase::Passing, request: None, verdict: None, learning: None, access: None, seen_headers: false }
+        Stream {
+            shared,
+            phase: Phase::Passing,
+            request: None,
+            verdict: None,
+            learning: None,
+            access: None,
+            seen_headers: false,
+        }
     }
 
     /// The request must not move on: a lookup is out, or we answered it ourselves.
     fn held(&self) -> bool {
-        matches!(self.phase, Phase::LookingUp(_)) || self.verdict.as_ref().is_some_and(|v| v.blocked)
+        matches!(self.phase, Phase::LookingUp(_))
+            || self.verdict.as_ref().is_some_and(|v| v.blocked)
     }
 
     /// Applies an evaluation: a local reply for a block, tags and (when held) a resume otherwise.
@@ -138,7 +150,10 @@ impl Stream {
         detect::apply(shared, &mut evaluation);
         let m = &shared.metrics;
         m.decision(evaluation.decision);
-        evaluation.matches.iter().for_each(|r| m.rule_match(r.severity));
+        evaluation
+            .matches
+            .iter()
+            .for_each(|r| m.rule_match(r.severity));
         match &evaluation.error {
             Some(e) if e.status == 413 => m.count(Metric::BodyTooLarge),
             Some(_) => m.count(Metric::ParseErrors),
@@ -147,12 +162,21 @@ impl Stream {
         let audit_id = shared.ids.next();
         let facts = match &self.request {
             Some(r) => audit::from_headers(audit_id, &r.method, &r.path, &r.headers),
-            None => RequestFacts { audit_id, ..RequestFacts::default() },
+            None => RequestFacts {
+                audit_id,
+                ..RequestFacts::default()
+            },
         };
         let reply = evaluation.reply();
         let tags = verdict::tags(&evaluation, &facts.audit_id);
         let blocked = reply.is_some();
-        self.verdict = Some(Verdict { evaluation, facts, blocked, location: None, audited: false });
+        self.verdict = Some(Verdict {
+            evaluation,
+            facts,
+            blocked,
+            location: None,
+            audited: false,
+        });
         match reply {
             Some(reply) => verdict::block(shared, &reply, &tags),
             None => verdict::forward(shared, &tags, resume),
@@ -161,7 +185,9 @@ impl Stream {
 
     /// The body is complete (`size` bytes buffered by Envoy): read it once, normalise, judge.
     fn finish(&mut self, shared: &Shared, size: usize, resume: bool) -> Action {
-        let Some(request) = &self.request else { return Action::Continue };
+        let Some(request) = &self.request else {
+            return Action::Continue;
+        };
         let body = match size {
             0 => None,
             _ => match host::buffer(BufferType::HttpRequestBody, size) {
@@ -169,11 +195,18 @@ impl Stream {
                 Err(e) => return self.host_failure(shared, e, resume),
             },
         };
-        let view = RequestView { method: &request.method, path: &request.path, headers: &request.headers, body: body.as_deref() };
+        let view = RequestView {
+            method: &request.method,
+            path: &request.path,
+            headers: &request.headers,
+            body: body.as_deref(),
+        };
         match shared.engine.normalize(&view) {
             Ok(normalized) => self.judge(shared, normalized, resume),
             Err(error) => {
-                let e = shared.engine.unreadable(error, &request.headers, &request.facts());
+                let e = shared
+                    .engine
+                    .unreadable(error, &request.headers, &request.facts());
                 self.apply(shared, e, resume)
             }
         }
@@ -182,7 +215,9 @@ impl Stream {
     /// Fills in the group names a rule may need (shared data, then lookups), then judges.
     fn judge(&mut self, shared: &Shared, normalized: Normalized, resume: bool) -> Action {
         let engine = &shared.engine;
-        let Some(request) = &self.request else { return Action::Continue };
+        let Some(request) = &self.request else {
+            return Action::Continue;
+        };
         let needed = engine.names_needed(&normalized, &Facts::default());
         let (mut facts, now_secs) = cached_names(shared, needed);
         facts.actor.clone_from(&request.actor);
@@ -194,7 +229,12 @@ impl Stream {
             let authorization = request.headers.get("authorization");
             let pending = start_lookups(shared, cluster, missing, authorization);
             if !pending.is_empty() {
-                self.phase = Phase::LookingUp(Box::new(Lookup { pending, normalized, facts, now_secs }));
+                self.phase = Phase::LookingUp(Box::new(Lookup {
+                    pending,
+                    normalized,
+                    facts,
+                    now_secs,
+                }));
                 return Action::Pause;
             }
         }
@@ -204,34 +244,51 @@ impl Stream {
     }
 
     fn too_large(&mut self, shared: &Shared, max_body_bytes: usize) -> Action {
-        let Some(request) = &self.request else { return Action::Continue };
+        let Some(request) = &self.request else {
+            return Action::Continue;
+        };
         let error = ScimError::too_large(format!("the body is larger than {max_body_bytes} bytes"));
-        let e = shared.engine.unreadable(error, &request.headers, &request.facts());
+        let e = shared
+            .engine
+            .unreadable(error, &request.headers, &request.facts());
         self.apply(shared, e, false)
     }
 
     /// A host call the verdict depends on failed: block (fail closed), never forward unjudged.
     fn host_failure(&mut self, shared: &Shared, error: HostError, resume: bool) -> Action {
         shared.host_error(error);
-        let Some(request) = &self.request else { return Action::Continue };
+        let Some(request) = &self.request else {
+            return Action::Continue;
+        };
         let reason = ScimError::new(503, None, "the gateway could not read the request");
-        let mut e = shared.engine.unreadable(reason, &request.headers, &request.facts());
+        let mut e = shared
+            .engine
+            .unreadable(reason, &request.headers, &request.facts());
         e.decision = Decision::Block;
         self.apply(shared, e, resume)
     }
 
     /// Writes the audit record into filter state, once (see the module docs for why in `on_log`).
     fn write_audit(&mut self, shared: &Shared) {
-        let Some(v) = self.verdict.as_mut().filter(|v| !v.audited) else { return };
+        let Some(v) = self.verdict.as_mut().filter(|v| !v.audited) else {
+            return;
+        };
         v.audited = true;
         let (duration_ms, status) = audit::from_host(&mut v.facts).unwrap_or_else(|e| {
             shared.host_error(e);
             (None, None)
         });
-        let created = status.is_some_and(|s| (200..300).contains(&s)) && v.facts.method.eq_ignore_ascii_case("POST");
+        let created = status.is_some_and(|s| (200..300).contains(&s))
+            && v.facts.method.eq_ignore_ascii_case("POST");
         let body = self.learning.as_ref().and_then(|l| l.copy.as_deref());
-        let created_id = created.then(|| created_id(v.location.as_deref(), body)).flatten();
-        let done = Completion { status, created_id, duration_ms };
+        let created_id = created
+            .then(|| created_id(v.location.as_deref(), body))
+            .flatten();
+        let done = Completion {
+            status,
+            created_id,
+            duration_ms,
+        };
         let record = v.evaluation.audit_record(&v.facts, &done);
         let settings = &shared.engine.policy().settings.filter;
         match host::set_filter_state(&settings.audit_property, record.as_bytes()) {
@@ -241,14 +298,19 @@ impl Stream {
         if settings.audit_to_log {
             host::log(LogLevel::Info, &format!("scimguard audit: {record}"));
         }
-        let traceparent = self.request.as_ref().and_then(|r| r.headers.get("traceparent"));
+        let traceparent = self
+            .request
+            .as_ref()
+            .and_then(|r| r.headers.get("traceparent"));
         queue_outbound(shared, &v.evaluation, &v.facts, &done, record, traceparent);
     }
 
     /// The whole Groups response is in: remember every name it carries. The copy stays (a create's
     /// id may be in it).
     fn learn(&mut self, shared: &Shared) {
-        let Some(l) = self.learning.as_mut().filter(|l| !l.done) else { return };
+        let Some(l) = self.learning.as_mut().filter(|l| !l.done) else {
+            return;
+        };
         l.done = true;
         let learned = l.copy.as_deref().map(group_names).unwrap_or_default();
         if learned.is_empty() {
@@ -268,10 +330,22 @@ impl Stream {
 }
 
 impl Context for Stream {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        let Some(shared) = self.shared.clone() else { return };
-        let Phase::LookingUp(lookup) = &mut self.phase else { return };
-        let Some(i) = lookup.pending.iter().position(|(t, _)| *t == token) else { return };
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let Phase::LookingUp(lookup) = &mut self.phase else {
+            return;
+        };
+        let Some(i) = lookup.pending.iter().position(|(t, _)| *t == token) else {
+            return;
+        };
         let (_, id) = lookup.pending.swap_remove(i);
         match groups::answer(&id, body_size) {
             Ok(Some(name)) => {
@@ -290,17 +364,23 @@ impl Context for Stream {
         if !lookup.pending.is_empty() {
             return;
         }
-        let Phase::LookingUp(lookup) = std::mem::replace(&mut self.phase, Phase::Decided) else { return };
+        let Phase::LookingUp(lookup) = std::mem::replace(&mut self.phase, Phase::Decided) else {
+            return;
+        };
         let Some(request) = &self.request else { return };
         // A failed lookup leaves the name unknown: `on_unknown_group` applies, the record says so.
-        let e = shared.engine.judge(lookup.normalized, &request.headers, &lookup.facts);
+        let e = shared
+            .engine
+            .judge(lookup.normalized, &request.headers, &lookup.facts);
         self.apply(&shared, e, true);
     }
 }
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else { return verdict::refuse_unjudged() };
+        let Some(shared) = self.shared.clone() else {
+            return verdict::refuse_unjudged();
+        };
         let pairs = match host::headers(MapType::HttpRequestHeaders) {
             Ok(p) => p,
             Err(e) => {
@@ -318,7 +398,8 @@ impl HttpContext for Stream {
         }
         let plan = shared.engine.plan(&method, &path, &headers);
         let s = &shared.engine.policy().settings;
-        self.learning = groups::teaches_names(&path, &s.base_paths, &s.resource_types).then(Learning::default);
+        self.learning =
+            groups::teaches_names(&path, &s.base_paths, &s.resource_types).then(Learning::default);
         match plan {
             Plan::Pass => {
                 shared.metrics.count(Metric::Passthrough);
@@ -333,25 +414,48 @@ impl HttpContext for Stream {
                 if actor.is_some() {
                     e.actor.clone_from(&actor);
                 }
-                self.request = Some(Request { method, path, headers, actor });
+                self.request = Some(Request {
+                    method,
+                    path,
+                    headers,
+                    actor,
+                });
                 self.apply(&shared, e, false)
             }
             Plan::Inspect { max_body_bytes } => {
                 let actor = metadata_actor(&shared);
-                self.request = Some(Request { method, path, headers, actor });
+                self.request = Some(Request {
+                    method,
+                    path,
+                    headers,
+                    actor,
+                });
                 if end_of_stream {
                     return self.finish(&shared, 0, false);
                 }
-                self.phase = Phase::Buffering { max_body_bytes, seen: 0 };
+                self.phase = Phase::Buffering {
+                    max_body_bytes,
+                    seen: 0,
+                };
                 Action::Pause
             }
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else { return Action::Pause };
-        let Phase::Buffering { max_body_bytes, seen } = &mut self.phase else {
-            return if self.held() { Action::Pause } else { Action::Continue };
+        let Some(shared) = self.shared.clone() else {
+            return Action::Pause;
+        };
+        let Phase::Buffering {
+            max_body_bytes,
+            seen,
+        } = &mut self.phase
+        else {
+            return if self.held() {
+                Action::Pause
+            } else {
+                Action::Continue
+            };
         };
         *seen = body_size;
         let max = *max_body_bytes;
@@ -365,7 +469,9 @@ impl HttpContext for Stream {
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let Some(shared) = self.shared.clone() else { return Action::Pause };
+        let Some(shared) = self.shared.clone() else {
+            return Action::Pause;
+        };
         // HTTP/2 with trailers: the body callback never saw end_of_stream; the body ends here.
         match self.phase {
             Phase::Buffering { seen, .. } => self.finish(&shared, seen, false),
@@ -375,13 +481,23 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else { return Action::Continue };
+        let Some(shared) = self.shared.clone() else {
+            return Action::Continue;
+        };
         // Our own local reply re-enters here: it already carries its headers; nothing to judge.
         if self.verdict.as_ref().is_some_and(|v| v.blocked) {
             return Action::Continue;
         }
-        let renamed = self.verdict.as_ref().map(|v| groups::renamed(&v.evaluation)).unwrap_or_default();
-        let created = self.verdict.is_some() && self.request.as_ref().is_some_and(|r| r.method.eq_ignore_ascii_case("POST"));
+        let renamed = self
+            .verdict
+            .as_ref()
+            .map(|v| groups::renamed(&v.evaluation))
+            .unwrap_or_default();
+        let created = self.verdict.is_some()
+            && self
+                .request
+                .as_ref()
+                .is_some_and(|r| r.method.eq_ignore_ascii_case("POST"));
         if let Some(v) = &self.verdict {
             verdict::tag_response(&shared, &v.facts.audit_id, v.evaluation.decision);
         }
@@ -393,8 +509,15 @@ impl HttpContext for Stream {
             shared.host_error(e);
             Vec::new()
         });
-        let find = |name: &str| response.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let success = find(":status").and_then(|s| s.parse::<u16>().ok()).is_some_and(|s| (200..300).contains(&s));
+        let find = |name: &str| {
+            response
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let success = find(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .is_some_and(|s| (200..300).contains(&s));
         if let Some(v) = self.verdict.as_mut() {
             v.location = find("location");
         }
@@ -418,9 +541,15 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else { return Action::Continue };
-        let Some(l) = self.learning.as_mut().filter(|l| !l.done) else { return Action::Continue };
-        let Some(copy) = l.copy.as_mut() else { return Action::Continue };
+        let Some(shared) = self.shared.clone() else {
+            return Action::Continue;
+        };
+        let Some(l) = self.learning.as_mut().filter(|l| !l.done) else {
+            return Action::Continue;
+        };
+        let Some(copy) = l.copy.as_mut() else {
+            return Action::Continue;
+        };
         if copy.len().saturating_add(body_size) > MAX_LEARN_BYTES {
             self.learning = None;
             return Action::Continue;
@@ -449,7 +578,9 @@ impl HttpContext for Stream {
     }
 
     fn on_log(&mut self) {
-        let Some(shared) = self.shared.clone() else { return };
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
         self.write_audit(&shared);
         let access = match self.access.take() {
             Some(a) => Some(a),
@@ -490,7 +621,12 @@ fn cached_names(shared: &Shared, needed: Vec<String>) -> (Facts, Option<u64>) {
 }
 
 /// Starts a lookup per missing name (at most `MAX_LOOKUPS`); returns (token, id) of those sent.
-fn start_lookups(shared: &Shared, cluster: &str, missing: Vec<String>, authorization: Option<&str>) -> Vec<(u32, String)> {
+fn start_lookups(
+    shared: &Shared,
+    cluster: &str,
+    missing: Vec<String>,
+    authorization: Option<&str>,
+) -> Vec<(u32, String)> {
     let settings = &shared.engine.policy().settings.filter;
     let mut pending = Vec::new();
     for id in missing.into_iter().take(MAX_LOOKUPS) {
@@ -499,7 +635,10 @@ fn start_lookups(shared: &Shared, cluster: &str, missing: Vec<String>, authoriza
             Ok(token) => pending.push((token, id)),
             Err(e) => {
                 shared.metrics.count(Metric::GroupLookupFailures);
-                host::log(LogLevel::Warn, &format!("scimguard: group lookup not sent: {e}"));
+                host::log(
+                    LogLevel::Warn,
+                    &format!("scimguard: group lookup not sent: {e}"),
+                );
             }
         }
     }
@@ -508,7 +647,13 @@ fn start_lookups(shared: &Shared, cluster: &str, missing: Vec<String>, authoriza
 
 /// The actor `filter.actor_metadata` names, when configured (one property read).
 fn metadata_actor(shared: &Shared) -> Option<String> {
-    let path = shared.engine.policy().settings.filter.actor_metadata.as_deref()?;
+    let path = shared
+        .engine
+        .policy()
+        .settings
+        .filter
+        .actor_metadata
+        .as_deref()?;
     audit::metadata_actor(path).unwrap_or_else(|e| {
         shared.host_error(e);
         None
@@ -517,10 +662,20 @@ fn metadata_actor(shared: &Shared) -> Option<String> {
 
 /// Queues what leaves the VM for one judged write: the record and/or its OCSF events for the
 /// collector, and the signed notification when the request is high-risk (no host call but counters).
-fn queue_outbound(shared: &Shared, e: &Evaluation, facts: &RequestFacts, done: &Completion, record: String, traceparent: Option<&str>) {
+fn queue_outbound(
+    shared: &Shared,
+    e: &Evaluation,
+    facts: &RequestFacts,
+    done: &Completion,
+    record: String,
+    traceparent: Option<&str>,
+) {
     let s = &shared.engine.policy().settings;
     let collect = shared.sinks.has_collector();
-    let notify = shared.sinks.has_webhook() && s.notify.as_ref().is_some_and(|n| should_notify(&e.matches, e.risk, Some(n.min_severity)));
+    let notify = shared.sinks.has_webhook()
+        && s.notify
+            .as_ref()
+            .is_some_and(|n| should_notify(&e.matches, e.risk, Some(n.min_severity)));
     if !collect && !notify {
         return;
     }
@@ -543,11 +698,22 @@ fn queue_outbound(shared: &Shared, e: &Evaluation, facts: &RequestFacts, done: &
         ship::record(shared, record);
     }
     if collect && s.audit.format.ocsf() {
-        events.iter().for_each(|event| ship::record(shared, event.to_string()));
+        events
+            .iter()
+            .for_each(|event| ship::record(shared, event.to_string()));
     }
     if notify {
-        let notice = Notice { node: &shared.node, traceparent };
+        let notice = Notice {
+            node: &shared.node,
+            traceparent,
+        };
         let body = cloudevent(&judged, facts, done, &notice, &events).to_string();
-        ship::notify(shared, ship::Notice { id: facts.audit_id.clone(), body });
+        ship::notify(
+            shared,
+            ship::Notice {
+                id: facts.audit_id.clone(),
+                body,
+            },
+        );
     }
 }

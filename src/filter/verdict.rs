@@ -30,10 +30,21 @@ pub fn strip_spoofed(shared: &Shared, pairs: Vec<(String, String)>) -> Headers {
 
 /// The request headers the upstream gets: audit id and decision always; risk and rules when tagged.
 pub fn tags(e: &Evaluation, audit_id: &str) -> Vec<(&'static str, String)> {
-    let mut tags = vec![("x-scim-audit-id", audit_id.to_string()), ("x-scim-decision", e.decision.as_str().to_string())];
+    let mut tags = vec![
+        ("x-scim-audit-id", audit_id.to_string()),
+        ("x-scim-decision", e.decision.as_str().to_string()),
+    ];
     if e.decision == Decision::Tag {
-        tags.push(("x-scim-risk", e.risk.map_or("none", |r| r.as_str()).to_string()));
-        let rules: String = e.rule_ids().join(",").chars().filter(|c| !c.is_control()).collect();
+        tags.push((
+            "x-scim-risk",
+            e.risk.map_or("none", |r| r.as_str()).to_string(),
+        ));
+        let rules: String = e
+            .rule_ids()
+            .join(",")
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
         if !rules.is_empty() {
             tags.push(("x-scim-rules", rules));
         }
@@ -72,7 +83,10 @@ pub fn forward(shared: &Shared, tags: &[(&'static str, String)], resume: bool) -
 
 /// The client's response says which request this was and what we decided.
 pub fn tag_response(shared: &Shared, audit_id: &str, decision: Decision) {
-    for (name, value) in [("x-scim-audit-id", audit_id), ("x-scim-decision", decision.as_str())] {
+    for (name, value) in [
+        ("x-scim-audit-id", audit_id),
+        ("x-scim-decision", decision.as_str()),
+    ] {
         if let Err(e) = host::set_header(MapType::HttpResponseHeaders, name, value) {
             shared.host_error(e);
         }

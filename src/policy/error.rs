@@ -45,7 +45,11 @@ pub struct PolicyErrors(pub Vec<PolicyError>);
 impl std::fmt::Display for PolicyErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.0.len();
-        writeln!(f, "invalid policy: {n} error{}", if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "invalid policy: {n} error{}",
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.0 {
             writeln!(f, "  {e}")?;
         }
@@ -89,7 +93,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names() {
-        assert_eq!(did_you_mean("atribute", &["attribute", "op", "value"]), Some("attribute"));
+        assert_eq!(
+            did_you_mean("atribute", &["attribute", "op", "value"]),
+            Some("attribute")
+        );
         assert_eq!(did_you_mean("zzz", &["attribute", "op"]), None);
     }
 }

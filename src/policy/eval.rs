@@ -124,7 +124,13 @@ pub struct Judgement {
 pub fn evaluate(policy: &Policy, request: &Normalized, ctx: &Context<'_>) -> Judgement {
     let groups = GroupView::new(policy, request, ctx);
     let counts = Counts::new(request);
-    let scope = Scope { request, ctx, groups: &groups, counts: &counts, attr_memo: RefCell::new(Vec::new()) };
+    let scope = Scope {
+        request,
+        ctx,
+        groups: &groups,
+        counts: &counts,
+        attr_memo: RefCell::new(Vec::new()),
+    };
     let matches: Vec<RuleMatch> = policy
         .rules
         .iter()
@@ -133,7 +139,12 @@ pub fn evaluate(policy: &Policy, request: &Normalized, ctx: &Context<'_>) -> Jud
         .collect();
     let decision = decide(&matches);
     let risk = matches.iter().map(|m| m.severity).max();
-    Judgement { decision, risk, matches, unknown_groups: groups.unknown.into_iter().collect() }
+    Judgement {
+        decision,
+        risk,
+        matches,
+        unknown_groups: groups.unknown.into_iter().collect(),
+    }
 }
 
 fn rule_match(policy: &Policy, rule: &Rule) -> RuleMatch {
@@ -182,7 +193,11 @@ impl GroupView {
                 if id.is_some_and(|id| p.id_is_privileged(id)) {
                     return true;
                 }
-                if op.display_name.as_deref().is_some_and(|n| p.name_is_privileged(n)) {
+                if op
+                    .display_name
+                    .as_deref()
+                    .is_some_and(|n| p.name_is_privileged(n))
+                {
                     return true;
                 }
                 let Some(id) = id else { return false };
@@ -197,7 +212,10 @@ impl GroupView {
                 }
             })
             .collect();
-        GroupView { privileged, unknown }
+        GroupView {
+            privileged,
+            unknown,
+        }
     }
 }
 
@@ -223,7 +241,13 @@ struct Counts {
 
 impl Counts {
     fn new(request: &Normalized) -> Counts {
-        let mut c = Counts { operations: request.operations.len(), changes: 0, members_added: 0, members_removed: 0, events: BTreeMap::new() };
+        let mut c = Counts {
+            operations: request.operations.len(),
+            changes: 0,
+            members_added: 0,
+            members_removed: 0,
+            events: BTreeMap::new(),
+        };
         for op in &request.operations {
             c.changes += op.changes.len();
             for e in &op.events {
@@ -251,7 +275,11 @@ impl Counts {
 
 impl<'a> Scope<'a> {
     fn rule_matches(&self, rule: &Rule) -> bool {
-        self.request.operations.iter().enumerate().any(|(i, op)| self.holds(&rule.when, i, op))
+        self.request
+            .operations
+            .iter()
+            .enumerate()
+            .any(|(i, op)| self.holds(&rule.when, i, op))
     }
 
     fn holds(&self, c: &Condition, i: usize, op: &'a Operation) -> bool {
@@ -260,10 +288,14 @@ impl<'a> Scope<'a> {
             Condition::Any(cs) => cs.iter().any(|c| self.holds(c, i, op)),
             Condition::Not(c) => !self.holds(c, i, op),
             Condition::Method(ms) => ms.iter().any(|m| m == op.method.as_str()),
-            Condition::ResourceType(ts) => ts.iter().any(|t| t.eq_ignore_ascii_case(op.resource_type.as_str())),
+            Condition::ResourceType(ts) => ts
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(op.resource_type.as_str())),
             Condition::Event(kinds) => op.events.iter().any(|e| kinds.contains(&e.kind)),
             Condition::Change(t) => op.changes.iter().any(|ch| self.change_matches(t, ch)),
-            Condition::PrivilegedGroup(want) => self.groups.privileged.get(i).copied().unwrap_or(false) == *want,
+            Condition::PrivilegedGroup(want) => {
+                self.groups.privileged.get(i).copied().unwrap_or(false) == *want
+            }
             Condition::Actor(t) => actor_matches(t, self.ctx.actor),
             Condition::Bulk(want) => self.request.bulk == *want,
             Condition::Count(t) => self.counts.of(t.of) >= t.at_least,
@@ -276,10 +308,17 @@ impl<'a> Scope<'a> {
         (t.ops.is_empty() || t.ops.contains(&ch.op))
             && (t.attributes.is_empty() || t.attributes.iter().any(|a| ch.is(a)))
             && (t.sub_attributes.is_empty()
-                || ch.sub_attribute.as_deref().is_some_and(|s| t.sub_attributes.iter().any(|a| a.eq_ignore_ascii_case(s))))
+                || ch
+                    .sub_attribute
+                    .as_deref()
+                    .is_some_and(|s| t.sub_attributes.iter().any(|a| a.eq_ignore_ascii_case(s))))
             && t.flag.as_deref().is_none_or(|f| ch.flags.contains(&f))
-            && t.attribute_matches.as_ref().is_none_or(|re| self.attribute_matches(re, &ch.attribute))
-            && t.value.as_ref().is_none_or(|v| ch.values.iter().any(|x| v.matches(x)))
+            && t.attribute_matches
+                .as_ref()
+                .is_none_or(|re| self.attribute_matches(re, &ch.attribute))
+            && t.value
+                .as_ref()
+                .is_none_or(|v| ch.values.iter().any(|x| v.matches(x)))
     }
 
     fn attribute_matches(&self, re: &Regex, attribute: &'a str) -> bool {
@@ -306,4 +345,3 @@ fn actor_matches(t: &ActorTest, actor: Option<&str>) -> bool {
         (ActorTest::Value(_), None) => false,
     }
 }
-

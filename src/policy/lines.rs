@@ -2,9 +2,16 @@
 
 /// The 1-based line where the value at `pointer` starts in `text`, if it can be found.
 pub fn line_of(text: &str, pointer: &str) -> Option<usize> {
-    let target: Vec<String> =
-        pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
-    let mut s = Scanner { b: text.as_bytes(), i: 0, line: 1 };
+    let target: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut s = Scanner {
+        b: text.as_bytes(),
+        i: 0,
+        line: 1,
+    };
     s.ws();
     s.find(&target, 0)
 }
@@ -35,7 +42,9 @@ impl Scanner<'_> {
 
     /// At the start of a value: returns its line when `path[depth..]` is empty, else descends.
     fn find(&mut self, path: &[String], depth: usize) -> Option<usize> {
-        let Some(want) = path.get(depth) else { return Some(self.line) };
+        let Some(want) = path.get(depth) else {
+            return Some(self.line);
+        };
         match self.peek()? {
             b'{' => {
                 self.bump();
@@ -86,7 +95,10 @@ impl Scanner<'_> {
         let start = self.i;
         self.skip_string()?;
         let raw = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
-        crate::scim::strict_json::parse(raw.as_bytes(), 1).ok()?.as_str().map(str::to_string)
+        crate::scim::strict_json::parse(raw.as_bytes(), 1)
+            .ok()?
+            .as_str()
+            .map(str::to_string)
     }
 
     fn skip_string(&mut self) -> Option<()> {
@@ -131,7 +143,10 @@ impl Scanner<'_> {
                 }
             }
             _ => {
-                while self.peek().is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace()) {
+                while self
+                    .peek()
+                    .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
+                {
                     self.bump();
                 }
                 Some(())

@@ -18,9 +18,10 @@ pub use error::{PolicyError, PolicyErrors};
 pub use eval::{evaluate, Action, Decision, RuleMatch, Severity};
 pub use rule::{Condition, Mode, Rule, RuleId};
 pub use settings::{
-    AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, CollectorSettings, Delivery, DetectionAction,
-    DetectionSettings, Endpoint, ErrorOutcome, FilterSettings, MethodOverride, NotifySettings, RouteTemplate, Settings,
-    StormSettings, UnknownGroupOutcome, WebhookSecret,
+    AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, CollectorSettings,
+    Delivery, DetectionAction, DetectionSettings, Endpoint, ErrorOutcome, FilterSettings,
+    MethodOverride, NotifySettings, RouteTemplate, Settings, StormSettings, UnknownGroupOutcome,
+    WebhookSecret,
 };
 
 /// A compiled, valid policy.

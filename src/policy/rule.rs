@@ -111,7 +111,8 @@ pub enum Counted {
 }
 
 impl Counted {
-    pub const NAMES: [&'static str; 4] = ["operations", "changes", "members_added", "members_removed"];
+    pub const NAMES: [&'static str; 4] =
+        ["operations", "changes", "members_added", "members_removed"];
 }
 
 #[derive(Debug, Clone)]

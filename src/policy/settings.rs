@@ -87,7 +87,8 @@ impl PrivilegedGroups {
     }
 
     pub fn name_is_privileged(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n.eq_ignore_ascii_case(name)) || self.name_patterns.iter().any(|p| p.is_match(name))
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+            || self.name_patterns.iter().any(|p| p.is_match(name))
     }
 
     /// Whether deciding on `id` needs its displayName (it is not privileged by id alone).
@@ -295,7 +296,10 @@ pub struct ActorSource {
 /// An application route: `/api/projects/{id}` (each `{name}` is one path segment) or a prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteTemplate {
-    Template { template: String, segments: Vec<Segment> },
+    Template {
+        template: String,
+        segments: Vec<Segment>,
+    },
     Prefix(String),
 }
 

@@ -29,8 +29,12 @@ impl ValueTest {
 
     fn matches_depth(&self, value: &Value, depth: usize) -> bool {
         match value {
-            Value::Array(items) if depth < 4 => items.iter().any(|v| self.matches_depth(v, depth + 1)),
-            Value::Object(map) if depth < 4 => map.values().any(|v| self.matches_depth(v, depth + 1)),
+            Value::Array(items) if depth < 4 => {
+                items.iter().any(|v| self.matches_depth(v, depth + 1))
+            }
+            Value::Object(map) if depth < 4 => {
+                map.values().any(|v| self.matches_depth(v, depth + 1))
+            }
             _ => self.matches_scalar(value),
         }
     }

@@ -125,7 +125,9 @@ fn collect(records: Vec<Record>) -> Parsed {
         let Some(ms) = r.time.as_deref().and_then(parse_instant) else {
             let kind = r.kind.as_deref().unwrap_or_default();
             return match &r.time {
-                Some(t) => Parsed::Malformed(format!("`{kind}` record with a bad `time`: `{}`", cut(t))),
+                Some(t) => {
+                    Parsed::Malformed(format!("`{kind}` record with a bad `time`: `{}`", cut(t)))
+                }
                 None => Parsed::Malformed(format!("`{kind}` record without `time`")),
             };
         };
@@ -155,8 +157,10 @@ fn claims_audit(v: &Value) -> bool {
     match v {
         Value::Array(items) => items.iter().any(claims_audit),
         Value::Object(o) => {
-            matches!(o.get("kind").and_then(Value::as_str), Some("scim_write" | "access"))
-                || o.get("records").is_some_and(claims_audit)
+            matches!(
+                o.get("kind").and_then(Value::as_str),
+                Some("scim_write" | "access")
+            ) || o.get("records").is_some_and(claims_audit)
         }
         _ => false,
     }
@@ -179,7 +183,11 @@ fn cut(s: &str) -> String {
 pub fn value_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Object(o) => o.get("value").or_else(|| o.get("display")).and_then(Value::as_str).map(str::to_string),
+        Value::Object(o) => o
+            .get("value")
+            .or_else(|| o.get("display"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
         _ => None,
     }
 }
@@ -189,7 +197,11 @@ pub fn filter_value(filter: &str) -> Option<String> {
     let f = filter.trim();
     f.get(..5).filter(|p| p.eq_ignore_ascii_case("value"))?;
     let rest = f.get(5..)?.trim_start();
-    let rest = rest.get(..2).filter(|op| op.eq_ignore_ascii_case("eq")).and(rest.get(2..))?.trim_start();
+    let rest = rest
+        .get(..2)
+        .filter(|op| op.eq_ignore_ascii_case("eq"))
+        .and(rest.get(2..))?
+        .trim_start();
     let inner = rest.strip_prefix('"')?.strip_suffix('"')?;
     if inner.contains('"') {
         return None;

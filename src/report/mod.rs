@@ -40,7 +40,9 @@ pub use text::render_text;
 
 use crate::scim::EventKind;
 use input::{filter_value, value_text, RawChange, RawEvent, Record};
-use state::{Actors, Attempt, Entry, Grant, Group, HighRisk, HighRiskRow, Key, Outcome, Status, User};
+use state::{
+    Actors, Attempt, Entry, Grant, Group, HighRisk, HighRiskRow, Key, Outcome, Status, User,
+};
 
 /// The default `--privileged-pattern`: group names and role values that grant administration.
 pub const DEFAULT_PRIVILEGED_PATTERN: &str = "(?i)admin|owner|root|superuser|privileged|global";
@@ -81,7 +83,8 @@ impl Options {
 
     /// Sets the privileged-name pattern; the error names the bad pattern.
     pub fn with_pattern(mut self, pattern: &str) -> Result<Options, String> {
-        self.privileged = Regex::new(pattern).map_err(|e| format!("bad --privileged-pattern `{pattern}`: {e}"))?;
+        self.privileged = Regex::new(pattern)
+            .map_err(|e| format!("bad --privileged-pattern `{pattern}`: {e}"))?;
         Ok(self)
     }
 }
@@ -202,7 +205,10 @@ impl Aggregator {
     fn note_malformed(&mut self, place: &Place, reason: &str) {
         self.stats.malformed_lines += 1;
         if self.malformed.len() < MALFORMED_SAMPLES {
-            self.malformed.push(Malformed { place: place.clone(), reason: reason.to_string() });
+            self.malformed.push(Malformed {
+                place: place.clone(),
+                reason: reason.to_string(),
+            });
         }
     }
 
@@ -246,14 +252,27 @@ impl Aggregator {
         if !in_window {
             self.stats.before_since += 1;
         }
-        let actor = self.actors.intern(r.actor.as_deref().filter(|a| !a.is_empty()).unwrap_or("(unknown)"));
+        let actor = self.actors.intern(
+            r.actor
+                .as_deref()
+                .filter(|a| !a.is_empty())
+                .unwrap_or("(unknown)"),
+        );
         let ctx = Ctx {
-            key: Key { time: r.time_ms, audit: r.audit_id.clone().unwrap_or_default().into(), idx: 0 },
+            key: Key {
+                time: r.time_ms,
+                audit: r.audit_id.clone().unwrap_or_default().into(),
+                idx: 0,
+            },
             actor,
             outcome: Outcome::of(r.decision.as_deref(), r.status),
             in_window,
             record: r,
-            privileged_rule: r.rules.iter().map(|m| m.id.as_str()).find(|id| id.starts_with("privileged-group")),
+            privileged_rule: r
+                .rules
+                .iter()
+                .map(|m| m.id.as_str())
+                .find(|id| id.starts_with("privileged-group")),
         };
         if in_window && !r.rules.is_empty() {
             self.high_risk_record(&ctx);
@@ -267,17 +286,29 @@ impl Aggregator {
                 self.stats.unknown_events += 1;
                 continue;
             };
-            let key = Key { idx: u32::try_from(i).unwrap_or(u32::MAX), ..ctx.key.clone() };
+            let key = Key {
+                idx: u32::try_from(i).unwrap_or(u32::MAX),
+                ..ctx.key.clone()
+            };
             if in_window {
                 let counts = self.kinds.entry(kind).or_insert([0; 4]);
                 if let Some(c) = counts.get_mut(ctx.outcome.index()) {
                     *c += 1;
                 }
                 if ctx.outcome == Outcome::Applied {
-                    *self.daily.entry(when::day_of(r.time_ms)).or_default().entry(kind).or_insert(0) += 1;
+                    *self
+                        .daily
+                        .entry(when::day_of(r.time_ms))
+                        .or_default()
+                        .entry(kind)
+                        .or_insert(0) += 1;
                 }
             }
-            let rt = ev.resource_type.as_deref().or(r.resource_type.as_deref()).unwrap_or_default();
+            let rt = ev
+                .resource_type
+                .as_deref()
+                .or(r.resource_type.as_deref())
+                .unwrap_or_default();
             if rt.eq_ignore_ascii_case("Groups") {
                 self.group_event(&ctx, &key, kind, ev);
             } else if rt.eq_ignore_ascii_case("Users") {
@@ -286,19 +317,44 @@ impl Aggregator {
         }
     }
 
-    fn user_event(&mut self, ctx: &Ctx<'_>, key: &Key, kind: EventKind, ev: &RawEvent, role_changes_seen: bool) {
-        let id = ev.resource_id.clone().or_else(|| ctx.record.resource_id.clone());
-        let Some(id) = id.or_else(|| ev.user_name.as_ref().map(|n| format!("userName:{}", n.to_lowercase()))) else {
+    fn user_event(
+        &mut self,
+        ctx: &Ctx<'_>,
+        key: &Key,
+        kind: EventKind,
+        ev: &RawEvent,
+        role_changes_seen: bool,
+    ) {
+        let id = ev
+            .resource_id
+            .clone()
+            .or_else(|| ctx.record.resource_id.clone());
+        let Some(id) = id.or_else(|| {
+            ev.user_name
+                .as_ref()
+                .map(|n| format!("userName:{}", n.to_lowercase()))
+        }) else {
             self.stats.unattributed_events += 1;
             return;
         };
         let cap = self.opts.timeline_cap;
         let pattern = &self.opts.privileged;
-        let user = self.users.entry(id.clone()).or_insert_with(|| User::new(cap));
+        let user = self
+            .users
+            .entry(id.clone())
+            .or_insert_with(|| User::new(cap));
         user.seen = true;
-        let grant = Grant { key: key.clone(), actor: ctx.actor, via: kind };
-        let admin_values: Vec<String> =
-            ev.values.iter().filter_map(value_text).filter(|v| pattern.is_match(v)).collect();
+        let grant = Grant {
+            key: key.clone(),
+            actor: ctx.actor,
+            via: kind,
+        };
+        let admin_values: Vec<String> = ev
+            .values
+            .iter()
+            .filter_map(value_text)
+            .filter(|v| pattern.is_match(v))
+            .collect();
         match ctx.outcome {
             Outcome::Applied => {
                 if let Some(n) = &ev.user_name {
@@ -320,7 +376,9 @@ impl Aggregator {
                         user.deprovisions.push(key.clone(), ctx.actor);
                     }
                     EventKind::UserDeleted => user.set_status(key, Status::Deleted),
-                    EventKind::RoleChanged | EventKind::EntitlementChanged if !role_changes_seen => {
+                    EventKind::RoleChanged | EventKind::EntitlementChanged
+                        if !role_changes_seen =>
+                    {
                         let set = user.roles.entry(role_kind(kind)).or_default();
                         admin_values.iter().for_each(|v| set.add(v, &grant));
                     }
@@ -336,11 +394,15 @@ impl Aggregator {
                     rules: ctx.record.rules.iter().map(|m| m.id.clone()).collect(),
                 };
                 if matches!(kind, EventKind::UserDeprovisioned | EventKind::UserDeleted)
-                    && user.blocked_deprovision.as_ref().is_none_or(|(k, _)| k < key)
+                    && user
+                        .blocked_deprovision
+                        .as_ref()
+                        .is_none_or(|(k, _)| k < key)
                 {
                     user.blocked_deprovision = Some((key.clone(), attempt()));
                 }
-                let grants_role = matches!(kind, EventKind::RoleChanged | EventKind::EntitlementChanged);
+                let grants_role =
+                    matches!(kind, EventKind::RoleChanged | EventKind::EntitlementChanged);
                 if ctx.in_window && grants_role && !admin_values.is_empty() {
                     self.blocked_roles.push(key.clone(), attempt());
                 }
@@ -348,7 +410,11 @@ impl Aggregator {
             Outcome::Failed | Outcome::Unknown => {}
         }
         if ctx.in_window {
-            let items = if admin_values.is_empty() { value_texts(&ev.values) } else { admin_values };
+            let items = if admin_values.is_empty() {
+                value_texts(&ev.values)
+            } else {
+                admin_values
+            };
             let entry = Entry {
                 kind,
                 actor: ctx.actor,
@@ -363,17 +429,28 @@ impl Aggregator {
     }
 
     fn group_event(&mut self, ctx: &Ctx<'_>, key: &Key, kind: EventKind, ev: &RawEvent) {
-        let id = ev.resource_id.clone().or_else(|| ctx.record.resource_id.clone());
-        let Some(id) = id.or_else(|| ev.display_name.as_ref().map(|n| format!("displayName:{n}"))) else {
+        let id = ev
+            .resource_id
+            .clone()
+            .or_else(|| ctx.record.resource_id.clone());
+        let Some(id) = id.or_else(|| ev.display_name.as_ref().map(|n| format!("displayName:{n}")))
+        else {
             self.stats.unattributed_events += 1;
             return;
         };
         let (cap, list_cap) = (self.opts.timeline_cap, self.opts.list_cap.min(50));
-        let group = self.groups.entry(id.clone()).or_insert_with(|| Group::new(cap, list_cap));
+        let group = self
+            .groups
+            .entry(id.clone())
+            .or_insert_with(|| Group::new(cap, list_cap));
         if let Some(rule) = ctx.privileged_rule {
             group.rule_ids.insert(rule.to_string());
         }
-        let grant = Grant { key: key.clone(), actor: ctx.actor, via: kind };
+        let grant = Grant {
+            key: key.clone(),
+            actor: ctx.actor,
+            via: kind,
+        };
         match ctx.outcome {
             Outcome::Applied => {
                 if let Some(n) = &ev.display_name {
@@ -383,7 +460,10 @@ impl Aggregator {
             }
             Outcome::Blocked
                 if ctx.in_window
-                    && matches!(kind, EventKind::GroupMemberAdded | EventKind::GroupMembersReplaced) =>
+                    && matches!(
+                        kind,
+                        EventKind::GroupMemberAdded | EventKind::GroupMembersReplaced
+                    ) =>
             {
                 let attempt = Attempt {
                     actor: ctx.actor,
@@ -411,8 +491,16 @@ impl Aggregator {
         group.timeline.push(key.clone(), entry.clone());
         if is_membership(kind) {
             for m in &ev.members {
-                let user = self.users.entry(m.clone()).or_insert_with(|| User::new(cap));
-                let e = Entry { other: Some(id.clone()), count: 1, items: Vec::new(), ..entry.clone() };
+                let user = self
+                    .users
+                    .entry(m.clone())
+                    .or_insert_with(|| User::new(cap));
+                let e = Entry {
+                    other: Some(id.clone()),
+                    count: 1,
+                    items: Vec::new(),
+                    ..entry.clone()
+                };
                 user.timeline.push(key.clone(), e);
             }
         }
@@ -423,16 +511,44 @@ impl Aggregator {
         let mut seen = false;
         let base = ctx.record.events.len();
         for (j, c) in ctx.record.changes.iter().enumerate() {
-            let Some(kind) = role_attribute(&c.attribute) else { continue };
-            let rt = c.resource_type.as_deref().or(ctx.record.resource_type.as_deref()).unwrap_or_default();
-            let id = c.resource_id.clone().or_else(|| ctx.record.resource_id.clone());
-            let (true, Some(id)) = (rt.eq_ignore_ascii_case("Users"), id) else { continue };
+            let Some(kind) = role_attribute(&c.attribute) else {
+                continue;
+            };
+            let rt = c
+                .resource_type
+                .as_deref()
+                .or(ctx.record.resource_type.as_deref())
+                .unwrap_or_default();
+            let id = c
+                .resource_id
+                .clone()
+                .or_else(|| ctx.record.resource_id.clone());
+            let (true, Some(id)) = (rt.eq_ignore_ascii_case("Users"), id) else {
+                continue;
+            };
             seen = true;
-            let key = Key { idx: u32::try_from(base + j).unwrap_or(u32::MAX), ..ctx.key.clone() };
-            let via = if kind == "role" { EventKind::RoleChanged } else { EventKind::EntitlementChanged };
-            let grant = Grant { key, actor: ctx.actor, via };
+            let key = Key {
+                idx: u32::try_from(base + j).unwrap_or(u32::MAX),
+                ..ctx.key.clone()
+            };
+            let via = if kind == "role" {
+                EventKind::RoleChanged
+            } else {
+                EventKind::EntitlementChanged
+            };
+            let grant = Grant {
+                key,
+                actor: ctx.actor,
+                via,
+            };
             let cap = self.opts.timeline_cap;
-            let set = self.users.entry(id).or_insert_with(|| User::new(cap)).roles.entry(kind).or_default();
+            let set = self
+                .users
+                .entry(id)
+                .or_insert_with(|| User::new(cap))
+                .roles
+                .entry(kind)
+                .or_default();
             apply_role_change(set, c, &grant, &self.opts.privileged);
         }
         seen
@@ -441,12 +557,20 @@ impl Aggregator {
     fn high_risk_record(&mut self, ctx: &Ctx<'_>) {
         let r = ctx.record;
         let decision = r.decision.as_deref();
-        let would_block = |m: &input::RawRule| m.action.as_deref() == Some("block") && m.mode.as_deref() == Some("monitor");
+        let would_block = |m: &input::RawRule| {
+            m.action.as_deref() == Some("block") && m.mode.as_deref() == Some("monitor")
+        };
         let class = HighRisk::class(decision, r.rules.iter().any(would_block));
         let hr = &mut self.high_risk;
         bump(&mut hr.records, class);
-        bump(hr.daily.entry(when::day_of(r.time_ms)).or_insert([0; 4]), class);
-        bump(hr.weekly.entry(when::week_of(r.time_ms)).or_insert([0; 4]), class);
+        bump(
+            hr.daily.entry(when::day_of(r.time_ms)).or_insert([0; 4]),
+            class,
+        );
+        bump(
+            hr.weekly.entry(when::week_of(r.time_ms)).or_insert([0; 4]),
+            class,
+        );
         let mut severity = String::new();
         for m in &r.rules {
             let sev = m.severity.clone().unwrap_or_else(|| "unknown".into());
@@ -491,10 +615,15 @@ fn apply_group(group: &mut Group, kind: EventKind, ev: &RawEvent, grant: &Grant)
             group.deleted = Some(grant.key.clone());
         }
         EventKind::GroupMemberAdded => ev.members.iter().for_each(|m| group.members.add(m, grant)),
-        EventKind::GroupMemberRemoved if ev.members.is_empty() || ev.scope.as_deref() == Some("all") => {
+        EventKind::GroupMemberRemoved
+            if ev.members.is_empty() || ev.scope.as_deref() == Some("all") =>
+        {
             group.members.reset(Vec::new(), grant);
         }
-        EventKind::GroupMemberRemoved => ev.members.iter().for_each(|m| group.members.remove(m, grant)),
+        EventKind::GroupMemberRemoved => ev
+            .members
+            .iter()
+            .for_each(|m| group.members.remove(m, grant)),
         EventKind::GroupMembersReplaced => group.members.reset(ev.members.iter().cloned(), grant),
         _ => {}
     }
@@ -502,7 +631,12 @@ fn apply_group(group: &mut Group, kind: EventKind, ev: &RawEvent, grant: &Grant)
 
 /// One `roles`/`entitlements` change on a user; only admin-like values are tracked.
 fn apply_role_change(set: &mut state::LwwSet, c: &RawChange, grant: &Grant, pattern: &Regex) {
-    let values: Vec<String> = c.values.iter().filter_map(value_text).filter(|v| pattern.is_match(v)).collect();
+    let values: Vec<String> = c
+        .values
+        .iter()
+        .filter_map(value_text)
+        .filter(|v| pattern.is_match(v))
+        .collect();
     let filtered = c.filter.as_deref().and_then(filter_value);
     match c.op.to_ascii_lowercase().as_str() {
         "add" => values.iter().for_each(|v| set.add(v, grant)),
@@ -541,7 +675,12 @@ fn role_kind(kind: EventKind) -> &'static str {
 }
 
 fn is_membership(kind: EventKind) -> bool {
-    matches!(kind, EventKind::GroupMemberAdded | EventKind::GroupMemberRemoved | EventKind::GroupMembersReplaced)
+    matches!(
+        kind,
+        EventKind::GroupMemberAdded
+            | EventKind::GroupMemberRemoved
+            | EventKind::GroupMembersReplaced
+    )
 }
 
 fn value_texts(values: &[Value]) -> Vec<String> {

@@ -270,16 +270,25 @@ struct Names<'a> {
 
 impl Names<'_> {
     fn user(&self, id: &str) -> Option<String> {
-        self.agg.users.get(id).and_then(|u| u.name.as_ref()).map(|(_, n)| n.clone())
+        self.agg
+            .users
+            .get(id)
+            .and_then(|u| u.name.as_ref())
+            .map(|(_, n)| n.clone())
     }
 
     fn group(&self, id: &str) -> Option<String> {
         let g = self.agg.groups.get(id)?;
-        g.name.as_ref().map(|(_, n)| n.clone()).or_else(|| id.strip_prefix("displayName:").map(str::to_string))
+        g.name
+            .as_ref()
+            .map(|(_, n)| n.clone())
+            .or_else(|| id.strip_prefix("displayName:").map(str::to_string))
     }
 
     fn either(&self, id: &str) -> String {
-        self.user(id).or_else(|| self.group(id)).unwrap_or_else(|| id.to_string())
+        self.user(id)
+            .or_else(|| self.group(id))
+            .unwrap_or_else(|| id.to_string())
     }
 
     fn actor(&self, id: u32) -> String {
@@ -343,17 +352,30 @@ fn summary(n: &Names<'_>, p: &Privileged, s: &Stale, l: &Lifecycle) -> Summary {
     out.groups_privileged = p.groups.len() as u64;
     out.privileged_memberships = p.groups.iter().map(|g| g.members.len() as u64).sum();
     out.admin_role_grants = p.roles.len() as u64;
-    let mut principals: BTreeSet<&str> = p.groups.iter().flat_map(|g| g.members.iter().map(|m| m.id.as_str())).collect();
+    let mut principals: BTreeSet<&str> = p
+        .groups
+        .iter()
+        .flat_map(|g| g.members.iter().map(|m| m.id.as_str()))
+        .collect();
     principals.extend(p.roles.iter().map(|r| r.user_id.as_str()));
     out.privileged_principals = principals.len() as u64;
     out.privileged_blocked_attempts = p.blocked_attempts_total;
     out.stale_accounts = s.inactive.len() as u64;
-    out.stale_never_accessed = s.inactive.iter().filter(|a| a.last_access.is_none()).count() as u64;
+    out.stale_never_accessed = s
+        .inactive
+        .iter()
+        .filter(|a| a.last_access.is_none())
+        .count() as u64;
     out.active_after_blocked_deprovision = s.active_after_blocked_deprovision.len() as u64;
     out.reactivated_after_deprovision = s.reactivated.len() as u64;
     let hr = agg.high_risk.records;
     out.high_risk_writes = hr.iter().sum();
-    [out.high_risk_blocked, out.high_risk_monitor_only, out.high_risk_tagged, out.high_risk_logged] = hr;
+    [
+        out.high_risk_blocked,
+        out.high_risk_monitor_only,
+        out.high_risk_tagged,
+        out.high_risk_logged,
+    ] = hr;
     for k in &l.events {
         out.events_applied += k.applied;
         out.events_blocked += k.blocked;
@@ -368,13 +390,28 @@ fn lifecycle(n: &Names<'_>) -> Lifecycle {
     let events = agg
         .kinds
         .iter()
-        .map(|(k, &[applied, blocked, failed, unknown])| KindCount { kind: k.as_str(), applied, blocked, failed, unknown })
+        .map(|(k, &[applied, blocked, failed, unknown])| KindCount {
+            kind: k.as_str(),
+            applied,
+            blocked,
+            failed,
+            unknown,
+        })
         .collect();
     let mut users: Vec<Timeline> = agg
         .users
         .iter()
         .filter(|(_, u)| u.timeline.total() > 0)
-        .map(|(id, u)| timeline(n, id, u.name.as_ref().map(|(_, s)| s.clone()), n.user_status(id), &u.timeline, true))
+        .map(|(id, u)| {
+            timeline(
+                n,
+                id,
+                u.name.as_ref().map(|(_, s)| s.clone()),
+                n.user_status(id),
+                &u.timeline,
+                true,
+            )
+        })
         .collect();
     let mut groups: Vec<Timeline> = agg
         .groups
@@ -387,10 +424,21 @@ fn lifecycle(n: &Names<'_>) -> Lifecycle {
         .collect();
     users.sort_by(|a, b| a.id.cmp(&b.id));
     groups.sort_by(|a, b| a.id.cmp(&b.id));
-    Lifecycle { events, users, groups }
+    Lifecycle {
+        events,
+        users,
+        groups,
+    }
 }
 
-fn timeline(n: &Names<'_>, id: &str, name: Option<String>, status: &'static str, t: &Capped<Entry>, user: bool) -> Timeline {
+fn timeline(
+    n: &Names<'_>,
+    id: &str,
+    name: Option<String>,
+    status: &'static str,
+    t: &Capped<Entry>,
+    user: bool,
+) -> Timeline {
     Timeline {
         id: id.to_string(),
         name,
@@ -405,7 +453,11 @@ fn timeline(n: &Names<'_>, id: &str, name: Option<String>, status: &'static str,
                 kind: e.kind.as_str(),
                 actor: n.actor(e.actor),
                 outcome: e.outcome.as_str(),
-                detail: if user { user_detail(n, e) } else { group_detail(n, e) },
+                detail: if user {
+                    user_detail(n, e)
+                } else {
+                    group_detail(n, e)
+                },
                 audit_id: k.audit.to_string(),
             })
             .collect(),
@@ -426,7 +478,9 @@ fn user_detail(n: &Names<'_>, e: &Entry) -> String {
         (EventKind::IdentityChanged, Some(name)) => format!("userName → {name}"),
         (EventKind::IdentityChanged, None) if !e.items.is_empty() => format!("changed: {values}"),
         (EventKind::RoleChanged, _) if !e.items.is_empty() => format!("roles: {values}"),
-        (EventKind::EntitlementChanged, _) if !e.items.is_empty() => format!("entitlements: {values}"),
+        (EventKind::EntitlementChanged, _) if !e.items.is_empty() => {
+            format!("entitlements: {values}")
+        }
         (_, Some(name)) => format!("userName {name}"),
         _ if !e.items.is_empty() => values,
         _ => String::new(),
@@ -441,7 +495,11 @@ fn group_detail(n: &Names<'_>, e: &Entry) -> String {
         EventKind::GroupMemberRemoved if e.count == 0 => "all members removed".into(),
         EventKind::GroupMemberRemoved => format!("−{} member(s): {list}", e.count),
         EventKind::GroupMembersReplaced => format!("members set to {} : {list}", e.count),
-        _ => e.name.as_ref().map(|d| format!("displayName {d}")).unwrap_or_default(),
+        _ => e
+            .name
+            .as_ref()
+            .map(|d| format!("displayName {d}"))
+            .unwrap_or_default(),
     }
 }
 
@@ -463,7 +521,12 @@ fn privileged(n: &Names<'_>) -> Privileged {
     for (id, g) in &agg.groups {
         let mut by = Vec::new();
         let fallback = id.strip_prefix("displayName:");
-        if g.names.iter().map(String::as_str).chain(fallback).any(|name| pattern.is_match(name)) {
+        if g.names
+            .iter()
+            .map(String::as_str)
+            .chain(fallback)
+            .any(|name| pattern.is_match(name))
+        {
             by.push("name".to_string());
         }
         let mut rules: Vec<&String> = g.rule_ids.iter().collect();
@@ -479,14 +542,29 @@ fn privileged(n: &Names<'_>) -> Privileged {
             continue;
         }
         let members = holdings(n, &g.members, g.deleted.as_ref());
-        groups.push(PrivilegedGroup { id: id.clone(), name: n.group(id), privileged_by: by, members, blocked_attempts: g.blocked.total() });
+        groups.push(PrivilegedGroup {
+            id: id.clone(),
+            name: n.group(id),
+            privileged_by: by,
+            members,
+            blocked_attempts: g.blocked.total(),
+        });
     }
     groups.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     attempts.extend(agg.blocked_roles.items.iter().map(|(k, a)| (k, a)));
     attempts.sort_by(|a, b| b.0.cmp(a.0));
     attempts.truncate(agg.opts.list_cap);
-    let blocked_attempts = attempts.into_iter().map(|(k, a)| attempt_row(n, k, a)).collect();
-    Privileged { groups, deleted_groups, roles: roles(n), blocked_attempts, blocked_attempts_total: attempts_total }
+    let blocked_attempts = attempts
+        .into_iter()
+        .map(|(k, a)| attempt_row(n, k, a))
+        .collect();
+    Privileged {
+        groups,
+        deleted_groups,
+        roles: roles(n),
+        blocked_attempts,
+        blocked_attempts_total: attempts_total,
+    }
 }
 
 fn holdings(n: &Names<'_>, set: &LwwSet, void_before: Option<&Key>) -> Vec<Holding> {
@@ -520,7 +598,14 @@ fn roles(n: &Names<'_>) -> Vec<RoleHolding> {
     out
 }
 
-fn role_row(n: &Names<'_>, id: &str, u: &User, kind: &'static str, value: &str, g: &Grant) -> RoleHolding {
+fn role_row(
+    n: &Names<'_>,
+    id: &str,
+    u: &User,
+    kind: &'static str,
+    value: &str,
+    g: &Grant,
+) -> RoleHolding {
     RoleHolding {
         user_id: id.to_string(),
         user_name: u.name.as_ref().map(|(_, s)| s.clone()),
@@ -539,8 +624,16 @@ fn attempt_row(n: &Names<'_>, k: &Key, a: &Attempt) -> AttemptRow {
         actor: n.actor(a.actor),
         kind: a.kind.as_str(),
         target_id: a.target.clone(),
-        target: if is_group { n.group(&a.target) } else { n.user(&a.target) },
-        values: a.values.iter().map(|v| if is_group { n.either(v) } else { v.clone() }).collect(),
+        target: if is_group {
+            n.group(&a.target)
+        } else {
+            n.user(&a.target)
+        },
+        values: a
+            .values
+            .iter()
+            .map(|v| if is_group { n.either(v) } else { v.clone() })
+            .collect(),
         rules: a.rules.clone(),
         audit_id: k.audit.to_string(),
     }
@@ -557,8 +650,14 @@ fn stale(n: &Names<'_>) -> Stale {
         if let Some(r) = reactivation(n, id, u) {
             reactivated.push(r);
         }
-        let Some((status_key, Status::Active)) = &u.status else { continue };
-        if let Some((k, a)) = u.blocked_deprovision.as_ref().filter(|(k, _)| k > status_key) {
+        let Some((status_key, Status::Active)) = &u.status else {
+            continue;
+        };
+        if let Some((k, a)) = u
+            .blocked_deprovision
+            .as_ref()
+            .filter(|(k, _)| k > status_key)
+        {
             after_blocked.push(attempt_row(n, k, a));
         }
         let last_access = last_access(agg, id, u);
@@ -590,15 +689,20 @@ fn stale(n: &Names<'_>) -> Stale {
 /// The user's newest access under its id or any userName it had.
 fn last_access(agg: &Aggregator, id: &str, u: &User) -> Option<u64> {
     let by_id = agg.access.get(&id.to_lowercase()).copied();
-    u.aliases.iter().filter_map(|a| agg.access.get(a).copied()).chain(by_id).max()
+    u.aliases
+        .iter()
+        .filter_map(|a| agg.access.get(a).copied())
+        .chain(by_id)
+        .max()
 }
 
 /// The newest reactivation in the window that followed a deprovisioning.
 fn reactivation(n: &Names<'_>, id: &str, u: &User) -> Option<Reactivation> {
     let since = n.agg.opts.since_ms.unwrap_or(0);
-    let (rk, ra) = u.reactivations.items.iter().rev().find(|(rk, _)| {
-        rk.time >= since && u.deprovisions.items.iter().any(|(dk, _)| dk < rk)
-    })?;
+    let (rk, ra) =
+        u.reactivations.items.iter().rev().find(|(rk, _)| {
+            rk.time >= since && u.deprovisions.items.iter().any(|(dk, _)| dk < rk)
+        })?;
     let (dk, da) = u.deprovisions.items.iter().rev().find(|(dk, _)| dk < rk)?;
     Some(Reactivation {
         id: id.to_string(),
@@ -629,7 +733,12 @@ fn high_risk(n: &Names<'_>) -> HighRiskSection {
             rule: rule.clone(),
             severity: severity.clone(),
             action: s.action.clone(),
-            mode: s.modes.iter().map(String::as_str).collect::<Vec<_>>().join("+"),
+            mode: s
+                .modes
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join("+"),
             first: rfc3339_ms(s.first),
             last: rfc3339_ms(s.last),
             counts: counts(rule.clone(), &s.counts),
@@ -637,7 +746,11 @@ fn high_risk(n: &Names<'_>) -> HighRiskSection {
         })
         .collect();
     by_rule.sort_by(|a, b| {
-        (rank(&b.severity), b.counts.total, &a.rule).cmp(&(rank(&a.severity), a.counts.total, &b.rule))
+        (rank(&b.severity), b.counts.total, &a.rule).cmp(&(
+            rank(&a.severity),
+            a.counts.total,
+            &b.rule,
+        ))
     });
     let mut sev: HashMap<String, [u64; 4]> = HashMap::new();
     for ((_, s), st) in &hr.by_rule {
@@ -645,7 +758,11 @@ fn high_risk(n: &Names<'_>) -> HighRiskSection {
         acc.iter_mut().zip(st.counts).for_each(|(a, c)| *a += c);
     }
     let mut by_severity: Vec<ClassCounts> = sev.iter().map(|(s, c)| counts(s.clone(), c)).collect();
-    by_severity.sort_by(|a, b| rank(&b.label).cmp(&rank(&a.label)).then_with(|| a.label.cmp(&b.label)));
+    by_severity.sort_by(|a, b| {
+        rank(&b.label)
+            .cmp(&rank(&a.label))
+            .then_with(|| a.label.cmp(&b.label))
+    });
     let recent = hr
         .recent
         .items
@@ -665,15 +782,30 @@ fn high_risk(n: &Names<'_>) -> HighRiskSection {
     HighRiskSection {
         by_rule,
         by_severity,
-        daily: hr.daily.iter().map(|(d, c)| counts(day_label(*d), c)).collect(),
-        weekly: hr.weekly.iter().map(|(w, c)| counts(day_label(*w), c)).collect(),
+        daily: hr
+            .daily
+            .iter()
+            .map(|(d, c)| counts(day_label(*d), c))
+            .collect(),
+        weekly: hr
+            .weekly
+            .iter()
+            .map(|(w, c)| counts(day_label(*w), c))
+            .collect(),
         recent,
     }
 }
 
 fn counts(label: String, c: &[u64; 4]) -> ClassCounts {
     let [blocked, monitor_only, tagged, logged] = *c;
-    ClassCounts { label, total: c.iter().sum(), blocked, monitor_only, tagged, logged }
+    ClassCounts {
+        label,
+        total: c.iter().sum(),
+        blocked,
+        monitor_only,
+        tagged,
+        logged,
+    }
 }
 
 fn rank(severity: &str) -> u8 {

@@ -32,7 +32,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [Outcome::Applied, Outcome::Blocked, Outcome::Failed, Outcome::Unknown];
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Applied,
+        Outcome::Blocked,
+        Outcome::Failed,
+        Outcome::Unknown,
+    ];
 
     pub fn of(decision: Option<&str>, status: Option<u16>) -> Outcome {
         match (decision, status) {
@@ -81,7 +86,9 @@ impl Actors {
     }
 
     pub fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map_or("(unknown)", String::as_str)
+        self.names
+            .get(id as usize)
+            .map_or("(unknown)", String::as_str)
     }
 }
 
@@ -124,7 +131,8 @@ impl LwwSet {
             }
             Some(_) => {}
             None => {
-                self.entries.insert(item.to_string(), (grant.clone(), present));
+                self.entries
+                    .insert(item.to_string(), (grant.clone(), present));
             }
         }
     }
@@ -141,7 +149,11 @@ impl LwwSet {
             }
         }
         if let Some((rg, set)) = &self.reset {
-            out.extend(set.iter().filter(|i| !self.entries.contains_key(*i)).map(|i| (i.as_str(), rg)));
+            out.extend(
+                set.iter()
+                    .filter(|i| !self.entries.contains_key(*i))
+                    .map(|i| (i.as_str(), rg)),
+            );
         }
         out.retain(|(_, g)| void_before.is_none_or(|v| &g.key > v));
         out.sort_by(|a, b| a.0.cmp(b.0));
@@ -159,7 +171,11 @@ pub struct Capped<T> {
 
 impl<T> Capped<T> {
     pub fn new(cap: usize) -> Self {
-        Capped { items: Vec::new(), dropped: 0, cap }
+        Capped {
+            items: Vec::new(),
+            dropped: 0,
+            cap,
+        }
     }
 
     pub fn push(&mut self, key: Key, item: T) {

@@ -12,7 +12,17 @@ fn at(t: &str) -> u64 {
 
 /// A `scim_write` line.
 #[allow(clippy::too_many_arguments)]
-fn write(id: &str, time: &str, rt: &str, rid: &str, events: Value, changes: Value, rules: Value, decision: &str, status: u16) -> String {
+fn write(
+    id: &str,
+    time: &str,
+    rt: &str,
+    rid: &str,
+    events: Value,
+    changes: Value,
+    rules: Value,
+    decision: &str,
+    status: u16,
+) -> String {
     json!({
         "kind": "scim_write", "v": 1, "time": format!("{time}T10:00:00.000Z"), "audit_id": id,
         "request_id": id, "trace_id": null, "actor": "okta-provisioning", "source_ip": "203.0.113.10",
@@ -41,7 +51,17 @@ fn rule(id: &str, severity: &str, action: &str, mode: &str) -> Value {
 
 fn provision(id: &str, time: &str, uid: &str, name: &str) -> String {
     let e = json!([{"type": "user_provisioned", "resource_type": "Users", "resource_id": uid, "user_name": name}]);
-    write(id, time, "Users", uid, e, json!([]), json!([]), "allow", 201)
+    write(
+        id,
+        time,
+        "Users",
+        uid,
+        e,
+        json!([]),
+        json!([]),
+        "allow",
+        201,
+    )
 }
 
 fn members(kind: &str, gid: &str, ids: &[&str]) -> Value {
@@ -83,7 +103,10 @@ fn small_trail() -> Vec<String> {
 
 fn run_with(lines: &[String], opts: Options) -> Report {
     let mut agg = Aggregator::new(opts);
-    let place = Place { source: "trail".into(), line: 0 };
+    let place = Place {
+        source: "trail".into(),
+        line: 0,
+    };
     for l in lines {
         agg.feed_line(&place, l);
     }
@@ -99,42 +122,145 @@ fn small_trail_numbers() {
     let r = run(&small_trail());
     let s = &r.summary;
     let i = &r.input.stats;
-    assert_eq!((i.lines, i.scim_writes, i.access_events, i.duplicates), (19, 13, 2, 1));
+    assert_eq!(
+        (i.lines, i.scim_writes, i.access_events, i.duplicates),
+        (19, 13, 2, 1)
+    );
     assert_eq!((i.malformed_lines, i.foreign_lines), (1, 2));
-    assert_eq!((s.users_known, s.users_active, s.users_deprovisioned, s.users_deleted), (3, 3, 0, 0));
+    assert_eq!(
+        (
+            s.users_known,
+            s.users_active,
+            s.users_deprovisioned,
+            s.users_deleted
+        ),
+        (3, 3, 0, 0)
+    );
     assert_eq!((s.groups_known, s.groups_privileged), (2, 1));
     // g1 now: u1 added then removed, u2 added, u3 blocked.
     assert_eq!(s.privileged_memberships, 1);
-    assert_eq!(s.admin_role_grants, 1, "GlobalAdmin matches the pattern, reader does not");
+    assert_eq!(
+        s.admin_role_grants, 1,
+        "GlobalAdmin matches the pattern, reader does not"
+    );
     assert_eq!(s.privileged_principals, 1);
     assert_eq!(s.privileged_blocked_attempts, 1);
     assert_eq!((s.stale_accounts, s.stale_never_accessed), (2, 1));
     assert_eq!(s.active_after_blocked_deprovision, 1);
     assert_eq!(s.reactivated_after_deprovision, 1);
-    assert_eq!((s.high_risk_writes, s.high_risk_blocked, s.high_risk_monitor_only, s.high_risk_tagged, s.high_risk_logged), (4, 2, 1, 1, 0));
-    assert_eq!((s.events_applied, s.events_blocked, s.events_failed), (10, 2, 1));
+    assert_eq!(
+        (
+            s.high_risk_writes,
+            s.high_risk_blocked,
+            s.high_risk_monitor_only,
+            s.high_risk_tagged,
+            s.high_risk_logged
+        ),
+        (4, 2, 1, 1, 0)
+    );
+    assert_eq!(
+        (s.events_applied, s.events_blocked, s.events_failed),
+        (10, 2, 1)
+    );
 }
 
 #[test]
 fn small_trail_details() {
     let r = run(&small_trail());
-    let g = r.privileged.groups.first().map(|g| (g.id.as_str(), g.name.as_deref(), g.privileged_by.clone()));
-    assert_eq!(g, Some(("g1", Some("Domain Admins"), vec!["name".to_string(), "rule:privileged-group-add".to_string()])));
-    let m: Vec<(&str, &str, &str)> = r.privileged.groups.iter().flat_map(|g| g.members.iter().map(|m| (m.id.as_str(), m.status, m.granted_at.as_str()))).collect();
+    let g = r
+        .privileged
+        .groups
+        .first()
+        .map(|g| (g.id.as_str(), g.name.as_deref(), g.privileged_by.clone()));
+    assert_eq!(
+        g,
+        Some((
+            "g1",
+            Some("Domain Admins"),
+            vec!["name".to_string(), "rule:privileged-group-add".to_string()]
+        ))
+    );
+    let m: Vec<(&str, &str, &str)> = r
+        .privileged
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.members
+                .iter()
+                .map(|m| (m.id.as_str(), m.status, m.granted_at.as_str()))
+        })
+        .collect();
     assert_eq!(m, vec![("u2", "active", "2026-01-02T10:00:00.000Z")]);
-    let roles: Vec<(&str, &str)> = r.privileged.roles.iter().map(|h| (h.user_id.as_str(), h.value.as_str())).collect();
+    let roles: Vec<(&str, &str)> = r
+        .privileged
+        .roles
+        .iter()
+        .map(|h| (h.user_id.as_str(), h.value.as_str()))
+        .collect();
     assert_eq!(roles, vec![("u2", "GlobalAdmin")]);
-    let stale: Vec<(&str, u64, Option<&str>)> = r.stale.inactive.iter().map(|a| (a.id.as_str(), a.idle_days, a.last_access.as_deref())).collect();
-    assert_eq!(stale, vec![("u2", 113, None), ("u3", 110, Some("2026-01-10T09:00:00.000Z"))]);
-    let blocked: Vec<&str> = r.stale.active_after_blocked_deprovision.iter().map(|a| a.target_id.as_str()).collect();
+    let stale: Vec<(&str, u64, Option<&str>)> = r
+        .stale
+        .inactive
+        .iter()
+        .map(|a| (a.id.as_str(), a.idle_days, a.last_access.as_deref()))
+        .collect();
+    assert_eq!(
+        stale,
+        vec![
+            ("u2", 113, None),
+            ("u3", 110, Some("2026-01-10T09:00:00.000Z"))
+        ]
+    );
+    let blocked: Vec<&str> = r
+        .stale
+        .active_after_blocked_deprovision
+        .iter()
+        .map(|a| a.target_id.as_str())
+        .collect();
     assert_eq!(blocked, vec!["u3"]);
-    let re: Vec<(&str, &str, &str)> = r.stale.reactivated.iter().map(|a| (a.id.as_str(), a.deprovisioned_at.get(..10).unwrap_or(""), a.reactivated_at.get(..10).unwrap_or(""))).collect();
+    let re: Vec<(&str, &str, &str)> = r
+        .stale
+        .reactivated
+        .iter()
+        .map(|a| {
+            (
+                a.id.as_str(),
+                a.deprovisioned_at.get(..10).unwrap_or(""),
+                a.reactivated_at.get(..10).unwrap_or(""),
+            )
+        })
+        .collect();
     assert_eq!(re, vec![("u2", "2026-01-06", "2026-01-07")]);
-    let rules: Vec<(&str, &str, u64)> = r.high_risk.by_rule.iter().map(|x| (x.rule.as_str(), x.severity.as_str(), x.counts.total)).collect();
-    assert_eq!(rules, vec![("deprovision-freeze", "critical", 1), ("privileged-group-add", "high", 2), ("admin-role-grant", "high", 1)]);
+    let rules: Vec<(&str, &str, u64)> = r
+        .high_risk
+        .by_rule
+        .iter()
+        .map(|x| (x.rule.as_str(), x.severity.as_str(), x.counts.total))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            ("deprovision-freeze", "critical", 1),
+            ("privileged-group-add", "high", 2),
+            ("admin-role-grant", "high", 1)
+        ]
+    );
     // u1's timeline: provisioned, added to g1, removed from g1, failed add to g2.
-    let u1 = r.lifecycle.users.iter().find(|t| t.id == "u1").map(|t| t.events.iter().map(|e| (e.kind, e.outcome)).collect::<Vec<_>>());
-    assert_eq!(u1, Some(vec![("user_provisioned", "applied"), ("group_member_added", "applied"), ("group_member_removed", "applied"), ("group_member_added", "failed")]));
+    let u1 = r.lifecycle.users.iter().find(|t| t.id == "u1").map(|t| {
+        t.events
+            .iter()
+            .map(|e| (e.kind, e.outcome))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        u1,
+        Some(vec![
+            ("user_provisioned", "applied"),
+            ("group_member_added", "applied"),
+            ("group_member_removed", "applied"),
+            ("group_member_added", "failed")
+        ])
+    );
 }
 
 #[test]
@@ -143,11 +269,18 @@ fn order_does_not_matter() {
     let expected = serde_json::to_string(&run(&lines)).unwrap_or_default();
     let mut reversed = lines.clone();
     reversed.reverse();
-    assert_eq!(serde_json::to_string(&run(&reversed)).unwrap_or_default(), expected);
+    assert_eq!(
+        serde_json::to_string(&run(&reversed)).unwrap_or_default(),
+        expected
+    );
     for k in [3, 7, 11] {
         let mut rotated = lines.clone();
         rotated.rotate_left(k);
-        assert_eq!(serde_json::to_string(&run(&rotated)).unwrap_or_default(), expected, "rotated by {k}");
+        assert_eq!(
+            serde_json::to_string(&run(&rotated)).unwrap_or_default(),
+            expected,
+            "rotated by {k}"
+        );
     }
 }
 
@@ -158,9 +291,24 @@ fn since_limits_lists_not_state() {
     let r = run_with(&small_trail(), o);
     let s = &r.summary;
     // State is the same as over the whole trail...
-    assert_eq!((s.users_active, s.privileged_memberships, s.admin_role_grants, s.active_after_blocked_deprovision), (3, 1, 1, 1));
+    assert_eq!(
+        (
+            s.users_active,
+            s.privileged_memberships,
+            s.admin_role_grants,
+            s.active_after_blocked_deprovision
+        ),
+        (3, 1, 1, 1)
+    );
     // ...but only changes from 2026-01-06 on are listed.
-    assert_eq!((s.high_risk_writes, s.privileged_blocked_attempts, s.reactivated_after_deprovision), (0, 0, 1));
+    assert_eq!(
+        (
+            s.high_risk_writes,
+            s.privileged_blocked_attempts,
+            s.reactivated_after_deprovision
+        ),
+        (0, 0, 1)
+    );
     assert_eq!((s.events_applied, s.events_failed), (3, 1));
     assert_eq!(r.input.stats.before_since, 9);
 }
@@ -171,17 +319,49 @@ fn until_is_the_review_instant() {
     o.until_ms = Some(at("2026-01-06"));
     let r = run_with(&small_trail(), o);
     // As of 2026-01-06: u1 and u2 in g1, nobody stale yet, bob not yet deprovisioned.
-    assert_eq!((r.summary.privileged_memberships, r.summary.stale_accounts, r.summary.reactivated_after_deprovision), (2, 0, 0));
+    assert_eq!(
+        (
+            r.summary.privileged_memberships,
+            r.summary.stale_accounts,
+            r.summary.reactivated_after_deprovision
+        ),
+        (2, 0, 0)
+    );
     assert_eq!(r.input.stats.after_until, 6);
 }
 
 #[test]
 fn replace_and_remove_all() {
     let mut lines = small_trail();
-    lines.push(write("w20", "2026-01-10", "Groups", "g1", members("group_members_replaced", "g1", &["u1", "u3"]), json!([]), json!([]), "allow", 200));
-    lines.push(write("w21", "2026-01-11", "Groups", "g1", members("group_member_removed", "g1", &["u3"]), json!([]), json!([]), "allow", 200));
+    lines.push(write(
+        "w20",
+        "2026-01-10",
+        "Groups",
+        "g1",
+        members("group_members_replaced", "g1", &["u1", "u3"]),
+        json!([]),
+        json!([]),
+        "allow",
+        200,
+    ));
+    lines.push(write(
+        "w21",
+        "2026-01-11",
+        "Groups",
+        "g1",
+        members("group_member_removed", "g1", &["u3"]),
+        json!([]),
+        json!([]),
+        "allow",
+        200,
+    ));
     let r = run(&lines);
-    let ids: Vec<&str> = r.privileged.groups.iter().flat_map(|g| g.members.iter().map(|m| m.id.as_str())).collect();
+    let ids: Vec<&str> = r
+        .privileged
+        .groups
+        .iter()
+        .flat_map(|g| g.members.iter().map(|m| m.id.as_str()))
+        .collect();
     assert_eq!(ids, vec!["u1"]);
     lines.push(write("w22", "2026-01-12", "Groups", "g1", json!([{"type": "group_member_removed", "resource_type": "Groups", "resource_id": "g1", "scope": "all"}]), json!([]), json!([]), "allow", 200));
     assert_eq!(run(&lines).summary.privileged_memberships, 0);
@@ -191,22 +371,76 @@ fn replace_and_remove_all() {
 fn role_removal_by_filter_and_replace() {
     let mut lines = small_trail();
     let remove = json!([{"resource_type": "Users", "resource_id": "u2", "op": "remove", "attribute": "roles", "filter": "value eq \"GlobalAdmin\"", "values": []}]);
-    lines.push(write("w30", "2026-01-20", "Users", "u2", json!([]), remove, json!([]), "allow", 204));
+    lines.push(write(
+        "w30",
+        "2026-01-20",
+        "Users",
+        "u2",
+        json!([]),
+        remove,
+        json!([]),
+        "allow",
+        204,
+    ));
     assert_eq!(run(&lines).summary.admin_role_grants, 0);
     let replace = json!([{"resource_type": "Users", "resource_id": "u1", "op": "replace", "attribute": "roles", "values": ["Owner", "SuperUser", "viewer"]}]);
-    lines.push(write("w31", "2026-01-21", "Users", "u1", json!([]), replace, json!([]), "allow", 200));
+    lines.push(write(
+        "w31",
+        "2026-01-21",
+        "Users",
+        "u1",
+        json!([]),
+        replace,
+        json!([]),
+        "allow",
+        200,
+    ));
     assert_eq!(run(&lines).summary.admin_role_grants, 2);
 }
 
 #[test]
 fn deleted_users_and_groups_leave_the_review() {
     let mut lines = small_trail();
-    lines.push(write("w40", "2026-02-01", "Users", "u2", json!([ev("user_deleted", "Users", "u2")]), json!([]), json!([]), "allow", 204));
+    lines.push(write(
+        "w40",
+        "2026-02-01",
+        "Users",
+        "u2",
+        json!([ev("user_deleted", "Users", "u2")]),
+        json!([]),
+        json!([]),
+        "allow",
+        204,
+    ));
     let r = run(&lines);
-    assert_eq!((r.summary.privileged_memberships, r.summary.admin_role_grants, r.summary.users_deleted), (0, 0, 1));
-    lines.push(write("w41", "2026-02-02", "Groups", "g1", json!([ev("group_deleted", "Groups", "g1")]), json!([]), json!([]), "allow", 204));
+    assert_eq!(
+        (
+            r.summary.privileged_memberships,
+            r.summary.admin_role_grants,
+            r.summary.users_deleted
+        ),
+        (0, 0, 1)
+    );
+    lines.push(write(
+        "w41",
+        "2026-02-02",
+        "Groups",
+        "g1",
+        json!([ev("group_deleted", "Groups", "g1")]),
+        json!([]),
+        json!([]),
+        "allow",
+        204,
+    ));
     let r = run(&lines);
-    assert_eq!((r.summary.groups_privileged, r.privileged.deleted_groups, r.summary.groups_known), (0, 1, 1));
+    assert_eq!(
+        (
+            r.summary.groups_privileged,
+            r.privileged.deleted_groups,
+            r.summary.groups_known
+        ),
+        (0, 1, 1)
+    );
 }
 
 #[test]
@@ -214,12 +448,28 @@ fn timelines_keep_the_newest_entries() {
     let mut lines = vec![provision("p", "2026-01-01", "u9", "dave")];
     for d in 1..=30 {
         let e = json!([ev("user_updated", "Users", "u9")]);
-        lines.push(write(&format!("x{d:02}"), &format!("2026-02-{:02}", d.min(28)), "Users", "u9", e, json!([]), json!([]), "allow", 200));
+        lines.push(write(
+            &format!("x{d:02}"),
+            &format!("2026-02-{:02}", d.min(28)),
+            "Users",
+            "u9",
+            e,
+            json!([]),
+            json!([]),
+            "allow",
+            200,
+        ));
     }
     let r = run(&lines);
     let t = r.lifecycle.users.first();
-    assert_eq!(t.map(|t| (t.events.len(), t.events_omitted, t.events_total)), Some((25, 6, 31)));
-    assert_eq!(t.and_then(|t| t.events.last()).map(|e| e.audit_id.as_str()), Some("x30"));
+    assert_eq!(
+        t.map(|t| (t.events.len(), t.events_omitted, t.events_total)),
+        Some((25, 6, 31))
+    );
+    assert_eq!(
+        t.and_then(|t| t.events.last()).map(|e| e.audit_id.as_str()),
+        Some("x30")
+    );
 }
 
 #[test]
@@ -232,24 +482,43 @@ fn lines_are_classified() {
     };
     assert_eq!(count(parse_line(&rec)), 1);
     assert_eq!(count(parse_line(&format!("[{rec},{rec}]"))), 2);
-    assert_eq!(count(parse_line(&format!("{{\"records\":[{rec},{rec},{rec}]}}"))), 3);
-    assert_eq!(count(parse_line(&serde_json::to_string(&rec).unwrap_or_default())), 1);
+    assert_eq!(
+        count(parse_line(&format!("{{\"records\":[{rec},{rec},{rec}]}}"))),
+        3
+    );
+    assert_eq!(
+        count(parse_line(&serde_json::to_string(&rec).unwrap_or_default())),
+        1
+    );
     assert_eq!(count(parse_line("")), 0);
     assert_eq!(count(parse_line("-")), 0);
     assert_eq!(count(parse_line("{\"time\":\"x\",\"status\":\"200\"}")), 0);
     assert_eq!(count(parse_line("{\"kind\":\"other\"}")), 0);
-    assert_eq!(count(parse_line("{\"kind\":\"access\",\"time\":\"yesterday\"}")), -1);
+    assert_eq!(
+        count(parse_line("{\"kind\":\"access\",\"time\":\"yesterday\"}")),
+        -1
+    );
     assert_eq!(count(parse_line("{\"kind\":\"access\"}")), -1);
-    assert_eq!(count(parse_line("{\"kind\":\"scim_write\",\"time\":\"2026-01-01T00:00:00Z\",\"status\":\"ok\"}")), -1);
+    assert_eq!(
+        count(parse_line(
+            "{\"kind\":\"scim_write\",\"time\":\"2026-01-01T00:00:00Z\",\"status\":\"ok\"}"
+        )),
+        -1
+    );
     assert_eq!(count(parse_line("{\"kind\":\"access\",\"ti")), -1);
     assert_eq!(count(parse_line("GET /x 200")), -1);
-    assert!(matches!(parse_line("{\"kind\":\"access\",\"ti"), Parsed::Malformed(m) if m.starts_with("truncated JSON")));
+    assert!(
+        matches!(parse_line("{\"kind\":\"access\",\"ti"), Parsed::Malformed(m) if m.starts_with("truncated JSON"))
+    );
 }
 
 #[test]
 fn never_panics_on_arbitrary_lines() {
     let mut agg = Aggregator::new(Options::new(0));
-    let place = Place { source: "fuzz".into(), line: 1 };
+    let place = Place {
+        source: "fuzz".into(),
+        line: 1,
+    };
     let seeds = small_trail();
     for s in &seeds {
         for cut in (0..s.len()).step_by(7) {
@@ -258,7 +527,18 @@ fn never_panics_on_arbitrary_lines() {
             }
         }
     }
-    for junk in ["[", "[]", "{}", "null", "1", "\"\"", "[1,2]", "{\"records\":5}", "{\"records\":[{\"kind\":\"access\"}]}", "\u{0}"] {
+    for junk in [
+        "[",
+        "[]",
+        "{}",
+        "null",
+        "1",
+        "\"\"",
+        "[1,2]",
+        "{\"records\":5}",
+        "{\"records\":[{\"kind\":\"access\"}]}",
+        "\u{0}",
+    ] {
         agg.feed_line(&place, junk);
     }
     let r = agg.finish();
@@ -270,13 +550,23 @@ fn never_panics_on_arbitrary_lines() {
 #[test]
 fn html_is_self_contained_and_marked() {
     let html = super::render_html(&run(&small_trail()));
-    for hook in ["id=\"kpi-stale_accounts\" data-value=\"2\"", "id=\"kpi-high_risk_blocked\" data-value=\"2\"", "id=\"summary-privileged_memberships\" data-value=\"1\"", "id=\"events-match\"", "data-section=\"privileged\""] {
+    for hook in [
+        "id=\"kpi-stale_accounts\" data-value=\"2\"",
+        "id=\"kpi-high_risk_blocked\" data-value=\"2\"",
+        "id=\"summary-privileged_memberships\" data-value=\"1\"",
+        "id=\"events-match\"",
+        "data-section=\"privileged\"",
+    ] {
         assert!(html.contains(hook), "missing {hook}");
     }
     for fetch in ["src=\"http", "href=\"http", "@import", "url(http", "<link"] {
         assert!(!html.contains(fetch), "fetches: {fetch}");
     }
-    let data = html.split("id=\"report-data\">").nth(1).and_then(|s| s.split("</script>").next()).unwrap_or_default();
+    let data = html
+        .split("id=\"report-data\">")
+        .nth(1)
+        .and_then(|s| s.split("</script>").next())
+        .unwrap_or_default();
     assert!(serde_json::from_str::<Value>(data).is_ok());
 }
 

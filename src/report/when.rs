@@ -8,8 +8,13 @@ const DAY_MS: u64 = 86_400_000;
 /// to epoch milliseconds. Strict about the shape, so a garbled time is an error, not a wrong date.
 pub fn parse_instant(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let date_ok = digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(7) == Some(&b'-') && digits(8..10);
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date_ok = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10);
     if !date_ok {
         return None;
     }
@@ -76,12 +81,16 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             's' => 1000,
             _ => return Err(format!("unknown unit `{c}` in `{s}` (use w, d, h, m or s)")),
         };
-        let n: u64 = number.parse().map_err(|_| format!("missing number before `{c}` in `{s}`"))?;
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("missing number before `{c}` in `{s}`"))?;
         total = total.saturating_add(n.saturating_mul(unit));
         number.clear();
     }
     if !number.is_empty() {
-        return Err(format!("missing unit after `{number}` in `{s}` (for example `90d`)"));
+        return Err(format!(
+            "missing unit after `{number}` in `{s}` (for example `90d`)"
+        ));
     }
     Ok(total)
 }
@@ -104,7 +113,10 @@ pub fn day_of(ms: u64) -> u64 {
 
 /// `2026-11-28` for a day number.
 pub fn day_label(day: u64) -> String {
-    rfc3339_ms(day.saturating_mul(DAY_MS)).get(..10).unwrap_or_default().to_string()
+    rfc3339_ms(day.saturating_mul(DAY_MS))
+        .get(..10)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The Monday that starts the (ISO, UTC) week holding `ms`, as a day number. 1970-01-01 was a Thursday.
@@ -125,11 +137,30 @@ mod tests {
     #[test]
     fn instants() {
         assert_eq!(parse_instant("2026-01-01"), Some(1_767_225_600_000));
-        assert_eq!(parse_instant("2026-01-01T00:00:00.123Z"), Some(1_767_225_600_123));
-        assert_eq!(parse_instant("2026-01-01T00:00:00.5Z"), Some(1_767_225_600_500));
-        assert_eq!(parse_instant("2026-01-01T02:00:00+02:00"), Some(1_767_225_600_000));
-        assert_eq!(parse_instant("2025-12-31T22:00:00-02:00"), Some(1_767_225_600_000));
-        for bad in ["", "2026-01-01T", "2026-1-01", "2026-01-01T00:00:00", "2026-01-01T00:00:00.Z", "yesterday"] {
+        assert_eq!(
+            parse_instant("2026-01-01T00:00:00.123Z"),
+            Some(1_767_225_600_123)
+        );
+        assert_eq!(
+            parse_instant("2026-01-01T00:00:00.5Z"),
+            Some(1_767_225_600_500)
+        );
+        assert_eq!(
+            parse_instant("2026-01-01T02:00:00+02:00"),
+            Some(1_767_225_600_000)
+        );
+        assert_eq!(
+            parse_instant("2025-12-31T22:00:00-02:00"),
+            Some(1_767_225_600_000)
+        );
+        for bad in [
+            "",
+            "2026-01-01T",
+            "2026-1-01",
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00.Z",
+            "yesterday",
+        ] {
             assert_eq!(parse_instant(bad), None, "{bad}");
         }
     }

@@ -54,7 +54,14 @@ const CORE_NAMES: [&str; 28] = [
     "display",
 ];
 
-const ENTERPRISE_NAMES: [&str; 6] = ["employeeNumber", "costCenter", "organization", "division", "department", "manager"];
+const ENTERPRISE_NAMES: [&str; 6] = [
+    "employeeNumber",
+    "costCenter",
+    "organization",
+    "division",
+    "department",
+    "manager",
+];
 
 /// Sub-attribute names in schema spelling.
 const SUB_NAMES: [&str; 16] = [
@@ -92,7 +99,9 @@ pub fn is_schema_urn(key: &str) -> bool {
     if !starts_with_urn(key) {
         return false;
     }
-    if key.eq_ignore_ascii_case(ENTERPRISE_URN) || CORE_ALIASES.iter().any(|u| u.eq_ignore_ascii_case(key)) {
+    if key.eq_ignore_ascii_case(ENTERPRISE_URN)
+        || CORE_ALIASES.iter().any(|u| u.eq_ignore_ascii_case(key))
+    {
         return true;
     }
     let last = key.rsplit(':').next().unwrap_or_default();
@@ -114,7 +123,10 @@ pub fn parse(text: &str) -> Result<AttrRef, ScimError> {
     if let Some(s) = sub {
         check_name(s, text)?;
     }
-    Ok(AttrRef { attribute: canonical(urn, name), sub_attribute: sub.map(canonical_sub) })
+    Ok(AttrRef {
+        attribute: canonical(urn, name),
+        sub_attribute: sub.map(canonical_sub),
+    })
 }
 
 /// Canonical attribute from an optional schema URN and a name.
@@ -127,7 +139,10 @@ pub fn canonical(urn: Option<&str>, name: &str) -> String {
         }
     }
     if core || enterprise {
-        if let Some(n) = ENTERPRISE_NAMES.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+        if let Some(n) = ENTERPRISE_NAMES
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(name))
+        {
             return format!("{ENTERPRISE_URN}:{n}");
         }
     }
@@ -173,10 +188,15 @@ pub fn check_name(name: &str, whole: &str) -> Result<(), ScimError> {
     };
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '$' | '-' | '_'));
     if !first_ok || !rest_ok {
-        return Err(ScimError::path(format!("`{}` is not a valid attribute name", whole.escape_default())));
+        return Err(ScimError::path(format!(
+            "`{}` is not a valid attribute name",
+            whole.escape_default()
+        )));
     }
     if FORBIDDEN.iter().any(|f| f.eq_ignore_ascii_case(name)) {
-        return Err(ScimError::path(format!("`{name}` is not an attribute name scimguard accepts")));
+        return Err(ScimError::path(format!(
+            "`{name}` is not an attribute name scimguard accepts"
+        )));
     }
     Ok(())
 }
@@ -194,14 +214,34 @@ mod tests {
     #[test]
     fn spellings_fold_to_one() {
         assert_eq!(attr("ACTIVE").0, "active");
-        assert_eq!(attr("urn:ietf:params:scim:schemas:core:2.0:User:userName").0, "userName");
-        assert_eq!(attr("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:active").0, "active");
-        assert_eq!(attr("name.GivenName"), ("name".into(), Some("givenName".into())));
+        assert_eq!(
+            attr("urn:ietf:params:scim:schemas:core:2.0:User:userName").0,
+            "userName"
+        );
+        assert_eq!(
+            attr("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:active").0,
+            "active"
+        );
+        assert_eq!(
+            attr("name.GivenName"),
+            ("name".into(), Some("givenName".into()))
+        );
         let mgr = format!("{ENTERPRISE_URN}:manager");
         assert_eq!(attr("manager").0, mgr);
-        assert_eq!(attr("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:Manager").0, mgr);
-        assert_eq!(attr("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value").1.unwrap(), "value");
-        assert_eq!(attr("urn:acme:ext:2.0:User:isAdmin").0, "urn:acme:ext:2.0:user:isadmin");
+        assert_eq!(
+            attr("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:Manager").0,
+            mgr
+        );
+        assert_eq!(
+            attr("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")
+                .1
+                .unwrap(),
+            "value"
+        );
+        assert_eq!(
+            attr("urn:acme:ext:2.0:User:isAdmin").0,
+            "urn:acme:ext:2.0:user:isadmin"
+        );
     }
 
     #[test]
@@ -216,7 +256,11 @@ mod tests {
     #[test]
     fn schema_urns() {
         assert!(is_schema_urn(ENTERPRISE_URN));
-        assert!(is_schema_urn("urn:acme:params:scim:schemas:extension:acme:2.0:User"));
-        assert!(!is_schema_urn("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"));
+        assert!(is_schema_urn(
+            "urn:acme:params:scim:schemas:extension:acme:2.0:User"
+        ));
+        assert!(!is_schema_urn(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
+        ));
     }
 }

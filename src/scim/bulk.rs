@@ -16,18 +16,30 @@ use super::normalize::{operation, patch_array, Limits};
 
 /// Normalises a BulkRequest body into one `Operation` per Bulk operation, in order.
 pub fn normalize(body: &Value, limits: &Limits<'_>) -> Result<Vec<Operation>, ScimError> {
-    let obj = body.as_object().ok_or_else(|| ScimError::syntax("a BulkRequest must be a JSON object"))?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::syntax("a BulkRequest must be a JSON object"))?;
     let mut ops = None;
     for (k, v) in obj {
         match k.to_ascii_lowercase().as_str() {
             "operations" => ops = Some(v),
             "schemas" | "failonerrors" => {}
-            _ => return Err(ScimError::syntax(format!("unexpected member `{}` in a BulkRequest", k.escape_default()))),
+            _ => {
+                return Err(ScimError::syntax(format!(
+                    "unexpected member `{}` in a BulkRequest",
+                    k.escape_default()
+                )))
+            }
         }
     }
-    let ops = ops.and_then(Value::as_array).ok_or_else(|| ScimError::syntax("a BulkRequest needs an `Operations` array"))?;
+    let ops = ops
+        .and_then(Value::as_array)
+        .ok_or_else(|| ScimError::syntax("a BulkRequest needs an `Operations` array"))?;
     if ops.len() > limits.max_operations {
-        return Err(ScimError::too_large(format!("more than {} Bulk operations", limits.max_operations)));
+        return Err(ScimError::too_large(format!(
+            "more than {} Bulk operations",
+            limits.max_operations
+        )));
     }
     let mut out = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
@@ -43,28 +55,53 @@ pub fn normalize(body: &Value, limits: &Limits<'_>) -> Result<Vec<Operation>, Sc
 }
 
 fn bulk_operation(op: &Value, limits: &Limits<'_>) -> Result<Operation, ScimError> {
-    let obj = op.as_object().ok_or_else(|| ScimError::syntax("a Bulk operation must be an object"))?;
+    let obj = op
+        .as_object()
+        .ok_or_else(|| ScimError::syntax("a Bulk operation must be an object"))?;
     let (mut method, mut path, mut bulk_id, mut data) = (None, None, None, None);
     for (k, v) in obj {
         match k.to_ascii_lowercase().as_str() {
             "method" => method = v.as_str(),
             "path" => path = v.as_str(),
-            "bulkid" => bulk_id = Some(v.as_str().ok_or_else(|| ScimError::syntax("`bulkId` must be a string"))?),
+            "bulkid" => {
+                bulk_id = Some(
+                    v.as_str()
+                        .ok_or_else(|| ScimError::syntax("`bulkId` must be a string"))?,
+                )
+            }
             "data" => data = Some(v),
             "version" => {}
-            _ => return Err(ScimError::syntax(format!("unexpected member `{}` in a Bulk operation", k.escape_default()))),
+            _ => {
+                return Err(ScimError::syntax(format!(
+                    "unexpected member `{}` in a Bulk operation",
+                    k.escape_default()
+                )))
+            }
         }
     }
-    let method = Method::parse(method.ok_or_else(|| ScimError::syntax("a Bulk operation needs a `method`"))?);
+    let method = Method::parse(
+        method.ok_or_else(|| ScimError::syntax("a Bulk operation needs a `method`"))?,
+    );
     let path = path.ok_or_else(|| ScimError::syntax("a Bulk operation needs a `path`"))?;
     if !path.starts_with('/') {
-        return Err(ScimError::path("a Bulk operation `path` must start with `/`"));
+        return Err(ScimError::path(
+            "a Bulk operation `path` must start with `/`",
+        ));
     }
     let Route::Scim(endpoint) = classify(path, &[String::new()], limits.resource_types)? else {
-        return Err(ScimError::path("a Bulk operation must name a resource type"));
+        return Err(ScimError::path(
+            "a Bulk operation must name a resource type",
+        ));
     };
-    if matches!(endpoint.resource_type, ResourceType::Bulk | ResourceType::Search) || endpoint.search || endpoint.resource_type.is_discovery() {
-        return Err(ScimError::path("a Bulk operation cannot target this endpoint"));
+    if matches!(
+        endpoint.resource_type,
+        ResourceType::Bulk | ResourceType::Search
+    ) || endpoint.search
+        || endpoint.resource_type.is_discovery()
+    {
+        return Err(ScimError::path(
+            "a Bulk operation cannot target this endpoint",
+        ));
     }
     // `/Groups/bulkId:g1` targets the resource created by the operation with bulkId `g1`.
     let (id, target_ref) = match endpoint.id {
@@ -77,9 +114,15 @@ fn bulk_operation(op: &Value, limits: &Limits<'_>) -> Result<Operation, ScimErro
     if method == Method::Post && bulk_id.is_none() {
         return Err(ScimError::syntax("a Bulk POST needs a `bulkId`"));
     }
-    let own = if method == Method::Post { bulk_id.map(str::to_string) } else { target_ref.clone() };
+    let own = if method == Method::Post {
+        bulk_id.map(str::to_string)
+    } else {
+        target_ref.clone()
+    };
     let data = match (&method, data) {
-        (Method::Delete, Some(_)) => return Err(ScimError::syntax("a Bulk DELETE must not carry `data`")),
+        (Method::Delete, Some(_)) => {
+            return Err(ScimError::syntax("a Bulk DELETE must not carry `data`"))
+        }
         (Method::Delete, None) => None,
         (_, None) => return Err(ScimError::syntax("a Bulk operation needs `data`")),
         (Method::Patch, Some(Value::Array(ops))) => {
@@ -88,7 +131,10 @@ fn bulk_operation(op: &Value, limits: &Limits<'_>) -> Result<Operation, ScimErro
         (_, Some(d)) => Some(d),
     };
     if method != Method::Post && id.is_none() && target_ref.is_none() {
-        return Err(ScimError::path(format!("a Bulk {} needs a resource id", method.as_str())));
+        return Err(ScimError::path(format!(
+            "a Bulk {} needs a resource id",
+            method.as_str()
+        )));
     }
     operation(&method, &endpoint.resource_type, id, own, data, limits)
 }
@@ -102,7 +148,9 @@ fn resolve_references(ops: &mut [Operation], raw: &[Value]) -> Result<(), ScimEr
         if op.method == Method::Post {
             if let Some(b) = &op.bulk_id {
                 if !defined.insert(b.clone()) {
-                    return Err(ScimError::syntax(format!("`bulkId` `{b}` is defined twice")));
+                    return Err(ScimError::syntax(format!(
+                        "`bulkId` `{b}` is defined twice"
+                    )));
                 }
                 if let Some(n) = &op.display_name {
                     names.insert(b.clone(), n.clone());
@@ -139,13 +187,18 @@ fn collect_refs(v: &Value, out: &mut Vec<String>, depth: usize) {
         Value::String(s) => {
             if let Some(idx) = s.find("bulkId:") {
                 let rest = s.get(idx + 7..).unwrap_or_default();
-                let id: String = rest.chars().take_while(|c| !matches!(c, '/' | '"' | '?' | ' ')).collect();
+                let id: String = rest
+                    .chars()
+                    .take_while(|c| !matches!(c, '/' | '"' | '?' | ' '))
+                    .collect();
                 out.push(id);
             }
         }
         Value::Array(items) => items.iter().for_each(|i| collect_refs(i, out, depth + 1)),
-        Value::Object(o) => o.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("bulkId")).for_each(|(_, v)| collect_refs(v, out, depth + 1)),
+        Value::Object(o) => o
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("bulkId"))
+            .for_each(|(_, v)| collect_refs(v, out, depth + 1)),
         _ => {}
     }
 }
-

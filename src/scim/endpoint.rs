@@ -105,7 +105,10 @@ impl ResourceType {
             ResourceType::ResourceTypes,
             ResourceType::ServiceProviderConfig,
         ];
-        if let Some(found) = builtin.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(name)) {
+        if let Some(found) = builtin
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(name))
+        {
             return Some(found);
         }
         custom
@@ -116,7 +119,12 @@ impl ResourceType {
 
     /// Read-only discovery endpoints (RFC 7644 §4).
     pub fn is_discovery(&self) -> bool {
-        matches!(self, ResourceType::Schemas | ResourceType::ResourceTypes | ResourceType::ServiceProviderConfig)
+        matches!(
+            self,
+            ResourceType::Schemas
+                | ResourceType::ResourceTypes
+                | ResourceType::ServiceProviderConfig
+        )
     }
 }
 
@@ -158,7 +166,10 @@ pub fn classify(path: &str, base_paths: &[String], custom: &[String]) -> Result<
     for base in base_paths {
         let base_segments: Vec<&str> = base.split('/').filter(|s| !s.is_empty()).collect();
         if segments.len() < base_segments.len()
-            || !segments.iter().zip(&base_segments).all(|(a, b)| a.eq_ignore_ascii_case(b))
+            || !segments
+                .iter()
+                .zip(&base_segments)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b))
         {
             continue;
         }
@@ -168,11 +179,27 @@ pub fn classify(path: &str, base_paths: &[String], custom: &[String]) -> Result<
     Ok(Route::NotScim)
 }
 
-fn resolve_rest(rest: &[String], custom: &[String], raw: &str) -> Result<Option<Endpoint>, ScimError> {
-    let Some(first) = rest.first() else { return Ok(None) };
-    let unknown = || ScimError::new(404, None, format!("unknown SCIM endpoint `{}`", printable(raw)));
+fn resolve_rest(
+    rest: &[String],
+    custom: &[String],
+    raw: &str,
+) -> Result<Option<Endpoint>, ScimError> {
+    let Some(first) = rest.first() else {
+        return Ok(None);
+    };
+    let unknown = || {
+        ScimError::new(
+            404,
+            None,
+            format!("unknown SCIM endpoint `{}`", printable(raw)),
+        )
+    };
     let resource_type = ResourceType::resolve(first, custom).ok_or_else(unknown)?;
-    let mut endpoint = Endpoint { resource_type, id: None, search: false };
+    let mut endpoint = Endpoint {
+        resource_type,
+        id: None,
+        search: false,
+    };
     match rest.get(1..).unwrap_or_default() {
         [] => {}
         [s] if strip_scim_suffix(s) == ".search" => endpoint.search = true,
@@ -188,7 +215,9 @@ fn resolve_rest(rest: &[String], custom: &[String], raw: &str) -> Result<Option<
 fn strip_scim_suffix(segment: &str) -> &str {
     let n = segment.len();
     match segment.get(n.saturating_sub(5)..) {
-        Some(tail) if n > 5 && tail.eq_ignore_ascii_case(".scim") => segment.get(..n - 5).unwrap_or(segment),
+        Some(tail) if n > 5 && tail.eq_ignore_ascii_case(".scim") => {
+            segment.get(..n - 5).unwrap_or(segment)
+        }
         _ => segment,
     }
 }
@@ -200,10 +229,14 @@ fn normalize_segments(raw: &str) -> Result<Vec<String>, ScimError> {
     for segment in raw.split('/') {
         let lower = segment.to_ascii_lowercase();
         if lower.contains("%2f") || lower.contains("%5c") || segment.contains('\\') {
-            return Err(ScimError::path("encoded path separators are not accepted in SCIM paths"));
+            return Err(ScimError::path(
+                "encoded path separators are not accepted in SCIM paths",
+            ));
         }
         if segment.contains(';') {
-            return Err(ScimError::path("path parameters (`;`) are not accepted in SCIM paths"));
+            return Err(ScimError::path(
+                "path parameters (`;`) are not accepted in SCIM paths",
+            ));
         }
         let decoded = percent_decode(segment)?;
         match decoded.as_str() {
@@ -231,7 +264,9 @@ fn percent_decode(segment: &str) -> Result<String, ScimError> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             let v = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
             let Some(v) = v else {
                 return Err(ScimError::path("invalid percent-encoding in the path"));
@@ -243,7 +278,8 @@ fn percent_decode(segment: &str) -> Result<String, ScimError> {
             i += 1;
         }
     }
-    let s = String::from_utf8(out).map_err(|_| ScimError::path("the path is not UTF-8 once decoded"))?;
+    let s = String::from_utf8(out)
+        .map_err(|_| ScimError::path("the path is not UTF-8 once decoded"))?;
     if s.chars().any(char::is_control) {
         return Err(ScimError::path("control characters in the path"));
     }
@@ -253,7 +289,11 @@ fn percent_decode(segment: &str) -> Result<String, ScimError> {
 fn could_be_scim(raw: &str, base_paths: &[String]) -> bool {
     let folded = raw.to_ascii_lowercase();
     base_paths.iter().any(|b| {
-        let last = b.rsplit('/').find(|s| !s.is_empty()).unwrap_or_default().to_ascii_lowercase();
+        let last = b
+            .rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         !last.is_empty() && folded.contains(&last)
     })
 }
@@ -273,7 +313,11 @@ mod tests {
     }
 
     fn ep(t: ResourceType, id: Option<&str>) -> Route {
-        Route::Scim(Endpoint { resource_type: t, id: id.map(str::to_string), search: false })
+        Route::Scim(Endpoint {
+            resource_type: t,
+            id: id.map(str::to_string),
+            search: false,
+        })
     }
 
     #[test]
@@ -304,16 +348,25 @@ mod tests {
         assert!(classify("/scim/v2/Users/a%2Fb", &["/scim/v2".into()], &[]).is_err());
         assert!(classify("/scim/v2/Users;x=1", &["/scim/v2".into()], &[]).is_err());
         assert_eq!(
-            classify("/scim/v2/Widgets/1", &["/scim/v2".into()], &["Widgets".into()]).unwrap(),
+            classify(
+                "/scim/v2/Widgets/1",
+                &["/scim/v2".into()],
+                &["Widgets".into()]
+            )
+            .unwrap(),
             ep(ResourceType::Custom("Widgets".into()), Some("1"))
         );
     }
 
     #[test]
     fn search_is_flagged() {
-        let Route::Scim(e) = route("/scim/v2/Users/.search") else { panic!() };
+        let Route::Scim(e) = route("/scim/v2/Users/.search") else {
+            panic!()
+        };
         assert!(e.search && e.id.is_none());
-        let Route::Scim(e) = route("/scim/v2/.search") else { panic!() };
+        let Route::Scim(e) = route("/scim/v2/.search") else {
+            panic!()
+        };
         assert!(e.search);
     }
 }

@@ -16,7 +16,11 @@ pub struct ScimError {
 
 impl ScimError {
     pub fn new(status: u16, scim_type: Option<&'static str>, detail: impl Into<String>) -> Self {
-        ScimError { status, scim_type, detail: detail.into() }
+        ScimError {
+            status,
+            scim_type,
+            detail: detail.into(),
+        }
     }
     pub fn syntax(detail: impl Into<String>) -> Self {
         Self::new(400, Some("invalidSyntax"), detail)

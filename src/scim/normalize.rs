@@ -63,9 +63,22 @@ pub fn normalize(
         }
         let body = body.ok_or_else(|| ScimError::syntax("a Bulk request needs a body"))?;
         let operations = bulk::normalize(&body, limits)?;
-        return Ok(Normalized { method, resource_type: ResourceType::Bulk, resource_id: None, bulk: true, operations });
+        return Ok(Normalized {
+            method,
+            resource_type: ResourceType::Bulk,
+            resource_id: None,
+            bulk: true,
+            operations,
+        });
     }
-    let op = operation(&method, &endpoint.resource_type, endpoint.id.clone(), None, body.as_ref(), limits)?;
+    let op = operation(
+        &method,
+        &endpoint.resource_type,
+        endpoint.id.clone(),
+        None,
+        body.as_ref(),
+        limits,
+    )?;
     Ok(Normalized {
         method,
         resource_type: endpoint.resource_type.clone(),
@@ -85,38 +98,69 @@ pub fn operation(
     limits: &Limits<'_>,
 ) -> Result<Operation, ScimError> {
     // `/Me` is the authenticated user (RFC 7644 §3.11): judge it as a User.
-    let rt = if *resource_type == ResourceType::Me { ResourceType::Users } else { resource_type.clone() };
-    let id = if *resource_type == ResourceType::Me { Some("Me".to_string()) } else { id };
+    let rt = if *resource_type == ResourceType::Me {
+        ResourceType::Users
+    } else {
+        resource_type.clone()
+    };
+    let id = if *resource_type == ResourceType::Me {
+        Some("Me".to_string())
+    } else {
+        id
+    };
     let mut b = Builder::new(method.clone(), rt, id, bulk_id, limits);
-    match (method, b.op.resource_id.is_some() || b.op.bulk_id.is_some() && *method != Method::Post) {
+    match (
+        method,
+        b.op.resource_id.is_some() || b.op.bulk_id.is_some() && *method != Method::Post,
+    ) {
         (Method::Post, false) => b.create(object(body, "a create")?)?,
         (Method::Put, true) => b.replace(object(body, "a PUT")?)?,
         (Method::Patch, true) => b.patch(object(body, "a PATCH")?)?,
         (Method::Delete, true) => b.delete(body)?,
-        (Method::Post, true) => return Err(ScimError::new(405, None, "POST to a resource is not a SCIM operation")),
+        (Method::Post, true) => {
+            return Err(ScimError::new(
+                405,
+                None,
+                "POST to a resource is not a SCIM operation",
+            ))
+        }
         (m, _) => {
-            return Err(ScimError::new(405, None, format!("{} is not accepted on this endpoint", m.as_str())));
+            return Err(ScimError::new(
+                405,
+                None,
+                format!("{} is not accepted on this endpoint", m.as_str()),
+            ));
         }
     }
     Ok(b.op)
 }
 
 fn object<'v>(body: Option<&'v Value>, what: &str) -> Result<&'v Map<String, Value>, ScimError> {
-    body.and_then(Value::as_object).ok_or_else(|| ScimError::syntax(format!("the body of {what} must be a JSON object")))
+    body.and_then(Value::as_object)
+        .ok_or_else(|| ScimError::syntax(format!("the body of {what} must be a JSON object")))
 }
 
 /// Checks encoding and content type, then parses the body strictly. `None` for an empty body.
 fn read_body(view: &RequestView<'_>, limits: &Limits<'_>) -> Result<Option<Value>, ScimError> {
     let h = view.headers;
     if h.count("content-encoding") > 1 || h.count("content-type") > 1 {
-        return Err(ScimError::syntax("repeated Content-Type or Content-Encoding headers"));
+        return Err(ScimError::syntax(
+            "repeated Content-Type or Content-Encoding headers",
+        ));
     }
     if let Some(enc) = h.get("content-encoding") {
         if !enc.trim().eq_ignore_ascii_case("identity") {
-            return Err(ScimError::new(415, None, "compressed or encoded request bodies are not accepted"));
+            return Err(ScimError::new(
+                415,
+                None,
+                "compressed or encoded request bodies are not accepted",
+            ));
         }
     }
-    let Some(bytes) = view.body.filter(|b| b.iter().any(|c| !c.is_ascii_whitespace())) else {
+    let Some(bytes) = view
+        .body
+        .filter(|b| b.iter().any(|c| !c.is_ascii_whitespace()))
+    else {
         return Ok(None);
     };
     if let Some(ct) = h.get("content-type") {
@@ -130,12 +174,19 @@ fn check_content_type(ct: &str) -> Result<(), ScimError> {
     let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
     let json = media == "application/scim+json" || media == "application/json";
     if !json {
-        return Err(ScimError::new(415, None, "SCIM bodies must be application/scim+json or application/json"));
+        return Err(ScimError::new(
+            415,
+            None,
+            "SCIM bodies must be application/scim+json or application/json",
+        ));
     }
     for param in parts {
         let (k, v) = param.split_once('=').unwrap_or((param, ""));
         let v = v.trim().trim_matches('"');
-        if k.trim().eq_ignore_ascii_case("charset") && !v.eq_ignore_ascii_case("utf-8") && !v.eq_ignore_ascii_case("utf8") {
+        if k.trim().eq_ignore_ascii_case("charset")
+            && !v.eq_ignore_ascii_case("utf-8")
+            && !v.eq_ignore_ascii_case("utf8")
+        {
             return Err(ScimError::new(415, None, "SCIM bodies must be UTF-8"));
         }
     }
@@ -149,7 +200,13 @@ struct Builder<'l> {
 }
 
 impl<'l> Builder<'l> {
-    fn new(method: Method, rt: ResourceType, id: Option<String>, bulk_id: Option<String>, limits: &'l Limits<'l>) -> Self {
+    fn new(
+        method: Method,
+        rt: ResourceType,
+        id: Option<String>,
+        bulk_id: Option<String>,
+        limits: &'l Limits<'l>,
+    ) -> Self {
         let op = Operation {
             method,
             resource_type: rt,
@@ -172,11 +229,19 @@ impl<'l> Builder<'l> {
     }
 
     fn create(&mut self, body: &Map<String, Value>) -> Result<(), ScimError> {
-        let kind = if self.users() { Some(EventKind::UserProvisioned) } else if self.groups() { Some(EventKind::GroupCreated) } else { None };
+        let kind = if self.users() {
+            Some(EventKind::UserProvisioned)
+        } else if self.groups() {
+            Some(EventKind::GroupCreated)
+        } else {
+            None
+        };
         if let Some(kind) = kind {
             let mut e = self.event(kind);
-            e.user_name = string_member(body, "userName").filter(|_| self.users() && !self.is_sensitive("userName"));
-            e.display_name = string_member(body, "displayName").filter(|_| self.groups() && !self.is_sensitive("displayName"));
+            e.user_name = string_member(body, "userName")
+                .filter(|_| self.users() && !self.is_sensitive("userName"));
+            e.display_name = string_member(body, "displayName")
+                .filter(|_| self.groups() && !self.is_sensitive("displayName"));
             self.op.events.push(e);
         }
         for (attr, value) in expand(body)? {
@@ -195,11 +260,22 @@ impl<'l> Builder<'l> {
             self.apply(Op::Replace, attr, None, value)?;
         }
         let (users, groups) = (self.users(), self.groups());
-        let clearable: Vec<&str> =
-            CLEARABLE_ON_PUT.iter().copied().filter(|a| (users && *a != "members") || (groups && *a == "members")).collect();
+        let clearable: Vec<&str> = CLEARABLE_ON_PUT
+            .iter()
+            .copied()
+            .filter(|a| (users && *a != "members") || (groups && *a == "members"))
+            .collect();
         for attr in clearable {
             if !present.iter().any(|p| p == attr) {
-                let mut c = self.change(Op::Remove, &AttrRef { attribute: attr.to_string(), sub_attribute: None }, None, Vec::new());
+                let mut c = self.change(
+                    Op::Remove,
+                    &AttrRef {
+                        attribute: attr.to_string(),
+                        sub_attribute: None,
+                    },
+                    None,
+                    Vec::new(),
+                );
                 c.flags.push("possible_clear");
                 self.op.changes.push(c);
             }
@@ -211,7 +287,13 @@ impl<'l> Builder<'l> {
         if body.is_some() {
             return Err(ScimError::syntax("a DELETE must not carry a body"));
         }
-        let kind = if self.users() { EventKind::UserDeleted } else if self.groups() { EventKind::GroupDeleted } else { return Ok(()) };
+        let kind = if self.users() {
+            EventKind::UserDeleted
+        } else if self.groups() {
+            EventKind::GroupDeleted
+        } else {
+            return Ok(());
+        };
         self.push_event(kind);
         Ok(())
     }
@@ -222,10 +304,15 @@ impl<'l> Builder<'l> {
             if k.eq_ignore_ascii_case("Operations") {
                 ops = Some(v);
             } else if !k.eq_ignore_ascii_case("schemas") {
-                return Err(ScimError::syntax(format!("unexpected member `{}` in a PatchOp", k.escape_default())));
+                return Err(ScimError::syntax(format!(
+                    "unexpected member `{}` in a PatchOp",
+                    k.escape_default()
+                )));
             }
         }
-        let ops = ops.and_then(Value::as_array).ok_or_else(|| ScimError::syntax("a PatchOp needs an `Operations` array"))?;
+        let ops = ops
+            .and_then(Value::as_array)
+            .ok_or_else(|| ScimError::syntax("a PatchOp needs an `Operations` array"))?;
         self.patch_ops(ops)
     }
 
@@ -235,7 +322,10 @@ impl<'l> Builder<'l> {
             return Err(ScimError::syntax("a PatchOp needs at least one operation"));
         }
         if ops.len() > self.limits.max_operations {
-            return Err(ScimError::too_large(format!("more than {} PATCH operations", self.limits.max_operations)));
+            return Err(ScimError::too_large(format!(
+                "more than {} PATCH operations",
+                self.limits.max_operations
+            )));
         }
         if self.users() {
             self.push_event(EventKind::UserUpdated);
@@ -250,38 +340,68 @@ impl<'l> Builder<'l> {
     }
 
     fn patch_op(&mut self, op: &Value) -> Result<(), ScimError> {
-        let obj = op.as_object().ok_or_else(|| ScimError::syntax("an operation must be an object"))?;
+        let obj = op
+            .as_object()
+            .ok_or_else(|| ScimError::syntax("an operation must be an object"))?;
         let (mut name, mut path, mut value) = (None, None, None);
         for (k, v) in obj {
             match k.to_ascii_lowercase().as_str() {
                 "op" => name = Some(v),
                 "path" => path = Some(v),
                 "value" => value = Some(v),
-                _ => return Err(ScimError::syntax(format!("unexpected member `{}` in an operation", k.escape_default()))),
+                _ => {
+                    return Err(ScimError::syntax(format!(
+                        "unexpected member `{}` in an operation",
+                        k.escape_default()
+                    )))
+                }
             }
         }
-        let op = match name.and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+        let op = match name
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("add") => Op::Add,
             Some("replace") => Op::Replace,
             Some("remove") => Op::Remove,
-            _ => return Err(ScimError::syntax("`op` must be `add`, `replace` or `remove`")),
+            _ => {
+                return Err(ScimError::syntax(
+                    "`op` must be `add`, `replace` or `remove`",
+                ))
+            }
         };
         match path {
             Some(Value::String(p)) => {
                 let parsed = path::parse(p)?;
                 if matches!(parsed.attr.attribute.as_str(), "id" | "meta" | "schemas") {
-                    return Err(ScimError::new(400, Some("mutability"), format!("`{}` cannot be written", parsed.attr.attribute)));
+                    return Err(ScimError::new(
+                        400,
+                        Some("mutability"),
+                        format!("`{}` cannot be written", parsed.attr.attribute),
+                    ));
                 }
                 if op != Op::Remove && value.is_none() {
-                    return Err(ScimError::value(format!("`{op:?}` needs a `value`").to_lowercase()));
+                    return Err(ScimError::value(
+                        format!("`{op:?}` needs a `value`").to_lowercase(),
+                    ));
                 }
-                self.apply(op, parsed.attr, parsed.filter, value.cloned().unwrap_or(Value::Null))
+                self.apply(
+                    op,
+                    parsed.attr,
+                    parsed.filter,
+                    value.cloned().unwrap_or(Value::Null),
+                )
             }
-            Some(Value::Null) | None if op == Op::Remove => Err(ScimError::new(400, Some("noTarget"), "`remove` needs a `path`")),
+            Some(Value::Null) | None if op == Op::Remove => Err(ScimError::new(
+                400,
+                Some("noTarget"),
+                "`remove` needs a `path`",
+            )),
             Some(Value::Null) | None => {
-                let obj = value
-                    .and_then(Value::as_object)
-                    .ok_or_else(|| ScimError::value("an operation without `path` needs an object `value`"))?;
+                let obj = value.and_then(Value::as_object).ok_or_else(|| {
+                    ScimError::value("an operation without `path` needs an object `value`")
+                })?;
                 for (attr, v) in expand(obj)? {
                     self.apply(op, attr, None, v)?;
                 }
@@ -292,7 +412,13 @@ impl<'l> Builder<'l> {
     }
 
     /// Records one attribute change and the lifecycle events it implies.
-    fn apply(&mut self, op: Op, attr: AttrRef, filter: Option<Filter>, value: Value) -> Result<(), ScimError> {
+    fn apply(
+        &mut self,
+        op: Op,
+        attr: AttrRef,
+        filter: Option<Filter>,
+        value: Value,
+    ) -> Result<(), ScimError> {
         if attr.attribute == "active" && (value.is_array() || value.is_object()) {
             return Err(ScimError::value("`active` must be a boolean"));
         }
@@ -320,14 +446,20 @@ impl<'l> Builder<'l> {
     }
 
     /// The values written, one per element, with Entra's JSON-in-string roles decoded.
-    fn values_of(&self, attr: &AttrRef, value: Value) -> Result<(Vec<Value>, Vec<&'static str>), ScimError> {
+    fn values_of(
+        &self,
+        attr: &AttrRef,
+        value: Value,
+    ) -> Result<(Vec<Value>, Vec<&'static str>), ScimError> {
         let mut flags = Vec::new();
         let mut values = match value {
             Value::Null => Vec::new(),
             Value::Array(items) => items,
             // Salesforce wraps members: {"members":[…]}. Some servers store the wrapper, others
             // refuse it; read it as the members it names.
-            Value::Object(mut o) if attr.attribute == "members" && o.len() == 1 && o.contains_key("members") => {
+            Value::Object(mut o)
+                if attr.attribute == "members" && o.len() == 1 && o.contains_key("members") =>
+            {
                 flags.push("wrapped_value");
                 match o.remove("members") {
                     Some(Value::Array(items)) => items,
@@ -350,7 +482,13 @@ impl<'l> Builder<'l> {
         Ok((values, flags))
     }
 
-    fn change(&self, op: Op, attr: &AttrRef, filter: Option<&Filter>, values: Vec<Value>) -> Change {
+    fn change(
+        &self,
+        op: Op,
+        attr: &AttrRef,
+        filter: Option<&Filter>,
+        values: Vec<Value>,
+    ) -> Change {
         Change {
             resource_type: self.op.resource_type.clone(),
             resource_id: self.op.resource_id.clone(),
@@ -365,7 +503,11 @@ impl<'l> Builder<'l> {
     }
 
     fn event(&self, kind: EventKind) -> Event {
-        let mut e = Event::new(kind, self.op.resource_type.clone(), self.op.resource_id.clone());
+        let mut e = Event::new(
+            kind,
+            self.op.resource_type.clone(),
+            self.op.resource_id.clone(),
+        );
         e.bulk_id = self.op.bulk_id.clone();
         e
     }
@@ -379,7 +521,10 @@ impl<'l> Builder<'l> {
 
     fn is_sensitive(&self, attribute: &str) -> bool {
         let bare = attribute.rsplit(':').next().unwrap_or(attribute);
-        self.limits.sensitive.iter().any(|s| s.eq_ignore_ascii_case(attribute) || s.eq_ignore_ascii_case(bare))
+        self.limits
+            .sensitive
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(attribute) || s.eq_ignore_ascii_case(bare))
     }
 }
 
@@ -402,7 +547,9 @@ fn expand(obj: &Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> 
     let mut out = Vec::with_capacity(obj.len());
     for (key, value) in obj {
         if attribute::is_schema_urn(key) {
-            let inner = value.as_object().ok_or_else(|| ScimError::value(format!("`{key}` must hold an object")))?;
+            let inner = value
+                .as_object()
+                .ok_or_else(|| ScimError::value(format!("`{key}` must hold an object")))?;
             for (k, v) in inner {
                 let attr = attribute::parse(&format!("{key}:{k}"))?;
                 out.push((attr, v.clone()));
@@ -431,13 +578,20 @@ fn json_in_string(v: &Value, max_depth: usize) -> Result<Option<Value>, ScimErro
     if !text.trim_start().starts_with('{') {
         return Ok(None);
     }
-    let decoded = strict_json::parse_str(text, max_depth)
-        .map_err(|e| ScimError::value(format!("a role carried as JSON in a string does not parse: {}", e.detail)))?;
+    let decoded = strict_json::parse_str(text, max_depth).map_err(|e| {
+        ScimError::value(format!(
+            "a role carried as JSON in a string does not parse: {}",
+            e.detail
+        ))
+    })?;
     Ok(decoded.is_object().then_some(decoded))
 }
 
 fn string_member(obj: &Map<String, Value>, name: &str) -> Option<String> {
-    obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str()).map(str::to_string)
+    obj.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::to_string)
 }
 
 /// Exposed for `bulk`: applies a bare array of PATCH operations (a Bulk `data` shape).

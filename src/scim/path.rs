@@ -20,7 +20,11 @@ pub struct PatchPath {
 /// A value filter expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Compare { attr: String, op: CompareOp, value: Value },
+    Compare {
+        attr: String,
+        op: CompareOp,
+        value: Value,
+    },
     Present(String),
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
@@ -54,20 +58,30 @@ const OPS: [(&str, CompareOp); 9] = [
 
 impl CompareOp {
     fn as_str(self) -> &'static str {
-        OPS.iter().find(|(_, o)| *o == self).map_or("eq", |(s, _)| s)
+        OPS.iter()
+            .find(|(_, o)| *o == self)
+            .map_or("eq", |(s, _)| s)
     }
 }
 
 /// Parses a PATCH `path`.
 pub fn parse(path: &str) -> Result<PatchPath, ScimError> {
     if path.len() > 1024 {
-        return Err(ScimError::path("the PATCH path is longer than 1024 characters"));
+        return Err(ScimError::path(
+            "the PATCH path is longer than 1024 characters",
+        ));
     }
     let Some(open) = path.find('[') else {
         if path.contains([' ', ']', '(', ')', '"']) {
-            return Err(ScimError::path(format!("`{}` is not a PATCH path", path.escape_default())));
+            return Err(ScimError::path(format!(
+                "`{}` is not a PATCH path",
+                path.escape_default()
+            )));
         }
-        return Ok(PatchPath { attr: attribute::parse(path)?, filter: None });
+        return Ok(PatchPath {
+            attr: attribute::parse(path)?,
+            filter: None,
+        });
     };
     let head = path.get(..open).unwrap_or_default();
     let after = path.get(open + 1..).unwrap_or_default();
@@ -75,19 +89,29 @@ pub fn parse(path: &str) -> Result<PatchPath, ScimError> {
     let filter = p.or_expr()?;
     p.skip_ws();
     if !p.eat("]") {
-        return Err(ScimError::path(format!("the filter in `{}` is not closed by `]`", path.escape_default())));
+        return Err(ScimError::path(format!(
+            "the filter in `{}` is not closed by `]`",
+            path.escape_default()
+        )));
     }
     let tail = after.get(p.pos..).unwrap_or_default();
     let mut attr = attribute::parse(head)?;
     if attr.sub_attribute.is_some() {
-        return Err(ScimError::path("a value filter applies to an attribute, not a sub-attribute"));
+        return Err(ScimError::path(
+            "a value filter applies to an attribute, not a sub-attribute",
+        ));
     }
     if !tail.is_empty() {
-        let sub = tail.strip_prefix('.').ok_or_else(|| ScimError::path("only `.subAttribute` may follow `]`"))?;
+        let sub = tail
+            .strip_prefix('.')
+            .ok_or_else(|| ScimError::path("only `.subAttribute` may follow `]`"))?;
         attribute::check_name(sub, path)?;
         attr.sub_attribute = Some(attribute::canonical_sub(sub));
     }
-    Ok(PatchPath { attr, filter: Some(filter) })
+    Ok(PatchPath {
+        attr,
+        filter: Some(filter),
+    })
 }
 
 impl Filter {
@@ -113,9 +137,11 @@ impl Filter {
     /// which values match depends on the resource's state.
     pub fn listed_values(&self) -> Option<Vec<String>> {
         match self {
-            Filter::Compare { attr, op: CompareOp::Eq, value: Value::String(v) } if attr == "value" => {
-                Some(vec![v.clone()])
-            }
+            Filter::Compare {
+                attr,
+                op: CompareOp::Eq,
+                value: Value::String(v),
+            } if attr == "value" => Some(vec![v.clone()]),
             Filter::Or(a, b) => {
                 let mut l = a.listed_values()?;
                 l.extend(b.listed_values()?);
@@ -153,7 +179,9 @@ impl Parser<'_> {
     /// Eats a case-insensitive keyword followed by a space or `(`.
     fn keyword(&mut self, kw: &str) -> bool {
         let r = self.rest();
-        let matches = r.get(..kw.len()).is_some_and(|p| p.eq_ignore_ascii_case(kw))
+        let matches = r
+            .get(..kw.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(kw))
             && matches!(r.as_bytes().get(kw.len()), Some(b' ' | b'('));
         if matches {
             self.pos += kw.len();
@@ -213,7 +241,10 @@ impl Parser<'_> {
     }
 
     fn attr_exp(&mut self) -> Result<Filter, ScimError> {
-        let name_len = self.rest().find([' ', '(', ')', '[', ']', '"']).unwrap_or(self.rest().len());
+        let name_len = self
+            .rest()
+            .find([' ', '(', ')', '[', ']', '"'])
+            .unwrap_or(self.rest().len());
         let name = self.rest().get(..name_len).unwrap_or_default().to_string();
         self.pos += name_len;
         if self.rest().starts_with('[') {
@@ -228,9 +259,14 @@ impl Parser<'_> {
         if self.keyword_end("pr") {
             return Ok(Filter::Present(attr));
         }
-        let op = OPS.iter().find(|(kw, _)| self.keyword_space(kw)).map(|(_, op)| *op);
+        let op = OPS
+            .iter()
+            .find(|(kw, _)| self.keyword_space(kw))
+            .map(|(_, op)| *op);
         let Some(op) = op else {
-            return Err(ScimError::path(format!("expected a comparison operator after `{name}`")));
+            return Err(ScimError::path(format!(
+                "expected a comparison operator after `{name}`"
+            )));
         };
         self.skip_ws();
         let value = self.comp_value()?;
@@ -239,7 +275,10 @@ impl Parser<'_> {
 
     fn keyword_space(&mut self, kw: &str) -> bool {
         let r = self.rest();
-        let ok = r.get(..kw.len()).is_some_and(|p| p.eq_ignore_ascii_case(kw)) && r.as_bytes().get(kw.len()) == Some(&b' ');
+        let ok = r
+            .get(..kw.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(kw))
+            && r.as_bytes().get(kw.len()) == Some(&b' ');
         if ok {
             self.pos += kw.len();
         }
@@ -248,7 +287,9 @@ impl Parser<'_> {
 
     fn keyword_end(&mut self, kw: &str) -> bool {
         let r = self.rest();
-        let ok = r.get(..kw.len()).is_some_and(|p| p.eq_ignore_ascii_case(kw))
+        let ok = r
+            .get(..kw.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(kw))
             && matches!(r.as_bytes().get(kw.len()), None | Some(b' ' | b')' | b']'));
         if ok {
             self.pos += kw.len();
@@ -259,12 +300,22 @@ impl Parser<'_> {
     /// A JSON literal: string (with escapes), number, `true`, `false` or `null`.
     fn comp_value(&mut self) -> Result<Value, ScimError> {
         let r = self.rest();
-        let len = if r.starts_with('"') { json_string_len(r)? } else { r.find([' ', ')', ']']).unwrap_or(r.len()) };
+        let len = if r.starts_with('"') {
+            json_string_len(r)?
+        } else {
+            r.find([' ', ')', ']']).unwrap_or(r.len())
+        };
         let token = r.get(..len).unwrap_or_default();
-        let value: Value = super::strict_json::parse(token.as_bytes(), 1)
-            .map_err(|_| ScimError::path(format!("`{}` is not a filter value (strings must be quoted)", token.escape_default())))?;
+        let value: Value = super::strict_json::parse(token.as_bytes(), 1).map_err(|_| {
+            ScimError::path(format!(
+                "`{}` is not a filter value (strings must be quoted)",
+                token.escape_default()
+            ))
+        })?;
         if value.is_array() || value.is_object() {
-            return Err(ScimError::path("filter values are strings, numbers, booleans or null"));
+            return Err(ScimError::path(
+                "filter values are strings, numbers, booleans or null",
+            ));
         }
         self.pos += len;
         Ok(value)
@@ -297,11 +348,17 @@ mod tests {
         let p = parse("name.familyName").unwrap();
         assert_eq!(p.attr.sub_attribute.as_deref(), Some("familyName"));
         let p = parse(r#"members[value eq "2819c223-7f76-453a-919d-413861904646"]"#).unwrap();
-        assert_eq!(p.filter.unwrap().listed_values().unwrap(), vec!["2819c223-7f76-453a-919d-413861904646"]);
+        assert_eq!(
+            p.filter.unwrap().listed_values().unwrap(),
+            vec!["2819c223-7f76-453a-919d-413861904646"]
+        );
         let p = parse(r#"emails[type eq "work" and primary eq true].value"#).unwrap();
         assert_eq!(p.attr.attribute, "emails");
         assert_eq!(p.attr.sub_attribute.as_deref(), Some("value"));
-        assert_eq!(p.filter.unwrap().to_text(), r#"type eq "work" and primary eq true"#);
+        assert_eq!(
+            p.filter.unwrap().to_text(),
+            r#"type eq "work" and primary eq true"#
+        );
         let p = parse(r#"members[value eq "a" or value eq "b"].display"#).unwrap();
         assert_eq!(p.filter.unwrap().listed_values().unwrap(), vec!["a", "b"]);
     }
@@ -309,14 +366,18 @@ mod tests {
     #[test]
     fn precedence_and_case() {
         let p = parse(r#"emails[TYPE Eq "work" OR type eq "home" and primary eq true]"#).unwrap();
-        assert_eq!(p.filter.unwrap().to_text(), r#"type eq "work" or (type eq "home" and primary eq true)"#);
+        assert_eq!(
+            p.filter.unwrap().to_text(),
+            r#"type eq "work" or (type eq "home" and primary eq true)"#
+        );
         let p = parse(r#"members[not (value eq "u1")]"#).unwrap();
         assert!(p.filter.unwrap().listed_values().is_none());
         let p = parse(r#"addresses[type eq "a\"]b"].streetAddress"#).unwrap();
         assert_eq!(p.filter.unwrap().to_text(), r#"type eq "a\"]b""#);
         let p = parse(r#"emails[value pr]"#).unwrap();
         assert_eq!(p.filter.unwrap(), Filter::Present("value".into()));
-        let p = parse(r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work"]"#).unwrap();
+        let p =
+            parse(r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work"]"#).unwrap();
         assert_eq!(p.attr.attribute, "emails");
     }
 

@@ -47,12 +47,20 @@ pub struct Headers(Vec<(String, String)>);
 
 impl Headers {
     pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
-        Headers(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
+        Headers(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+        )
     }
 
     /// The first value of `name` (lower-case).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// How many times `name` (lower-case) appears.

@@ -10,7 +10,9 @@ use super::strict_json;
 pub fn group_names(body: &[u8]) -> Vec<(String, String)> {
     // Strict parsing also serves here: one JSON deserializer in the filter, and an ambiguous
     // response teaches nothing.
-    let Ok(v) = strict_json::parse(body, 64) else { return Vec::new() };
+    let Ok(v) = strict_json::parse(body, 64) else {
+        return Vec::new();
+    };
     let resources = match v.get("Resources").and_then(Value::as_array) {
         Some(list) => list.iter().collect(),
         None => vec![&v],
@@ -20,7 +22,8 @@ pub fn group_names(body: &[u8]) -> Vec<(String, String)> {
         .filter_map(|r| {
             let id = r.get("id")?.as_str()?;
             let name = r.get("displayName")?.as_str()?;
-            (!id.is_empty() && id.len() <= 256 && name.len() <= 1024).then(|| (id.to_string(), name.to_string()))
+            (!id.is_empty() && id.len() <= 256 && name.len() <= 1024)
+                .then(|| (id.to_string(), name.to_string()))
         })
         .take(1000)
         .collect()
@@ -29,7 +32,12 @@ pub fn group_names(body: &[u8]) -> Vec<(String, String)> {
 /// The id of a created resource: the last segment of `Location`, else the body's `id`.
 pub fn created_id(location: Option<&str>, body: Option<&[u8]>) -> Option<String> {
     let from_location = location
-        .map(|l| l.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/'))
+        .map(|l| {
+            l.split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+        })
         .and_then(|l| l.rsplit('/').next())
         .filter(|s| !s.is_empty())
         .map(str::to_string);
@@ -46,7 +54,10 @@ mod tests {
 
     #[test]
     fn learns_from_resources_and_lists() {
-        assert_eq!(group_names(br#"{"id":"g1","displayName":"Admins"}"#), vec![("g1".into(), "Admins".into())]);
+        assert_eq!(
+            group_names(br#"{"id":"g1","displayName":"Admins"}"#),
+            vec![("g1".into(), "Admins".into())]
+        );
         let list = br#"{"Resources":[{"id":"a","displayName":"A"},{"id":"b"}]}"#;
         assert_eq!(group_names(list), vec![("a".into(), "A".into())]);
         assert!(group_names(b"not json").is_empty());
@@ -54,7 +65,10 @@ mod tests {
 
     #[test]
     fn created_id_prefers_location() {
-        assert_eq!(created_id(Some("http://x/scim/v2/Users/u1"), Some(br#"{"id":"zz"}"#)), Some("u1".into()));
+        assert_eq!(
+            created_id(Some("http://x/scim/v2/Users/u1"), Some(br#"{"id":"zz"}"#)),
+            Some("u1".into())
+        );
         assert_eq!(created_id(None, Some(br#"{"id":"zz"}"#)), Some("zz".into()));
     }
 }

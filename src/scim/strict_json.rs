@@ -16,13 +16,19 @@ use super::error::ScimError;
 /// Parses `bytes` as one strict JSON document with at most `max_depth` levels of nesting.
 pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Value, ScimError> {
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        return Err(ScimError::syntax("a byte-order mark is not accepted before JSON"));
+        return Err(ScimError::syntax(
+            "a byte-order mark is not accepted before JSON",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = Strict { depth: 0, max_depth }
-        .deserialize(&mut de)
-        .map_err(|e| ScimError::syntax(format!("the body is not valid JSON: {e}")))?;
-    de.end().map_err(|e| ScimError::syntax(format!("trailing data after the JSON body: {e}")))?;
+    let value = Strict {
+        depth: 0,
+        max_depth,
+    }
+    .deserialize(&mut de)
+    .map_err(|e| ScimError::syntax(format!("the body is not valid JSON: {e}")))?;
+    de.end()
+        .map_err(|e| ScimError::syntax(format!("trailing data after the JSON body: {e}")))?;
     Ok(value)
 }
 
@@ -40,9 +46,15 @@ struct Strict {
 impl Strict {
     fn deeper<E: de::Error>(self) -> Result<Strict, E> {
         if self.depth >= self.max_depth {
-            return Err(E::custom(format!("nesting deeper than {} levels", self.max_depth)));
+            return Err(E::custom(format!(
+                "nesting deeper than {} levels",
+                self.max_depth
+            )));
         }
-        Ok(Strict { depth: self.depth + 1, max_depth: self.max_depth })
+        Ok(Strict {
+            depth: self.depth + 1,
+            max_depth: self.max_depth,
+        })
     }
 }
 
@@ -71,7 +83,9 @@ impl<'de> Visitor<'de> for Strict {
         Ok(Value::Number(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("a number out of range"))
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("a number out of range"))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_string()))
@@ -110,7 +124,8 @@ impl<'de> Visitor<'de> for Strict {
             let duplicate = match seen.as_mut() {
                 Some(set) => !set.insert(key.to_ascii_lowercase()),
                 None if out.len() >= 16 => {
-                    let mut set: HashSet<String> = out.keys().map(|k| k.to_ascii_lowercase()).collect();
+                    let mut set: HashSet<String> =
+                        out.keys().map(|k| k.to_ascii_lowercase()).collect();
                     let dup = !set.insert(key.to_ascii_lowercase());
                     seen = Some(set);
                     dup
@@ -118,7 +133,9 @@ impl<'de> Visitor<'de> for Strict {
                 None => out.keys().any(|k| k.eq_ignore_ascii_case(&key)),
             };
             if duplicate {
-                return Err(de::Error::custom(format!("duplicate key `{key}` (keys are case-insensitive)")));
+                return Err(de::Error::custom(format!(
+                    "duplicate key `{key}` (keys are case-insensitive)"
+                )));
             }
             let value = map.next_value_seed(inner)?;
             out.insert(key, value);

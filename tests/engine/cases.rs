@@ -24,16 +24,28 @@ fn run_dir(dir: &str, top_is_cases: bool) -> usize {
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let base = file.parent().unwrap().to_path_buf();
-        let results = scimguard::suite::run_file(&text, |p| std::fs::read_to_string(base.join(p)).map_err(|e| e.to_string()))
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let results = scimguard::suite::run_file(&text, |p| {
+            std::fs::read_to_string(base.join(p)).map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         for r in results {
             total += 1;
             if !r.passed() {
-                failures.push(format!("{}: {}\n    {}", file.display(), r.name, r.failures.join("\n    ")));
+                failures.push(format!(
+                    "{}: {}\n    {}",
+                    file.display(),
+                    r.name,
+                    r.failures.join("\n    ")
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     total
 }
 

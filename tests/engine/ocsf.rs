@@ -14,11 +14,17 @@ use serde_json::{json, Value};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn schema() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(Path::new(ROOT).join("tests/ocsf/schema-1.8.0.json")).unwrap()).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(Path::new(ROOT).join("tests/ocsf/schema-1.8.0.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 fn policy_text(mode: &str) -> String {
-    let mut p: Value = serde_json::from_str(&std::fs::read_to_string(Path::new(ROOT).join("policies/default.json")).unwrap()).unwrap();
+    let mut p: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(ROOT).join("policies/default.json")).unwrap(),
+    )
+    .unwrap();
     p["mode"] = json!(mode);
     p.to_string()
 }
@@ -47,20 +53,34 @@ pub fn facts(i: usize) -> RequestFacts {
 /// What the client would have received: the block reply's status, else a success.
 fn completion(e: &Evaluation) -> Completion {
     let status = e.reply().map_or(200, |r| r.status);
-    Completion { status: Some(status), created_id: None, duration_ms: Some(3) }
+    Completion {
+        status: Some(status),
+        created_id: None,
+        duration_ms: Some(3),
+    }
 }
 
 /// Every request of the shared case files (tests/cases, policies/*.cases.json).
 fn shared_requests() -> Vec<(String, HttpRequest, Facts)> {
     let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(Path::new(ROOT).join("tests/cases")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(Path::new(ROOT).join("tests/cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.push(Path::new(ROOT).join("policies/default.cases.json"));
     for f in files {
         let (_, reqs) = scimguard::suite::requests(&std::fs::read_to_string(&f).unwrap()).unwrap();
         let stem = f.file_name().unwrap().to_string_lossy().to_string();
-        out.extend(reqs.into_iter().map(|(name, r, facts)| (format!("{stem}: {name}"), r, facts)));
+        out.extend(
+            reqs.into_iter()
+                .map(|(name, r, facts)| (format!("{stem}: {name}"), r, facts)),
+        );
     }
-    assert!(out.len() > 100, "expected the shared cases, got {}", out.len());
+    assert!(
+        out.len() > 100,
+        "expected the shared cases, got {}",
+        out.len()
+    );
     out
 }
 
@@ -68,47 +88,84 @@ fn shared_requests() -> Vec<(String, HttpRequest, Facts)> {
 pub fn check_event(s: &Value, ev: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     let mut err = |m: String| errs.push(m);
-    let Some(obj) = ev.as_object() else { return vec!["not an object".into()] };
+    let Some(obj) = ev.as_object() else {
+        return vec!["not an object".into()];
+    };
     let class_uid = ev["class_uid"].as_u64().unwrap_or(0);
-    let Some(class) = s["classes"].get(class_uid.to_string()) else { return vec![format!("class_uid {class_uid} not in the schema facts")] };
+    let Some(class) = s["classes"].get(class_uid.to_string()) else {
+        return vec![format!("class_uid {class_uid} not in the schema facts")];
+    };
     for r in class["required"].as_array().unwrap() {
         let r = r.as_str().unwrap();
         if ev.get(r).is_none_or(Value::is_null) {
             err(format!("required `{r}` missing"));
         }
     }
-    let profiles: Vec<&str> = ev["metadata"]["profiles"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    let mut allowed: BTreeSet<&str> = class["attributes"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let profiles: Vec<&str> = ev["metadata"]["profiles"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut allowed: BTreeSet<&str> = class["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
     if profiles.contains(&"security_control") {
-        allowed.extend(s["profiles"]["security_control"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()));
+        allowed.extend(
+            s["profiles"]["security_control"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap()),
+        );
     }
     for k in obj.keys() {
         if !allowed.contains(k.as_str()) {
-            err(format!("unknown top-level attribute `{k}` for class {class_uid}"));
+            err(format!(
+                "unknown top-level attribute `{k}` for class {class_uid}"
+            ));
         }
     }
     if ev["class_name"] != class["name"] {
-        err(format!("class_name {} != {}", ev["class_name"], class["name"]));
+        err(format!(
+            "class_name {} != {}",
+            ev["class_name"], class["name"]
+        ));
     }
     if ev["category_uid"] != s["category"]["uid"] || ev["category_name"] != s["category"]["name"] {
-        err(format!("category {} {}", ev["category_uid"], ev["category_name"]));
+        err(format!(
+            "category {} {}",
+            ev["category_uid"], ev["category_name"]
+        ));
     }
     let activity_id = ev["activity_id"].as_u64().unwrap_or(u64::MAX);
     match class["activities"].get(activity_id.to_string()) {
-        None => err(format!("activity_id {activity_id} not defined for class {class_uid}")),
+        None => err(format!(
+            "activity_id {activity_id} not defined for class {class_uid}"
+        )),
         // 99 Other: the source-specific name goes in `activity_name`.
         Some(_) if activity_id == 99 => {
             if ev["activity_name"].as_str().is_none_or(str::is_empty) {
                 err("activity 99 without an activity_name".into());
             }
         }
-        Some(name) if *name != ev["activity_name"] => err(format!("activity_name {} != {name}", ev["activity_name"])),
+        Some(name) if *name != ev["activity_name"] => {
+            err(format!("activity_name {} != {name}", ev["activity_name"]))
+        }
         Some(_) => {}
     }
     if ev["type_uid"].as_u64() != Some(class_uid * 100 + activity_id) {
-        err(format!("type_uid {} != {class_uid}*100+{activity_id}", ev["type_uid"]));
+        err(format!(
+            "type_uid {} != {class_uid}*100+{activity_id}",
+            ev["type_uid"]
+        ));
     }
-    let type_name = format!("{}: {}", class["name"].as_str().unwrap(), ev["activity_name"].as_str().unwrap_or(""));
+    let type_name = format!(
+        "{}: {}",
+        class["name"].as_str().unwrap(),
+        ev["activity_name"].as_str().unwrap_or("")
+    );
     if ev["type_name"] != json!(type_name) {
         err(format!("type_name {} != {type_name}", ev["type_name"]));
     }
@@ -124,7 +181,9 @@ pub fn check_event(s: &Value, ev: &Value) -> Vec<String> {
         let Some(v) = ev.get(id) else { continue };
         match s["enums"][path].get(v.to_string()) {
             None => err(format!("{id} {v} not in the enum")),
-            Some(c) if ev.get(caption).is_some_and(|got| got != c) => err(format!("{caption} {} != {c}", ev[caption])),
+            Some(c) if ev.get(caption).is_some_and(|got| got != c) => {
+                err(format!("{caption} {} != {c}", ev[caption]))
+            }
             Some(_) => {}
         }
     }
@@ -164,8 +223,15 @@ pub fn check_event(s: &Value, ev: &Value) -> Vec<String> {
 
 fn check_object(s: &Value, at: &str, object: &str, v: &Value, err: &mut impl FnMut(String)) {
     let o = &s["objects"][object];
-    let Some(fields) = v.as_object() else { return err(format!("{at} is not an object")) };
-    let attrs: BTreeSet<&str> = o["attributes"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let Some(fields) = v.as_object() else {
+        return err(format!("{at} is not an object"));
+    };
+    let attrs: BTreeSet<&str> = o["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
     for k in fields.keys() {
         if !attrs.contains(k.as_str()) {
             err(format!("{at}.{k} is not an attribute of `{object}`"));
@@ -176,8 +242,17 @@ fn check_object(s: &Value, at: &str, object: &str, v: &Value, err: &mut impl FnM
             err(format!("{at}.{} is required", r.as_str().unwrap()));
         }
     }
-    let one: Vec<&str> = o["at_least_one"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-    if !one.is_empty() && !one.iter().any(|k| v.get(*k).is_some_and(|x| !x.is_null() && x != "")) {
+    let one: Vec<&str> = o["at_least_one"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    if !one.is_empty()
+        && !one
+            .iter()
+            .any(|k| v.get(*k).is_some_and(|x| !x.is_null() && x != ""))
+    {
         err(format!("{at} needs at least one of {one:?}"));
     }
 }
@@ -205,27 +280,53 @@ fn every_shared_case_yields_valid_ocsf_events() {
             if is_write && evs.is_empty() {
                 problems.push(format!("{mode} {name}: a write without OCSF events"));
             }
-            let uids: BTreeSet<&str> = evs.iter().filter_map(|v| v["metadata"]["uid"].as_str()).collect();
+            let uids: BTreeSet<&str> = evs
+                .iter()
+                .filter_map(|v| v["metadata"]["uid"].as_str())
+                .collect();
             if uids.len() != evs.len() {
                 problems.push(format!("{mode} {name}: metadata.uid not unique"));
             }
             for ev in &evs {
                 count += 1;
-                classes.insert((ev["class_uid"].as_u64().unwrap(), ev["activity_id"].as_u64().unwrap()));
-                problems.extend(check_event(&s, ev).into_iter().map(|p| format!("{mode} {name}: {p}\n    {ev}")));
+                classes.insert((
+                    ev["class_uid"].as_u64().unwrap(),
+                    ev["activity_id"].as_u64().unwrap(),
+                ));
+                problems.extend(
+                    check_event(&s, ev)
+                        .into_iter()
+                        .map(|p| format!("{mode} {name}: {p}\n    {ev}")),
+                );
                 // Correlation: every event of one request names the same request, audit and trace ids.
                 let rid = format!("req-{i}");
                 assert_eq!(ev["metadata"]["correlation_uid"], json!(rid), "{name}");
                 assert_eq!(ev["http_request"]["uid"], json!(rid), "{name}");
-                assert_eq!(ev["unmapped"]["audit_id"], json!(facts(i).audit_id), "{name}");
-                assert_eq!(ev["unmapped"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{name}");
+                assert_eq!(
+                    ev["unmapped"]["audit_id"],
+                    json!(facts(i).audit_id),
+                    "{name}"
+                );
+                assert_eq!(
+                    ev["unmapped"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "{name}"
+                );
             }
         }
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     // The shared cases exercise every class the mapping uses.
     let used: BTreeSet<u64> = classes.iter().map(|(c, _)| *c).collect();
-    assert_eq!(used, BTreeSet::from([3001, 3004, 3005, 3006]), "{classes:?}");
+    assert_eq!(
+        used,
+        BTreeSet::from([3001, 3004, 3005, 3006]),
+        "{classes:?}"
+    );
     assert!(count > 150, "{count} events");
 }
 
@@ -240,40 +341,76 @@ fn the_mapping_table_names_only_defined_activities() {
             let class = &s["classes"][a.class.uid().to_string()];
             assert_eq!(class["name"], a.class.name());
             let defined = &class["activities"][a.id.to_string()];
-            assert!(!defined.is_null(), "{kind:?}: activity {} not in class {}", a.id, a.class.uid());
+            assert!(
+                !defined.is_null(),
+                "{kind:?}: activity {} not in class {}",
+                a.id,
+                a.class.uid()
+            );
             if a.id != 99 {
                 assert_eq!(defined, a.name, "{kind:?}");
             }
-            assert_eq!(a.type_uid(), u64::from(a.class.uid()) * 100 + u64::from(a.id));
+            assert_eq!(
+                a.type_uid(),
+                u64::from(a.class.uid()) * 100 + u64::from(a.id)
+            );
         }
     }
-    let revoke = Event { scope: Some("remove"), ..Event::new(EventKind::RoleChanged, ResourceType::Users, None) };
+    let revoke = Event {
+        scope: Some("remove"),
+        ..Event::new(EventKind::RoleChanged, ResourceType::Users, None)
+    };
     assert_eq!(ocsf::activity(&revoke).type_uid(), 300502);
 }
 
 fn types(evs: &[Value]) -> Vec<u64> {
-    evs.iter().map(|e| e["type_uid"].as_u64().unwrap()).collect()
+    evs.iter()
+        .map(|e| e["type_uid"].as_u64().unwrap())
+        .collect()
 }
 
 #[test]
 fn one_patch_touching_active_and_roles_is_two_events_with_one_correlation() {
-    let r = request(json!({"method":"PATCH","path":"/scim/v2/Users/u1","headers":{"x-client-id":"okta-prod"},"body":{"Operations":[
-        {"op":"replace","path":"active","value":false},{"op":"add","path":"roles","value":[{"value":"admin","display":"Admin"}]}]}}));
+    let r = request(
+        json!({"method":"PATCH","path":"/scim/v2/Users/u1","headers":{"x-client-id":"okta-prod"},"body":{"Operations":[
+        {"op":"replace","path":"active","value":false},{"op":"add","path":"roles","value":[{"value":"admin","display":"Admin"}]}]}}),
+    );
     let (e, evs) = events_for(&engine(), &r, &Facts::default(), 7);
     assert_eq!(e.rule_ids(), ["admin-role-granted"]);
-    assert_eq!(types(&evs), [300105, 300501], "no separate Update: nothing else changed");
+    assert_eq!(
+        types(&evs),
+        [300105, 300501],
+        "no separate Update: nothing else changed"
+    );
     for ev in &evs {
-        assert!(check_event(&schema(), ev).is_empty(), "{:?}", check_event(&schema(), ev));
+        assert!(
+            check_event(&schema(), ev).is_empty(),
+            "{:?}",
+            check_event(&schema(), ev)
+        );
         assert_eq!(ev["metadata"]["correlation_uid"], "req-7");
         assert_eq!(ev["user"]["uid"], "u1");
-        assert_eq!(ev["actor"]["user"], json!({"uid":"okta-prod","type_id":4,"type":"Service"}));
+        assert_eq!(
+            ev["actor"]["user"],
+            json!({"uid":"okta-prod","type_id":4,"type":"Service"})
+        );
         assert_eq!(ev["actor"]["app_name"], "Okta SCIM Client 1.0.0");
         assert_eq!(ev["status_id"], 2);
         assert_eq!(ev["status_detail"], "policy admin-role-granted");
         assert_eq!(ev["http_response"]["code"], 403);
-        assert_eq!((ev["action_id"].clone(), ev["disposition_id"].clone(), ev["is_alert"].clone()), (json!(2), json!(2), json!(true)));
+        assert_eq!(
+            (
+                ev["action_id"].clone(),
+                ev["disposition_id"].clone(),
+                ev["is_alert"].clone()
+            ),
+            (json!(2), json!(2), json!(true))
+        );
         assert_eq!(ev["metadata"]["profiles"], json!(["security_control"]));
-        assert_eq!(ev["severity_id"], 5, "a blocked high-risk request is a denied escalation");
+        assert_eq!(
+            ev["severity_id"], 5,
+            "a blocked high-risk request is a denied escalation"
+        );
         assert_eq!(ev["unmapped"]["rules"], json!(["admin-role-granted"]));
     }
     assert_eq!(evs[1]["privileges"], json!(["admin"]));
@@ -283,45 +420,90 @@ fn one_patch_touching_active_and_roles_is_two_events_with_one_correlation() {
 #[test]
 fn monitor_mode_would_block_is_allowed_logged_and_an_alert() {
     let monitor = Engine::from_json(&policy_text("monitor")).unwrap();
-    let r = request(json!({"method":"PATCH","path":"/scim/v2/Groups/g1","body":{"Operations":[{"op":"add","path":"members","value":[{"value":"u1"},{"value":"u2"}]}]}}));
-    let f = Facts { group_names: [("g1".to_string(), "Domain Admins".to_string())].into(), ..Default::default() };
+    let r = request(
+        json!({"method":"PATCH","path":"/scim/v2/Groups/g1","body":{"Operations":[{"op":"add","path":"members","value":[{"value":"u1"},{"value":"u2"}]}]}}),
+    );
+    let f = Facts {
+        group_names: [("g1".to_string(), "Domain Admins".to_string())].into(),
+        ..Default::default()
+    };
     let (e, evs) = events_for(&monitor, &r, &f, 1);
     assert_eq!(e.decision.as_str(), "tag");
-    assert_eq!(types(&evs), [300603, 300603], "one Add User event per member");
-    assert_eq!(evs.iter().map(|e| e["user"]["uid"].clone()).collect::<Vec<_>>(), [json!("u1"), json!("u2")]);
+    assert_eq!(
+        types(&evs),
+        [300603, 300603],
+        "one Add User event per member"
+    );
+    assert_eq!(
+        evs.iter()
+            .map(|e| e["user"]["uid"].clone())
+            .collect::<Vec<_>>(),
+        [json!("u1"), json!("u2")]
+    );
     for ev in &evs {
         assert_eq!(ev["status_id"], 1);
         assert!(ev.get("status_detail").is_none());
-        assert_eq!((ev["action_id"].clone(), ev["disposition_id"].clone(), ev["is_alert"].clone()), (json!(1), json!(17), json!(true)));
+        assert_eq!(
+            (
+                ev["action_id"].clone(),
+                ev["disposition_id"].clone(),
+                ev["is_alert"].clone()
+            ),
+            (json!(1), json!(17), json!(true))
+        );
         assert_eq!(ev["severity_id"], 4, "privileged-group add: high");
         assert_eq!(ev["group"]["uid"], "g1");
-        assert!(ev["message"].as_str().unwrap().contains("would be blocked"), "{}", ev["message"]);
+        assert!(
+            ev["message"].as_str().unwrap().contains("would be blocked"),
+            "{}",
+            ev["message"]
+        );
     }
 }
 
 #[test]
 fn group_names_come_from_the_request_or_the_host() {
-    let r = request(json!({"method":"PATCH","path":"/scim/v2/Groups/g1","body":{"Operations":[{"op":"remove","path":"members[value eq \"u9\"]"}]}}));
+    let r = request(
+        json!({"method":"PATCH","path":"/scim/v2/Groups/g1","body":{"Operations":[{"op":"remove","path":"members[value eq \"u9\"]"}]}}),
+    );
     let e = engine().evaluate_request(&r, &Facts::default());
     let names = [("g1".to_string(), "Engineering".to_string())].into();
-    let ctx = ocsf::Context { vendor_name: "Example Corp", group_names: Some(&names) };
-    let evs = e.ocsf_events_with(&facts(0), &Completion { status: Some(204), ..Default::default() }, &ctx);
+    let ctx = ocsf::Context {
+        vendor_name: "Example Corp",
+        group_names: Some(&names),
+    };
+    let evs = e.ocsf_events_with(
+        &facts(0),
+        &Completion {
+            status: Some(204),
+            ..Default::default()
+        },
+        &ctx,
+    );
     assert_eq!(types(&evs), [300604]);
     assert_eq!(evs[0]["group"], json!({"uid":"g1","name":"Engineering"}));
     assert_eq!(evs[0]["user"]["uid"], "u9");
     assert_eq!(evs[0]["severity_id"], 2, "a removal is Low");
     assert_eq!(evs[0]["metadata"]["product"]["vendor_name"], "Example Corp");
-    assert_eq!(evs[0]["metadata"]["product"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        evs[0]["metadata"]["product"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
 }
 
 #[test]
 fn a_bulk_yields_events_per_operation_in_order() {
-    let r = request(json!({"method":"POST","path":"/scim/v2/Bulk","body":{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[
+    let r = request(
+        json!({"method":"POST","path":"/scim/v2/Bulk","body":{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[
         {"method":"POST","path":"/Users","bulkId":"q1","data":{"userName":"alice"}},
         {"method":"PATCH","path":"/Users/u2","data":{"Operations":[{"op":"replace","path":"active","value":true}]}},
         {"method":"DELETE","path":"/Groups/g3"},
-        {"method":"PATCH","path":"/Groups/g4","data":{"Operations":[{"op":"add","path":"members","value":[{"value":"bulkId:q1"}]}]}}]}}));
-    let f = Facts { group_names: [("g3".into(), "Sales".into()), ("g4".into(), "Sales".into())].into(), ..Default::default() };
+        {"method":"PATCH","path":"/Groups/g4","data":{"Operations":[{"op":"add","path":"members","value":[{"value":"bulkId:q1"}]}]}}]}}),
+    );
+    let f = Facts {
+        group_names: [("g3".into(), "Sales".into()), ("g4".into(), "Sales".into())].into(),
+        ..Default::default()
+    };
     let (e, evs) = events_for(&engine(), &r, &f, 2);
     assert_eq!(e.decision.as_str(), "tag", "{:?}", e.rule_ids());
     assert_eq!(types(&evs), [300101, 300102, 300605, 300603]);
@@ -329,41 +511,90 @@ fn a_bulk_yields_events_per_operation_in_order() {
     assert_eq!(evs[0]["unmapped"]["scim"]["bulk_id"], "q1");
     assert_eq!(evs[3]["user"]["uid"], "bulkId:q1");
     assert_eq!(evs[3]["unmapped"]["scim"]["bulk_index"], 3);
-    assert!(evs.iter().all(|e| e["metadata"]["correlation_uid"] == "req-2" && e["http_request"]["http_method"] == "POST"));
+    assert!(evs
+        .iter()
+        .all(|e| e["metadata"]["correlation_uid"] == "req-2"
+            && e["http_request"]["http_method"] == "POST"));
 }
 
 #[test]
 fn creates_take_the_server_id_and_updates_fold_into_one() {
-    let r = request(json!({"method":"POST","path":"/scim/v2/Users","body":{"userName":"bjensen","roles":[{"value":"viewer"}]}}));
+    let r = request(
+        json!({"method":"POST","path":"/scim/v2/Users","body":{"userName":"bjensen","roles":[{"value":"viewer"}]}}),
+    );
     let e = engine().evaluate_request(&r, &Facts::default());
-    let evs = e.ocsf_events(&facts(0), &Completion { status: Some(201), created_id: Some("2819c223".into()), duration_ms: None });
+    let evs = e.ocsf_events(
+        &facts(0),
+        &Completion {
+            status: Some(201),
+            created_id: Some("2819c223".into()),
+            duration_ms: None,
+        },
+    );
     assert_eq!(types(&evs), [300101, 300501]);
     assert_eq!(evs[0]["user"], json!({"uid":"2819c223","name":"bjensen"}));
-    assert_eq!((evs[0]["status_id"].clone(), evs[0]["severity_id"].clone()), (json!(1), json!(1)));
-    assert!(evs[0].get("action_id").is_none(), "no rule matched: no security-control outcome");
+    assert_eq!(
+        (evs[0]["status_id"].clone(), evs[0]["severity_id"].clone()),
+        (json!(1), json!(1))
+    );
+    assert!(
+        evs[0].get("action_id").is_none(),
+        "no rule matched: no security-control outcome"
+    );
 
-    let r = request(json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[
-        {"op":"replace","path":"userName","value":"new@example.com"},{"op":"replace","path":"title","value":"CTO"}]}}));
+    let r = request(
+        json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[
+        {"op":"replace","path":"userName","value":"new@example.com"},{"op":"replace","path":"title","value":"CTO"}]}}),
+    );
     let (_, evs) = events_for(&engine(), &r, &Facts::default(), 0);
-    assert_eq!(types(&evs), [300199], "user_updated and identity_changed are one Update");
+    assert_eq!(
+        types(&evs),
+        [300199],
+        "user_updated and identity_changed are one Update"
+    );
     assert_eq!(evs[0]["activity_name"], "Update");
     assert_eq!(evs[0]["user_result"], json!({"name":"new@example.com"}));
-    assert_eq!(evs[0]["unmapped"]["scim"]["events"], json!(["user_updated", "identity_changed"]));
-    assert_eq!(evs[0]["unmapped"]["scim"]["attributes"], json!(["userName", "title"]));
+    assert_eq!(
+        evs[0]["unmapped"]["scim"]["events"],
+        json!(["user_updated", "identity_changed"])
+    );
+    assert_eq!(
+        evs[0]["unmapped"]["scim"]["attributes"],
+        json!(["userName", "title"])
+    );
 }
 
 #[test]
 fn unreadable_requests_are_one_failed_entity_management_event() {
-    let r = request(json!({"method":"PATCH","path":"/scim/v2/Users/u1?access_token=abc","body":"{not json"}));
+    let r = request(
+        json!({"method":"PATCH","path":"/scim/v2/Users/u1?access_token=abc","body":"{not json"}),
+    );
     let (e, evs) = events_for(&engine(), &r, &Facts::default(), 3);
     assert!(e.error.is_some());
     assert_eq!(types(&evs), [300403]);
     let ev = &evs[0];
-    assert!(check_event(&schema(), ev).is_empty(), "{:?}", check_event(&schema(), ev));
+    assert!(
+        check_event(&schema(), ev).is_empty(),
+        "{:?}",
+        check_event(&schema(), ev)
+    );
     assert_eq!(ev["status_id"], 2);
-    assert!(ev["status_detail"].as_str().unwrap().starts_with("unreadable request: "), "{}", ev["status_detail"]);
-    assert_eq!(ev["entity"], json!({"name":"/scim/v2/Users/u1","type":"SCIM request"}));
-    assert!(!ev.to_string().contains("access_token"), "query strings never reach events");
+    assert!(
+        ev["status_detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("unreadable request: "),
+        "{}",
+        ev["status_detail"]
+    );
+    assert_eq!(
+        ev["entity"],
+        json!({"name":"/scim/v2/Users/u1","type":"SCIM request"})
+    );
+    assert!(
+        !ev.to_string().contains("access_token"),
+        "query strings never reach events"
+    );
 }
 
 #[test]
@@ -375,9 +606,16 @@ fn reads_yield_no_events() {
 
 #[test]
 fn a_huge_membership_change_is_capped_and_says_so() {
-    let members: Vec<Value> = (0..1500).map(|i| json!({"value": format!("u{i}")})).collect();
-    let r = request(json!({"method":"PATCH","path":"/scim/v2/Groups/g1","body":{"Operations":[{"op":"add","path":"members","value":members}]}}));
-    let f = Facts { group_names: [("g1".into(), "Sales".into())].into(), ..Default::default() };
+    let members: Vec<Value> = (0..1500)
+        .map(|i| json!({"value": format!("u{i}")}))
+        .collect();
+    let r = request(
+        json!({"method":"PATCH","path":"/scim/v2/Groups/g1","body":{"Operations":[{"op":"add","path":"members","value":members}]}}),
+    );
+    let f = Facts {
+        group_names: [("g1".into(), "Sales".into())].into(),
+        ..Default::default()
+    };
     let (_, evs) = events_for(&engine(), &r, &f, 0);
     assert_eq!(evs.len(), ocsf::MAX_EVENTS);
     assert_eq!(evs[0]["unmapped"]["events_total"], 1500);
@@ -396,7 +634,14 @@ fn passwords_never_reach_ocsf_events() {
         assert!(!evs.is_empty());
         assert!(!Value::Array(evs.clone()).to_string().contains(secret));
     }
-    let (_, evs) = events_for(&engine(), &request(json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"replace","path":"password","value":secret}]}})), &Facts::default(), 0);
+    let (_, evs) = events_for(
+        &engine(),
+        &request(
+            json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"replace","path":"password","value":secret}]}}),
+        ),
+        &Facts::default(),
+        0,
+    );
     assert_eq!(types(&evs), [300103], "Password Change, no separate Update");
 }
 
@@ -404,11 +649,17 @@ fn passwords_never_reach_ocsf_events() {
 fn without_a_request_id_the_audit_id_correlates() {
     let r = request(json!({"method":"DELETE","path":"/scim/v2/Users/u1"}));
     let e = engine().evaluate_request(&r, &Facts::default());
-    let rf = RequestFacts { request_id: None, ..facts(5) };
+    let rf = RequestFacts {
+        request_id: None,
+        ..facts(5)
+    };
     let evs = e.ocsf_events(&rf, &Completion::default());
     assert_eq!(types(&evs), [300106]);
     assert_eq!(evs[0]["metadata"]["correlation_uid"], json!(rf.audit_id));
-    assert_eq!(evs[0]["metadata"]["uid"], json!(format!("{}-0", rf.audit_id)));
+    assert_eq!(
+        evs[0]["metadata"]["uid"],
+        json!(format!("{}-0", rf.audit_id))
+    );
     assert_eq!(evs[0]["status_id"], 0, "no status known: Unknown");
     assert_eq!(evs[0]["severity_id"], 2, "a delete is Low");
 }
@@ -424,15 +675,51 @@ fn the_checker_rejects_what_the_schema_forbids() {
         f(&mut ev);
         check_event(&schema(), &ev)
     };
-    assert!(!broken(&|e| e["foo"] = json!(1)).is_empty(), "unknown attribute");
-    assert!(!broken(&|e| e["action_id"] = json!(2)).is_empty(), "profile attribute without the profile");
-    assert!(!broken(&|e| e["activity_name"] = json!("Remove")).is_empty(), "activity name");
-    assert!(!broken(&|e| e["type_uid"] = json!(300107)).is_empty(), "type_uid");
-    assert!(!broken(&|e| e["severity_id"] = json!(7)).is_empty(), "severity enum");
-    assert!(!broken(&|e| e["status"] = json!("Failure")).is_empty(), "status caption");
-    assert!(!broken(&|e| { e.as_object_mut().unwrap().remove("user"); }).is_empty(), "required user");
-    assert!(!broken(&|e| e["user"] = json!({"type_id": 1})).is_empty(), "user needs uid or name");
-    assert!(!broken(&|e| e["user"]["login"] = json!("x")).is_empty(), "unknown user attribute");
-    assert!(!broken(&|e| e["metadata"]["product"] = json!({"vendor_name": "x"})).is_empty(), "product needs name or uid");
-    assert!(!broken(&|e| e["class_uid"] = json!(3002)).is_empty(), "class");
+    assert!(
+        !broken(&|e| e["foo"] = json!(1)).is_empty(),
+        "unknown attribute"
+    );
+    assert!(
+        !broken(&|e| e["action_id"] = json!(2)).is_empty(),
+        "profile attribute without the profile"
+    );
+    assert!(
+        !broken(&|e| e["activity_name"] = json!("Remove")).is_empty(),
+        "activity name"
+    );
+    assert!(
+        !broken(&|e| e["type_uid"] = json!(300107)).is_empty(),
+        "type_uid"
+    );
+    assert!(
+        !broken(&|e| e["severity_id"] = json!(7)).is_empty(),
+        "severity enum"
+    );
+    assert!(
+        !broken(&|e| e["status"] = json!("Failure")).is_empty(),
+        "status caption"
+    );
+    assert!(
+        !broken(&|e| {
+            e.as_object_mut().unwrap().remove("user");
+        })
+        .is_empty(),
+        "required user"
+    );
+    assert!(
+        !broken(&|e| e["user"] = json!({"type_id": 1})).is_empty(),
+        "user needs uid or name"
+    );
+    assert!(
+        !broken(&|e| e["user"]["login"] = json!("x")).is_empty(),
+        "unknown user attribute"
+    );
+    assert!(
+        !broken(&|e| e["metadata"]["product"] = json!({"vendor_name": "x"})).is_empty(),
+        "product needs name or uid"
+    );
+    assert!(
+        !broken(&|e| e["class_uid"] = json!(3002)).is_empty(),
+        "class"
+    );
 }

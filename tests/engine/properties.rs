@@ -25,8 +25,22 @@ impl Rng {
 }
 
 const WORDS: [&str; 16] = [
-    "members", "active", "roles", "op", "path", "value", "Operations", "add", "Replace", "REMOVE", "bulkId:x",
-    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "emails[type eq \"work\"].value", "False", "[", "\"",
+    "members",
+    "active",
+    "roles",
+    "op",
+    "path",
+    "value",
+    "Operations",
+    "add",
+    "Replace",
+    "REMOVE",
+    "bulkId:x",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+    "emails[type eq \"work\"].value",
+    "False",
+    "[",
+    "\"",
 ];
 
 fn json_value(r: &mut Rng, depth: usize) -> Value {
@@ -47,12 +61,27 @@ fn json_value(r: &mut Rng, depth: usize) -> Value {
 }
 
 fn engine() -> Engine {
-    Engine::from_json(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.json")).unwrap()).unwrap()
+    Engine::from_json(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/policies/default.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap()
 }
 
 fn run(e: &Engine, method: &str, path: &str, body: &[u8]) {
-    let headers = Headers::from_pairs([("content-type".to_string(), "application/scim+json".to_string())]);
-    let view = RequestView { method, path, headers: &headers, body: Some(body) };
+    let headers = Headers::from_pairs([(
+        "content-type".to_string(),
+        "application/scim+json".to_string(),
+    )]);
+    let view = RequestView {
+        method,
+        path,
+        headers: &headers,
+        body: Some(body),
+    };
     let ev = e.evaluate(&view, &Facts::default());
     let _ = ev.reply();
     let _ = ev.to_json();
@@ -60,7 +89,14 @@ fn run(e: &Engine, method: &str, path: &str, body: &[u8]) {
 }
 
 const PATHS: [&str; 8] = [
-    "/scim/v2/Users/u1", "/scim/v2/Groups/g1", "/scim/v2/Bulk", "/scim/v2/Users", "/scim/v2/Groups", "/scim/v2/Me", "/scim/v2/%zz", "/scim/v2/Users/.search",
+    "/scim/v2/Users/u1",
+    "/scim/v2/Groups/g1",
+    "/scim/v2/Bulk",
+    "/scim/v2/Users",
+    "/scim/v2/Groups",
+    "/scim/v2/Me",
+    "/scim/v2/%zz",
+    "/scim/v2/Users/.search",
 ];
 const METHODS: [&str; 6] = ["PATCH", "POST", "PUT", "DELETE", "GET", "patch"];
 
@@ -72,7 +108,9 @@ fn arbitrary_bytes_never_panic() {
         let len = r.below(200);
         let bytes: Vec<u8> = (0..len).map(|_| (r.next() & 0xff) as u8).collect();
         run(&e, r.pick::<&str>(&METHODS), r.pick::<&str>(&PATHS), &bytes);
-        let path: String = (0..r.below(40)).map(|_| char::from((r.next() % 95 + 32) as u8)).collect();
+        let path: String = (0..r.below(40))
+            .map(|_| char::from((r.next() % 95 + 32) as u8))
+            .collect();
         run(&e, "PATCH", &format!("/scim/v2/{path}"), b"{}");
     }
 }
@@ -86,9 +124,16 @@ fn arbitrary_json_never_panics() {
         let wrapped = match r.below(3) {
             0 => v,
             1 => json!({"Operations": [v]}),
-            _ => json!({"Operations": [{"method": "PATCH", "path": "/Groups/g1", "data": v, "bulkId": "b"}]}),
+            _ => {
+                json!({"Operations": [{"method": "PATCH", "path": "/Groups/g1", "data": v, "bulkId": "b"}]})
+            }
         };
-        run(&e, r.pick::<&str>(&METHODS), r.pick::<&str>(&PATHS), wrapped.to_string().as_bytes());
+        run(
+            &e,
+            r.pick::<&str>(&METHODS),
+            r.pick::<&str>(&PATHS),
+            wrapped.to_string().as_bytes(),
+        );
     }
 }
 

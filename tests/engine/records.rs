@@ -6,7 +6,14 @@ use scimguard::{Engine, Facts};
 use serde_json::{json, Value};
 
 fn engine() -> Engine {
-    Engine::from_json(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.json")).unwrap()).unwrap()
+    Engine::from_json(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/policies/default.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap()
 }
 
 fn request(v: Value) -> HttpRequest {
@@ -15,9 +22,22 @@ fn request(v: Value) -> HttpRequest {
 
 #[test]
 fn eval_output_keeps_its_keys() {
-    let out = engine().evaluate_request(&request(json!({"method":"DELETE","path":"/scim/v2/Users/u1"})), &Facts::default()).to_json();
-    let keys: Vec<&str> = out.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["decision", "risk", "rules", "events", "changes", "error"]);
+    let out = engine()
+        .evaluate_request(
+            &request(json!({"method":"DELETE","path":"/scim/v2/Users/u1"})),
+            &Facts::default(),
+        )
+        .to_json();
+    let keys: Vec<&str> = out
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["decision", "risk", "rules", "events", "changes", "error"]
+    );
 }
 
 #[test]
@@ -28,22 +48,44 @@ fn passwords_never_reach_output_records_or_replies() {
         json!({"userName":"a","password":secret}),
         json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","PASSWORD":secret}),
     ] {
-        let r = request(json!({"method":"POST","path":"/scim/v2/Users","headers":{"content-type":"application/scim+json"},"body":body}));
+        let r = request(
+            json!({"method":"POST","path":"/scim/v2/Users","headers":{"content-type":"application/scim+json"},"body":body}),
+        );
         let ev = e.evaluate_request(&r, &Facts::default());
-        let rec = ev.audit_record(&RequestFacts { time_ms: 1, audit_id: "a".into(), method: "POST".into(), path: "/scim/v2/Users?token=abc".into(), ..Default::default() }, &Completion::default());
+        let rec = ev.audit_record(
+            &RequestFacts {
+                time_ms: 1,
+                audit_id: "a".into(),
+                method: "POST".into(),
+                path: "/scim/v2/Users?token=abc".into(),
+                ..Default::default()
+            },
+            &Completion::default(),
+        );
         assert!(!ev.to_json().to_string().contains(secret));
         assert!(!rec.contains(secret));
-        assert!(!rec.contains("token=abc"), "query strings are dropped from records");
-        assert!(!format!("{ev:?}").contains(secret), "not even in Debug output");
+        assert!(
+            !rec.contains("token=abc"),
+            "query strings are dropped from records"
+        );
+        assert!(
+            !format!("{ev:?}").contains(secret),
+            "not even in Debug output"
+        );
     }
     for ops in [
         json!([{"op":"replace","path":"password","value":secret}]),
         json!([{"op":"replace","value":{"password":secret}}]),
         json!([{"op":"add","path":"urn:ietf:params:scim:schemas:core:2.0:User:password","value":secret}]),
     ] {
-        let r = request(json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":ops}}));
+        let r =
+            request(json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":ops}}));
         let ev = e.evaluate_request(&r, &Facts::default());
-        assert!(!ev.to_json().to_string().contains(secret), "{}", ev.to_json());
+        assert!(
+            !ev.to_json().to_string().contains(secret),
+            "{}",
+            ev.to_json()
+        );
         assert!(!format!("{ev:?}").contains(secret));
     }
 }
@@ -51,11 +93,30 @@ fn passwords_never_reach_output_records_or_replies() {
 #[test]
 fn audit_record_fields() {
     let e = engine();
-    let r = request(json!({"method":"PATCH","path":"/scim/v2/Groups/g1","headers":{"x-client-id":"okta-prod"},"body":{"Operations":[{"op":"add","path":"members","value":[{"value":"u1"}]}]}}));
-    let ev = e.evaluate_request(&r, &Facts { group_names: [("g1".to_string(), "Administrators".to_string())].into(), ..Default::default() });
+    let r = request(
+        json!({"method":"PATCH","path":"/scim/v2/Groups/g1","headers":{"x-client-id":"okta-prod"},"body":{"Operations":[{"op":"add","path":"members","value":[{"value":"u1"}]}]}}),
+    );
+    let ev = e.evaluate_request(
+        &r,
+        &Facts {
+            group_names: [("g1".to_string(), "Administrators".to_string())].into(),
+            ..Default::default()
+        },
+    );
     let rec: Value = serde_json::from_str(&ev.audit_record(
-        &RequestFacts { time_ms: 1_767_225_600_000, audit_id: "aid".into(), request_id: Some("rid".into()), method: "PATCH".into(), path: "/scim/v2/Groups/g1".into(), ..Default::default() },
-        &Completion { status: Some(403), created_id: None, duration_ms: Some(2) },
+        &RequestFacts {
+            time_ms: 1_767_225_600_000,
+            audit_id: "aid".into(),
+            request_id: Some("rid".into()),
+            method: "PATCH".into(),
+            path: "/scim/v2/Groups/g1".into(),
+            ..Default::default()
+        },
+        &Completion {
+            status: Some(403),
+            created_id: None,
+            duration_ms: Some(2),
+        },
     ))
     .unwrap();
     assert_eq!(rec["kind"], "scim_write");
@@ -71,9 +132,15 @@ fn audit_record_fields() {
     let reply = ev.reply().unwrap();
     assert_eq!(reply.status, 403);
     let body: Value = serde_json::from_str(&reply.body).unwrap();
-    assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
     assert_eq!(body["status"], "403");
-    assert!(body["detail"].as_str().unwrap().contains("privileged-group-member-add"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("privileged-group-member-add"));
 }
 
 #[test]
@@ -81,7 +148,15 @@ fn creates_take_the_id_from_completion() {
     let e = engine();
     let r = request(json!({"method":"POST","path":"/scim/v2/Users","body":{"userName":"bjensen"}}));
     let ev = e.evaluate_request(&r, &Facts::default());
-    let rec: Value = serde_json::from_str(&ev.audit_record(&RequestFacts::default(), &Completion { created_id: Some("new-id".into()), status: Some(201), duration_ms: None })).unwrap();
+    let rec: Value = serde_json::from_str(&ev.audit_record(
+        &RequestFacts::default(),
+        &Completion {
+            created_id: Some("new-id".into()),
+            status: Some(201),
+            duration_ms: None,
+        },
+    ))
+    .unwrap();
     assert_eq!(rec["resource_id"], "new-id");
     assert_eq!(rec["events"][0]["resource_id"], "new-id");
     assert_eq!(rec["events"][0]["user_name"], "bjensen");
@@ -89,7 +164,14 @@ fn creates_take_the_id_from_completion() {
 
 #[test]
 fn operator_sensitive_attributes_leave_no_trace_in_events() {
-    let mut policy: Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.json")).unwrap()).unwrap();
+    let mut policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/policies/default.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     policy["sensitive_attributes"] = json!(["password", "roles", "userName"]);
     let e = Engine::from_json(&policy.to_string()).unwrap();
     for r in [

@@ -42,7 +42,11 @@ pub fn run(a: &Args) -> u8 {
             return 2;
         }
     };
-    let inputs = if a.inputs.is_empty() { vec![PathBuf::from("-")] } else { a.inputs.clone() };
+    let inputs = if a.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        a.inputs.clone()
+    };
     let mut code = 0;
     let mut n = 0;
     for input in &inputs {
@@ -77,12 +81,19 @@ pub fn run(a: &Args) -> u8 {
 /// here: the status is the block reply's, else unknown). Audit ids are `eval-<n>`.
 fn ocsf(e: &Evaluation, r: &HttpRequest, n: usize, time_ms: Option<u64>) {
     let headers = r.headers();
-    let now = || SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0))
+    };
     let facts = RequestFacts {
         time_ms: time_ms.unwrap_or_else(now),
         audit_id: format!("eval-{n}"),
         request_id: headers.get("x-request-id").map(str::to_string),
-        trace_id: headers.get("traceparent").and_then(|t| t.split('-').nth(1)).map(str::to_string),
+        trace_id: headers
+            .get("traceparent")
+            .and_then(|t| t.split('-').nth(1))
+            .map(str::to_string),
         source_ip: None,
         user_agent: headers.get("user-agent").map(str::to_string),
         method: r.method.clone(),

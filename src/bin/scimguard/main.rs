@@ -14,8 +14,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "scimguard", version, about = "Judge SCIM 2.0 writes against declarative high-risk rules")]
-#[command(after_help = "Exit codes: 0 success, 1 invalid policy / failing case / malformed input, 2 usage or I/O error.")]
+#[command(
+    name = "scimguard",
+    version,
+    about = "Judge SCIM 2.0 writes against declarative high-risk rules"
+)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 invalid policy / failing case / malformed input, 2 usage or I/O error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,7 +55,9 @@ pub fn read_input(path: &std::path::Path) -> Result<String, String> {
     use std::io::Read;
     if path.as_os_str() == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read standard input: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
         return Ok(s);
     }
     std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))

@@ -13,7 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
-use scimguard::report::{self as rep, when, Aggregator, Options, Place, DEFAULT_PRIVILEGED_PATTERN, MALFORMED_SAMPLES};
+use scimguard::report::{
+    self as rep, when, Aggregator, Options, Place, DEFAULT_PRIVILEGED_PATTERN, MALFORMED_SAMPLES,
+};
 
 /// A line longer than this is skipped as malformed (a stuck writer must not exhaust memory).
 const MAX_LINE: usize = 64 << 20;
@@ -80,7 +82,9 @@ pub fn run(a: &Args) -> u8 {
     let report = agg.finish();
     let text = match a.format {
         Format::Text => rep::render_text(&report),
-        Format::Json => serde_json::to_string_pretty(&report).map(|s| s + "\n").unwrap_or_default(),
+        Format::Json => serde_json::to_string_pretty(&report)
+            .map(|s| s + "\n")
+            .unwrap_or_default(),
         Format::Html => rep::render_html(&report),
     };
     if let Err(e) = write_out(a.out.as_deref(), &text) {
@@ -107,7 +111,11 @@ pub fn run(a: &Args) -> u8 {
 fn options(a: &Args) -> Result<Options, String> {
     let instant = |flag: &str, v: &Option<String>| -> Result<Option<u64>, String> {
         v.as_deref()
-            .map(|s| when::parse_instant(s).ok_or(format!("--{flag}: `{s}` is not an RFC 3339 time or a date (2026-11-28)")))
+            .map(|s| {
+                when::parse_instant(s).ok_or(format!(
+                    "--{flag}: `{s}` is not an RFC 3339 time or a date (2026-11-28)"
+                ))
+            })
             .transpose()
     };
     let since = instant("since", &a.since)?;
@@ -116,7 +124,8 @@ fn options(a: &Args) -> Result<Options, String> {
         (Some(n), _) | (None, Some(n)) => n,
         (None, None) => wall_clock(),
     };
-    let stale_after = when::parse_duration(&a.stale_after).map_err(|e| format!("--stale-after: {e}"))?;
+    let stale_after =
+        when::parse_duration(&a.stale_after).map_err(|e| format!("--stale-after: {e}"))?;
     let mut o = Options::new(now).with_pattern(&a.privileged_pattern)?;
     o.since_ms = since;
     o.until_ms = until;
@@ -126,7 +135,9 @@ fn options(a: &Args) -> Result<Options, String> {
 }
 
 fn wall_clock() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Prints the first malformed lines as they come, then how many more.
@@ -145,25 +156,40 @@ impl Reporter {
 
     fn finish(&self) {
         if self.malformed > MALFORMED_SAMPLES as u64 {
-            eprintln!("… and {} more malformed lines ({} in all)", self.malformed - MALFORMED_SAMPLES as u64, self.malformed);
+            eprintln!(
+                "… and {} more malformed lines ({} in all)",
+                self.malformed - MALFORMED_SAMPLES as u64,
+                self.malformed
+            );
         }
     }
 }
 
 fn progress_bar(logs: &[PathBuf]) -> ProgressBar {
-    let total: u64 = logs.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let total: u64 = logs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     if !io::stderr().is_terminal() || total < PROGRESS_FROM {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
 }
 
 /// Reads one log to its end, feeding every line.
-fn read_log(path: &Path, agg: &mut Aggregator, progress: &ProgressBar, rep: &mut Reporter) -> Result<(), String> {
+fn read_log(
+    path: &Path,
+    agg: &mut Aggregator,
+    progress: &ProgressBar,
+    rep: &mut Reporter,
+) -> Result<(), String> {
     let name = path.display().to_string();
     progress.set_message(name.clone());
     let raw: Box<dyn Read> = if path.as_os_str() == "-" {
@@ -172,14 +198,27 @@ fn read_log(path: &Path, agg: &mut Aggregator, progress: &ProgressBar, rep: &mut
         Box::new(File::open(path).map_err(|e| format!("cannot open `{name}`: {e}"))?)
     };
     let mut reader = BufReader::with_capacity(1 << 16, progress.wrap_read(raw));
-    let gzip = reader.fill_buf().map_err(|e| format!("cannot read `{name}`: {e}"))?.starts_with(&[0x1f, 0x8b]);
-    let mut lines: Box<dyn BufRead> =
-        if gzip { Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(reader))) } else { Box::new(reader) };
+    let gzip = reader
+        .fill_buf()
+        .map_err(|e| format!("cannot read `{name}`: {e}"))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut lines: Box<dyn BufRead> = if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            MultiGzDecoder::new(reader),
+        ))
+    } else {
+        Box::new(reader)
+    };
     let mut buf = Vec::new();
-    let mut place = Place { source: name.clone(), line: 0 };
+    let mut place = Place {
+        source: name.clone(),
+        line: 0,
+    };
     loop {
         buf.clear();
-        let read = read_line(&mut lines, &mut buf).map_err(|e| format!("`{name}` line {}: read error: {e}", place.line + 1))?;
+        let read = read_line(&mut lines, &mut buf)
+            .map_err(|e| format!("`{name}` line {}: read error: {e}", place.line + 1))?;
         let Some(too_long) = read else { return Ok(()) };
         place.line += 1;
         if too_long {
@@ -233,11 +272,17 @@ fn trim_newline(b: &[u8]) -> &[u8] {
 
 fn write_out(out: Option<&Path>, text: &str) -> Result<(), String> {
     match out {
-        Some(path) => std::fs::write(path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display())),
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
         None => {
             let mut stdout = io::stdout().lock();
-            match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write to standard output: {e}")),
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    Err(format!("cannot write to standard output: {e}"))
+                }
                 _ => Ok(()),
             }
         }

@@ -35,7 +35,10 @@ pub fn run(a: &Args) -> u8 {
             }
         };
         let dir = file.parent().unwrap_or(Path::new("."));
-        let load = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| format!("cannot read policy `{p}`: {e}"));
+        let load = |p: &str| {
+            std::fs::read_to_string(dir.join(p))
+                .map_err(|e| format!("cannot read policy `{p}`: {e}"))
+        };
         match suite::run_file(&text, load) {
             Ok(results) => {
                 for r in results {
@@ -61,7 +64,11 @@ pub fn run(a: &Args) -> u8 {
     for (file, why) in &sum.broken {
         println!("ERROR {file}: {why}");
     }
-    println!("{} passed, {} failed", sum.passed, sum.failed + sum.broken.len());
+    println!(
+        "{} passed, {} failed",
+        sum.passed,
+        sum.failed + sum.broken.len()
+    );
     u8::from(sum.failed > 0 || !sum.broken.is_empty())
 }
 
@@ -72,7 +79,8 @@ pub fn case_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     }
     let mut out = Vec::new();
     let top_is_cases = path.file_name().is_some_and(|n| n == "cases");
-    walk(path, top_is_cases, &mut out).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    walk(path, top_is_cases, &mut out)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     out.sort();
     Ok(out)
 }
@@ -80,7 +88,11 @@ pub fn case_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 fn walk(dir: &Path, in_cases: bool, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let p = entry?.path();
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         if p.is_dir() {
             walk(&p, in_cases || name == "cases", out)?;
         } else if name.ends_with(".cases.json") || (in_cases && name.ends_with(".json")) {

@@ -20,7 +20,11 @@ pub fn run(a: &Args) -> u8 {
     };
     match scimguard::Engine::from_json(&text) {
         Ok(engine) => {
-            println!("{}: valid ({} rules)", a.policy.display(), engine.policy().rules.len());
+            println!(
+                "{}: valid ({} rules)",
+                a.policy.display(),
+                engine.policy().rules.len()
+            );
             0
         }
         Err(errors) if a.json => {

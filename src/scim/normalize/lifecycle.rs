@@ -23,7 +23,11 @@ impl Builder<'_> {
             "password" => self.push_event(EventKind::CredentialChanged),
             "roles" | "entitlements" if method == Method::Post && change.values.is_empty() => {}
             "roles" | "entitlements" => {
-                let kind = if attr == "roles" { EventKind::RoleChanged } else { EventKind::EntitlementChanged };
+                let kind = if attr == "roles" {
+                    EventKind::RoleChanged
+                } else {
+                    EventKind::EntitlementChanged
+                };
                 let mut e = self.event(kind);
                 e.values = change.values.clone();
                 e.scope = Some(change.op.as_str());
@@ -33,11 +37,17 @@ impl Builder<'_> {
                 let mut e = self.event(EventKind::IdentityChanged);
                 e.values = vec![Value::String(attr.clone())];
                 if attr == "userName" {
-                    e.user_name = change.values.first().and_then(Value::as_str).map(str::to_string);
+                    e.user_name = change
+                        .values
+                        .first()
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
                 }
                 self.op.events.push(e);
             }
-            a if a.ends_with(":manager") && method != Method::Post => self.push_event(EventKind::ManagerChanged),
+            a if a.ends_with(":manager") && method != Method::Post => {
+                self.push_event(EventKind::ManagerChanged)
+            }
             _ => {}
         }
         Ok(())
@@ -53,7 +63,9 @@ impl Builder<'_> {
             let v = change.values.first().filter(|_| change.values.len() == 1);
             match v {
                 Some(Value::Bool(b)) => Some(*b),
-                Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+                Some(Value::String(s))
+                    if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") =>
+                {
                     change.flags.push("string_boolean");
                     Some(s.eq_ignore_ascii_case("true"))
                 }
@@ -77,15 +89,31 @@ impl Builder<'_> {
 
     pub(super) fn group_events(&mut self, change: &mut Change, filter: Option<&Filter>) {
         if change.attribute == "displayName" {
-            self.op.display_name = change.values.first().and_then(Value::as_str).map(str::to_string);
+            self.op.display_name = change
+                .values
+                .first()
+                .and_then(Value::as_str)
+                .map(str::to_string);
         }
-        let member_id_write = change.attribute == "members" && change.sub_attribute.as_deref() == Some("value");
+        let member_id_write =
+            change.attribute == "members" && change.sub_attribute.as_deref() == Some("value");
         if change.attribute != "members" || (change.sub_attribute.is_some() && !member_id_write) {
-            if self.op.method != Method::Post && !self.op.events.iter().any(|e| e.kind == EventKind::GroupUpdated) {
+            if self.op.method != Method::Post
+                && !self
+                    .op
+                    .events
+                    .iter()
+                    .any(|e| e.kind == EventKind::GroupUpdated)
+            {
                 let mut e = self.event(EventKind::GroupUpdated);
                 e.display_name = self.op.display_name.clone();
                 self.op.events.push(e);
-            } else if let Some(e) = self.op.events.iter_mut().find(|e| e.kind == EventKind::GroupUpdated) {
+            } else if let Some(e) = self
+                .op
+                .events
+                .iter_mut()
+                .find(|e| e.kind == EventKind::GroupUpdated)
+            {
                 e.display_name = self.op.display_name.clone();
             }
             return;
@@ -99,11 +127,17 @@ impl Builder<'_> {
                     self.member_event(EventKind::GroupMemberRemoved, old, Some("listed"));
                 }
             }
-            (Op::Add, _) if !given.is_empty() => self.member_event(EventKind::GroupMemberAdded, given, None),
+            (Op::Add, _) if !given.is_empty() => {
+                self.member_event(EventKind::GroupMemberAdded, given, None)
+            }
             (Op::Add, _) => {}
             (Op::Replace, _) if filter.is_some() => {
                 self.member_event(EventKind::GroupMemberAdded, given, None);
-                self.member_event(EventKind::GroupMemberRemoved, listed.unwrap_or_default(), Some("filter"));
+                self.member_event(
+                    EventKind::GroupMemberRemoved,
+                    listed.unwrap_or_default(),
+                    Some("filter"),
+                );
             }
             (Op::Replace, _) => self.member_event(EventKind::GroupMembersReplaced, given, None),
             (Op::Remove, _) => {
@@ -140,7 +174,10 @@ fn member_ids(values: &[Value], bare: bool) -> Vec<String> {
     values
         .iter()
         .filter_map(|v| match v {
-            Value::Object(o) if !bare => o.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).and_then(|(_, v)| v.as_str()),
+            Value::Object(o) if !bare => o
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+                .and_then(|(_, v)| v.as_str()),
             Value::String(s) => Some(s.as_str()),
             _ => None,
         })
