@@ -110,7 +110,16 @@ impl RootContext for Root {
         let ids = AuditIds::new(self.context_id);
         let rules = engine.policy().rules.len();
         let s = &engine.policy().settings;
-        let sinks = Sinks::new(s.audit.collector.as_ref(), s.notify.as_ref());
+        let sinks = match Sinks::new(s.audit.collector.as_ref(), s.notify.as_ref()) {
+            Ok(sinks) => sinks,
+            Err(e) => {
+                host::log(
+                    LogLevel::Error,
+                    &format!("scimguard: invalid configuration: {e}"),
+                );
+                return false;
+            }
+        };
         // Clusters may not be ready yet: sending starts on the first tick, never here.
         if let Some(period) = sinks.tick_period() {
             if let Err(e) = host::set_tick_period(period) {

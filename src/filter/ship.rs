@@ -23,7 +23,8 @@ use super::host;
 use super::metrics::{Gauge, Metric};
 use super::root::Shared;
 use crate::audit::batch::{Failure, Outbox};
-use crate::audit::notify::{webhook_headers, WebhookKey};
+use crate::audit::notify::{parse_secret, webhook_headers, WebhookKey};
+use crate::policy::settings::SecretSource;
 use crate::policy::{CollectorSettings, NotifySettings};
 
 /// How often the root context looks at its queues (a partial batch waits for `flush_interval_ms`,
@@ -55,6 +56,22 @@ pub struct Notice {
     pub body: String,
 }
 
+/// The signing key from the policy, or from the VM's environment (`notify.secret_env`: Envoy's
+/// `vm_config.environment_variables`), which keeps it out of `/config_dump`.
+fn webhook_key(source: &SecretSource) -> Result<WebhookKey, String> {
+    match source {
+        SecretSource::Key(k) => {
+            WebhookKey::from_bytes(k.expose()).map_err(|e| format!("notify.secret: {e}"))
+        }
+        SecretSource::Env(name) => {
+            let text = std::env::var(name).map_err(|_| {
+                format!("notify.secret_env: the environment variable `{name}` is not set for the Wasm VM (vm_config.environment_variables)")
+            })?;
+            parse_secret(&text).map_err(|e| format!("notify.secret_env `{name}`: {e}"))
+        }
+    }
+}
+
 /// Which sink a call out belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -63,27 +80,25 @@ pub enum Kind {
 }
 
 impl Sinks {
-    pub fn new(collector: Option<&CollectorSettings>, notify: Option<&NotifySettings>) -> Sinks {
+    /// The configured sinks. Fails (and so refuses the configuration) when the webhook key
+    /// cannot be had; the message never holds the key.
+    pub fn new(
+        collector: Option<&CollectorSettings>,
+        notify: Option<&NotifySettings>,
+    ) -> Result<Sinks, String> {
         let collector = collector.map(|c| Sink {
             outbox: RefCell::new(Outbox::new(c.delivery)),
         });
-        let webhook = notify.and_then(|n| match WebhookKey::from_bytes(n.secret.expose()) {
-            Ok(key) => Some(Webhook {
+        let webhook = match notify {
+            Some(n) => Some(Webhook {
                 sink: Sink {
                     outbox: RefCell::new(Outbox::new(n.delivery)),
                 },
-                key,
+                key: webhook_key(&n.secret)?,
             }),
-            Err(e) => {
-                // The message never holds the key (NotifyError's texts are fixed).
-                host::log(
-                    LogLevel::Error,
-                    &format!("scimguard: notifications disabled: {e}"),
-                );
-                None
-            }
-        });
-        Sinks { collector, webhook }
+            None => None,
+        };
+        Ok(Sinks { collector, webhook })
     }
 
     /// The tick period the sinks need, if any (none configured: no tick at all).

@@ -243,10 +243,19 @@ pub struct CollectorSettings {
 pub struct NotifySettings {
     pub endpoint: Endpoint,
     pub delivery: Delivery,
-    /// The Standard Webhooks signing key (the bytes after `whsec_`, base64-decoded).
-    pub secret: WebhookSecret,
+    /// Where the Standard Webhooks signing key comes from.
+    pub secret: SecretSource,
     /// A request notifies when a matched rule asks (`notify: true`) or reaches this severity.
     pub min_severity: super::Severity,
+}
+
+/// The webhook key: in the policy (`secret`), or in an environment variable of the Wasm VM
+/// (`secret_env`, set through `vm_config.environment_variables`), so that the key is not part of
+/// the plugin configuration Envoy shows in `/config_dump`. The shell reads the variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Key(WebhookSecret),
+    Env(String),
 }
 
 /// A webhook signing key. `Debug` never shows it; nothing serialises it.

@@ -135,7 +135,8 @@ def wait_until_ready(process: Process, ready: Callable[[], bool], timeout: float
 
 
 def render_config(workdir: Path, *, ports: dict[str, int], policy: Path | None = None,
-                  template: Path = TEMPLATE, name: str = "envoy.yaml", jwt_key: str | None = None) -> Path:
+                  template: Path = TEMPLATE, name: str = "envoy.yaml", jwt_key: str | None = None,
+                  vm_env: dict[str, str] | None = None) -> Path:
     """Render `template` with the policy and wasm under test into `workdir`.
 
     Listeners not in `ports` get free ports too (the operator listener's default, 9902, may be
@@ -148,6 +149,8 @@ def render_config(workdir: Path, *, ports: dict[str, int], policy: Path | None =
         argv += [f"--{key}-port", str(port)]
     if jwt_key:
         argv += ["--jwt-key", jwt_key]
+    for key, value in (vm_env or {}).items():
+        argv += ["--vm-env", f"{key}={value}"]
     subprocess.run(argv, check=True, cwd=ROOT)
     return out
 
@@ -262,7 +265,8 @@ class Gateway:
 
 
 def start_gateway(workdir: Path, *, patch_200: bool = False, policy: Path | None = None,
-                  ports: dict[str, int] | None = None, jwt_key: str | None = None) -> Gateway:
+                  ports: dict[str, int] | None = None, jwt_key: str | None = None,
+                  vm_env: dict[str, str] | None = None) -> Gateway:
     """Upstream (recording) + Envoy with the real filter, on free loopback ports.
 
     `ports` adds or overrides render ports (e.g. `app`, `collector`, `webhook` of servers a test
@@ -274,7 +278,7 @@ def start_gateway(workdir: Path, *, patch_200: bool = False, policy: Path | None
                  "ops": free_port(), "collector": free_port(), "webhook": free_port(), **(ports or {})}
     gateway = Gateway(workdir, port, admin_port, upstream_port, recording, [upstream], all_ports)
     try:
-        config = render_config(workdir, policy=policy, ports=all_ports, jwt_key=jwt_key)
+        config = render_config(workdir, policy=policy, ports=all_ports, jwt_key=jwt_key, vm_env=vm_env)
         gateway.processes.append(start_envoy(workdir, config, base_id=port, admin_port=admin_port))
     except BaseException:
         gateway.stop()

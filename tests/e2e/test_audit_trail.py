@@ -26,7 +26,6 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,7 @@ import payloads
 import pytest
 from clients import client
 from conftest import require_inputs
-from harness import ROOT, Gateway, start_gateway, wait_for
+from harness import ROOT, Gateway, free_port, render_config, start_gateway, validate_config, wait_for
 from sinks import AppUpstream, Sink
 
 POLICY = ROOT / "policies" / "audit-trail.json"
@@ -50,9 +49,14 @@ RISK_ATTEMPTS = 2
 # --- fixtures --------------------------------------------------------------------------------
 
 
-def tuned_policy(workdir: Path, collector: dict[str, Any] | None = None, **access: Any) -> Path:
-    """policies/audit-trail.json with test-speed delivery and small detection thresholds."""
+def tuned_policy(workdir: Path, collector: dict[str, Any] | None = None, secret_env: str | None = None,
+                 **access: Any) -> Path:
+    """policies/audit-trail.json with test-speed delivery and small detection thresholds (and, with
+    `secret_env`, the webhook key read from that VM environment variable instead of the policy)."""
     policy = json.loads(POLICY.read_text())
+    if secret_env:
+        del policy["notify"]["secret"]
+        policy["notify"]["secret_env"] = secret_env
     policy["audit"]["collector"].update(flush_interval_ms=100, backoff_initial_ms=100, backoff_max_ms=400, max_retries=40)
     policy["audit"]["collector"].update(collector or {})
     policy["notify"].update(backoff_initial_ms=100, backoff_max_ms=400)
@@ -67,13 +71,14 @@ def tuned_policy(workdir: Path, collector: dict[str, Any] | None = None, **acces
 class Trail:
     """A gateway with the audit-trail policy and its sinks."""
 
-    def __init__(self, workdir: Path, collector: dict[str, Any] | None = None, **access: Any) -> None:
+    def __init__(self, workdir: Path, collector: dict[str, Any] | None = None,
+                 vm_env: dict[str, str] | None = None, secret_env: str | None = None, **access: Any) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.collector, self.webhook, self.app = Sink("collector"), Sink("webhook"), AppUpstream()
         ports = {"collector": self.collector.port, "webhook": self.webhook.port, "app": self.app.port}
         try:
-            policy = tuned_policy(workdir, collector, **access)
-            self.gw = start_gateway(workdir, policy=policy, ports=ports, jwt_key=JWT_KEY)
+            policy = tuned_policy(workdir, collector, secret_env=secret_env, **access)
+            self.gw = start_gateway(workdir, policy=policy, ports=ports, jwt_key=JWT_KEY, vm_env=vm_env)
         except BaseException:
             self.stop_sinks()
             raise
@@ -307,6 +312,49 @@ def test_the_webhook_secret_is_in_no_log(trail: Trail) -> None:
     texts += "".join(r.body.decode(errors="replace") for r in trail.collector.attempts())
     texts += "".join(r.body.decode(errors="replace") + json.dumps(r.headers) for r in trail.webhook.attempts())
     assert key not in texts and SECRET not in texts
+
+
+def test_the_webhook_key_can_stay_out_of_the_plugin_config(tmp_path: Path) -> None:
+    """notify.secret_env: the key comes from the VM's environment, so /config_dump's plugin
+    configuration does not hold it; notifications are still signed with it."""
+    t = Trail(tmp_path / "env", vm_env={"SCIMGUARD_WEBHOOK_SECRET": SECRET}, secret_env="SCIMGUARD_WEBHOOK_SECRET")
+    try:
+        with client(t.gw.url, "http/1.1") as scim:
+            group = scim.post("/Groups", content=payloads.group("Administrators")).json()["id"]
+            member = create_user(scim).json()["id"]
+            blocked = scim.patch(f"/Groups/{group}", content=payloads.add_members(member))
+        assert blocked.status_code == 403
+        audit_id = blocked.headers["x-scim-audit-id"]
+        wait_for(lambda: notifications_for(t, audit_id), 10, "the notification")
+        (hook,) = notifications_for(t, audit_id)
+        verify_standard_webhook(SECRET, hook.headers, hook.body)
+        dump = httpx.get(f"http://127.0.0.1:{t.gw.admin_port}/config_dump").json()
+        plugin_configs = [c["configuration"]["value"] for c in wasm_plugin_configs(dump)]
+        assert plugin_configs, "the dump shows the scimguard plugin configurations"
+        assert all("secret_env" in c and SECRET.removeprefix("whsec_") not in c for c in plugin_configs)
+    finally:
+        t.stop()
+
+
+def wasm_plugin_configs(node: Any) -> Iterator[dict[str, Any]]:
+    """Every wasm `PluginConfig` (the `config` of an envoy.filters.http.wasm) in a config dump."""
+    if isinstance(node, dict):
+        if "configuration" in node and "vm_config" in node:
+            yield node
+        for value in node.values():
+            yield from wasm_plugin_configs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from wasm_plugin_configs(value)
+
+
+def test_a_missing_webhook_key_variable_refuses_the_configuration(tmp_path: Path) -> None:
+    policy = tuned_policy(tmp_path, secret_env="SCIMGUARD_WEBHOOK_SECRET")
+    config = render_config(tmp_path, policy=policy, ports={"listen": free_port(), "admin": free_port()})
+    result = validate_config(config)
+    assert result.returncode != 0
+    assert "SCIMGUARD_WEBHOOK_SECRET" in result.stdout + result.stderr
+    assert "is not set" in result.stdout + result.stderr
 
 
 # --- access auditing -------------------------------------------------------------------------

@@ -55,6 +55,7 @@ def render(
     log_dir: Path,
     ports: dict[str, int | None],
     jwt_key: str | None = None,
+    vm_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Return a copy of `template` with policy, paths, the demo JWKS and ports filled in."""
     config = yaml.safe_load(yaml.safe_dump(template))  # deep copy
@@ -65,6 +66,9 @@ def render(
                 wasm_config = http_filter["typed_config"]["config"]
                 wasm_config["configuration"]["value"] = policy_text
                 wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm.resolve())
+                if vm_env:  # e.g. the webhook key for notify.secret_env, kept out of the plugin config
+                    env = wasm_config["vm_config"].setdefault("environment_variables", {})
+                    env.setdefault("key_values", {}).update(vm_env)
             elif http_filter["name"] == JWT_AUTHN:
                 for provider in http_filter["typed_config"]["providers"].values():
                     provider["local_jwks"]["inline_string"] = jwks(jwt_key)
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         log_dir=log_dir,
         ports={key: getattr(args, f"{key}_port") for key in PORTS},
         jwt_key=args.jwt_key,
+        vm_env=dict(kv.split("=", 1) for kv in args.vm_env),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Rendered from {args.template} with policy {args.policy} by tests/envoy/render.py. Do not edit.\n"
@@ -130,6 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-dir", type=Path, help="where audit.log and access.log go (default: --out's folder)")
     for name in PORTS:
         parser.add_argument(f"--{name}-port", type=int)
+    parser.add_argument("--vm-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an environment variable of the scimguard Wasm VMs (vm_config.environment_variables)")
     parser.add_argument("--jwt-key", help="base64url HS256 key of the demo jwt_authn provider (default: random)")
     return parser.parse_args(argv)
 

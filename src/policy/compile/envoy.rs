@@ -7,7 +7,7 @@ use crate::policy::eval::Severity;
 use crate::policy::settings::{
     AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, CollectorSettings,
     Delivery, DetectionAction, DetectionSettings, Endpoint, FilterSettings, NotifySettings,
-    RouteTemplate, Segment, StormSettings, WebhookSecret,
+    RouteTemplate, SecretSource, Segment, StormSettings, WebhookSecret,
 };
 
 use super::Compiler;
@@ -121,7 +121,7 @@ impl Compiler<'_> {
     pub(super) fn notify(&mut self, v: &Value) -> Option<NotifySettings> {
         let mut keys = ENDPOINT.to_vec();
         keys.extend(DELIVERY);
-        keys.extend(["secret", "min_severity"]);
+        keys.extend(["secret", "secret_env", "min_severity"]);
         let o = self.members(v, "/notify", &keys, "`notify`")?;
         let endpoint = self.endpoint(o, "/notify", "webhook-receiver");
         let defaults = Delivery {
@@ -138,9 +138,20 @@ impl Compiler<'_> {
                 None,
             );
         }
-        let secret = self
-            .required(o, "/notify", "secret")
-            .and_then(|v| self.secret(v, "/notify/secret"));
+        let secret = match (o.get("secret"), o.get("secret_env")) {
+            (Some(v), None) => self.secret(v, "/notify/secret").map(SecretSource::Key),
+            (None, Some(v)) => self
+                .env_name(v, "/notify/secret_env")
+                .map(SecretSource::Env),
+            (Some(_), Some(_)) => {
+                self.err("/notify", "give `secret` or `secret_env`, not both", None);
+                None
+            }
+            (None, None) => {
+                self.err("/notify", "missing field `secret` (or `secret_env`, the name of an environment variable holding it)", None);
+                None
+            }
+        };
         let min_severity = match o.get("min_severity") {
             Some(v) => self
                 .choice(v, "/notify/min_severity", &Severity::NAMES)
@@ -153,6 +164,25 @@ impl Compiler<'_> {
             secret: secret?,
             min_severity: min_severity?,
         })
+    }
+
+    /// The name of an environment variable (letters, digits, `_`; not starting with a digit).
+    fn env_name(&mut self, v: &Value, at: &str) -> Option<String> {
+        let name = self.string(v, at)?;
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            self.err(
+                at,
+                format!("`{name}` is not an environment variable name"),
+                None,
+            );
+            return None;
+        }
+        Some(name)
     }
 
     /// A Standard Webhooks key: `whsec_` + base64. Messages never show the value.
@@ -547,7 +577,7 @@ impl Compiler<'_> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::super::*;
-    use crate::policy::settings::{AuditFormat, DetectionAction};
+    use crate::policy::settings::{AuditFormat, DetectionAction, SecretSource};
     use crate::policy::Severity;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -587,7 +617,10 @@ mod tests {
         assert_eq!(
             (
                 n.min_severity,
-                n.secret.expose().len(),
+                match &n.secret {
+                    SecretSource::Key(k) => k.expose().len(),
+                    SecretSource::Env(_) => 0,
+                },
                 n.delivery.batch_max
             ),
             (Severity::Critical, 24, 1)
@@ -672,5 +705,30 @@ mod tests {
         .unwrap_err()
         .0;
         assert!(errs[0].message.contains("reserved"), "{errs:?}");
+    }
+
+    #[test]
+    fn the_webhook_key_can_come_from_the_environment() {
+        let p = compile(&policy(
+            r#""notify": {"cluster": "w", "path": "/h", "secret_env": "SCIMGUARD_WEBHOOK_SECRET"}"#,
+        ))
+        .unwrap();
+        let n = p.settings.notify.as_ref().unwrap();
+        assert_eq!(
+            n.secret,
+            SecretSource::Env("SCIMGUARD_WEBHOOK_SECRET".into())
+        );
+        let both = errors(&format!(
+            r#""notify": {{"cluster": "w", "path": "/h", "secret": "{SECRET}", "secret_env": "X"}}"#
+        ));
+        assert!(
+            both.iter().any(|e| e.message.contains("not both")),
+            "{both:?}"
+        );
+        let bad = errors(r#""notify": {"cluster": "w", "path": "/h", "secret_env": "1 bad"}"#);
+        assert!(
+            bad.iter().any(|e| e.pointer == "/notify/secret_env"),
+            "{bad:?}"
+        );
     }
 }
