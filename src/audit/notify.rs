@@ -62,12 +62,7 @@ pub fn cloudevent(
     notice: &Notice<'_>,
     ocsf: &[Value],
 ) -> Value {
-    let request_id = req
-        .request_id
-        .as_deref()
-        .map(printable)
-        .filter(|r| !r.is_empty());
-    let audit_id = printable(&req.audit_id);
+    let (audit_id, request_id) = req.clean_ids();
     let id = if audit_id.is_empty() {
         request_id.clone().unwrap_or_else(|| "unknown".into())
     } else {

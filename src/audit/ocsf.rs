@@ -333,12 +333,7 @@ impl<'a> Shared<'a> {
         ctx: &'a Context<'a>,
         total: usize,
     ) -> Self {
-        let request_id = req
-            .request_id
-            .as_deref()
-            .map(printable)
-            .filter(|r| !r.is_empty());
-        let audit_id = printable(&req.audit_id);
+        let (audit_id, request_id) = req.clean_ids();
         let correlation = request_id.clone().unwrap_or_else(|| audit_id.clone());
         let uid_base = if audit_id.is_empty() {
             correlation.clone()

@@ -29,6 +29,19 @@ pub struct RequestFacts {
     pub path: String,
 }
 
+impl RequestFacts {
+    /// The audit id and Envoy's request id as every output shows them: cleaned, and the request id
+    /// absent when empty.
+    pub fn clean_ids(&self) -> (String, Option<String>) {
+        let request_id = self
+            .request_id
+            .as_deref()
+            .map(printable)
+            .filter(|r| !r.is_empty());
+        (printable(&self.audit_id), request_id)
+    }
+}
+
 /// What the host learned once the stream completed.
 #[derive(Debug, Clone, Default)]
 pub struct Completion {

@@ -91,14 +91,7 @@ fn secrets_never_print() {
 }
 
 fn engine(mode: &str) -> Engine {
-    let mut p: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/policies/default.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let mut p = crate::default_policy();
     p["mode"] = json!(mode);
     Engine::from_json(&p.to_string()).unwrap()
 }
@@ -359,16 +352,9 @@ fn a_signed_notification_verifies_and_holds_no_secret() {
 
 #[test]
 fn values_of_configured_sensitive_attributes_never_reach_events_or_notifications() {
-    let mut p: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/policies/default.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    p["sensitive_attributes"] = json!(["password", "roles", "userName"]);
-    let e = Engine::from_json(&p.to_string()).unwrap();
+    let e = crate::default_engine_with(|p| {
+        p["sensitive_attributes"] = json!(["password", "roles", "userName"])
+    });
     for r in [
         json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"add","path":"roles","value":["TOPSECRET-ROLE"]}]}}),
         json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"replace","path":"userName","value":"TOPSECRET-NAME"}]}}),

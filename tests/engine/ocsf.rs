@@ -21,10 +21,7 @@ fn schema() -> Value {
 }
 
 fn policy_text(mode: &str) -> String {
-    let mut p: Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(ROOT).join("policies/default.json")).unwrap(),
-    )
-    .unwrap();
+    let mut p = crate::default_policy();
     p["mode"] = json!(mode);
     p.to_string()
 }

@@ -61,14 +61,7 @@ fn json_value(r: &mut Rng, depth: usize) -> Value {
 }
 
 fn engine() -> Engine {
-    Engine::from_json(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/policies/default.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap()
+    crate::default_engine()
 }
 
 fn run(e: &Engine, method: &str, path: &str, body: &[u8]) {

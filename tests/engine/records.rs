@@ -6,14 +6,7 @@ use scimguard::{Engine, Facts};
 use serde_json::{json, Value};
 
 fn engine() -> Engine {
-    Engine::from_json(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/policies/default.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap()
+    crate::default_engine()
 }
 
 fn request(v: Value) -> HttpRequest {
@@ -164,16 +157,9 @@ fn creates_take_the_id_from_completion() {
 
 #[test]
 fn operator_sensitive_attributes_leave_no_trace_in_events() {
-    let mut policy: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/policies/default.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    policy["sensitive_attributes"] = json!(["password", "roles", "userName"]);
-    let e = Engine::from_json(&policy.to_string()).unwrap();
+    let e = crate::default_engine_with(|p| {
+        p["sensitive_attributes"] = json!(["password", "roles", "userName"])
+    });
     for r in [
         json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"add","path":"roles","value":[{"value":"secret-role-x"}]}]}}),
         json!({"method":"PATCH","path":"/scim/v2/Users/u1","body":{"Operations":[{"op":"replace","path":"userName","value":"secret-role-x"}]}}),
