@@ -2,13 +2,14 @@
 //! application access (`kind: "access"`). This format is a contract: `scimguard report` and SIEM
 //! pipelines read it. Add fields; never rename or remove one.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
-use serde_json::{json, Map, Value};
 
 use super::time::rfc3339_ms;
-use crate::policy::{Decision, Mode, RuleMatch, Severity};
+use crate::policy::{Action, Decision, Mode, RuleId, RuleMatch, Severity};
 use crate::scim::endpoint::printable;
-use crate::scim::{Normalized, ScimError};
+use crate::scim::{Change, Event, Normalized, ScimError};
 
 /// Record schema version.
 pub const RECORD_VERSION: u32 = 1;
@@ -66,48 +67,134 @@ pub struct Judged<'a> {
 }
 
 /// The `scim_write` record as one JSON line (no trailing newline).
+///
+/// Serialised in one pass from borrowed parts (no intermediate `Value` tree): this runs on every
+/// SCIM write inside the filter.
 pub fn write_record(j: &Judged<'_>, req: &RequestFacts, done: &Completion) -> String {
-    let mut r = Map::new();
-    r.insert("kind".into(), json!("scim_write"));
-    r.insert("v".into(), json!(RECORD_VERSION));
-    common(&mut r, req, j.actor);
     let n = j.normalized;
-    r.insert(
-        "resource_type".into(),
-        json!(n.map(|n| n.resource_type.as_str())),
-    );
-    let id = n
-        .and_then(|n| n.resource_id.clone())
-        .or_else(|| done.created_id.clone());
-    r.insert("resource_id".into(), json!(id));
-    r.insert("bulk".into(), json!(n.is_some_and(|n| n.bulk)));
-    r.insert("events".into(), events(n, done));
-    r.insert("changes".into(), changes(n));
-    let rules: Vec<Value> = j
-        .matches
-        .iter()
-        .map(|m| json!({"id": m.id, "severity": m.severity, "action": m.action, "mode": m.mode, "notify": m.notify}))
-        .collect();
-    r.insert("rules".into(), Value::Array(rules));
-    r.insert("decision".into(), json!(j.decision.as_str()));
-    r.insert(
-        "risk".into(),
-        json!(j.risk.map_or("none", Severity::as_str)),
-    );
-    r.insert("mode".into(), json!(j.mode.as_str()));
-    r.insert("status".into(), json!(done.status));
-    r.insert("duration_ms".into(), json!(done.duration_ms));
-    if let Some(e) = j.error {
-        r.insert(
-            "error".into(),
-            json!({"status": e.status, "scimType": e.scim_type, "detail": e.detail}),
-        );
-    }
-    if !j.unknown_groups.is_empty() {
-        r.insert("group_names_unknown".into(), json!(j.unknown_groups));
-    }
-    Value::Object(r).to_string()
+    let record = WriteRecord {
+        kind: "scim_write",
+        v: RECORD_VERSION,
+        common: Common::new(req, j.actor),
+        resource_type: n.map(|n| n.resource_type.as_str()),
+        resource_id: n
+            .and_then(|n| n.resource_id.as_deref())
+            .or(done.created_id.as_deref()),
+        bulk: n.is_some_and(|n| n.bulk),
+        events: events(n, done),
+        changes: changes(n),
+        rules: j.matches.iter().map(RuleOut::from).collect(),
+        decision: j.decision.as_str(),
+        risk: j.risk.map_or("none", Severity::as_str),
+        mode: j.mode.as_str(),
+        status: done.status,
+        duration_ms: done.duration_ms,
+        error: j.error.map(|e| ErrorOut {
+            status: e.status,
+            scim_type: e.scim_type,
+            detail: &e.detail,
+        }),
+        group_names_unknown: j.unknown_groups,
+    };
+    serde_json::to_string(&record).unwrap_or_default()
 }
+
+#[derive(Serialize)]
+struct WriteRecord<'a> {
+    kind: &'static str,
+    v: u32,
+    #[serde(flatten)]
+    common: Common<'a>,
+    resource_type: Option<&'a str>,
+    resource_id: Option<&'a str>,
+    bulk: bool,
+    events: Vec<Cow<'a, Event>>,
+    changes: Vec<ChangeOut<'a>>,
+    rules: Vec<RuleOut<'a>>,
+    decision: &'static str,
+    risk: &'static str,
+    mode: &'static str,
+    status: Option<u16>,
+    duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorOut<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    group_names_unknown: &'a [String],
+}
+
+/// The fields every record starts with.
+#[derive(Serialize)]
+struct Common<'a> {
+    time: String,
+    audit_id: &'a str,
+    request_id: Option<String>,
+    trace_id: Option<&'a str>,
+    actor: Option<String>,
+    source_ip: Option<&'a str>,
+    user_agent: Option<String>,
+    method: String,
+    path: String,
+}
+
+impl<'a> Common<'a> {
+    fn new(req: &'a RequestFacts, actor: Option<&str>) -> Common<'a> {
+        Common {
+            time: rfc3339_ms(req.time_ms),
+            audit_id: &req.audit_id,
+            request_id: req.request_id.as_deref().map(clean),
+            trace_id: req.trace_id.as_deref(),
+            actor: actor.map(clean),
+            source_ip: req.source_ip.as_deref(),
+            user_agent: req.user_agent.as_deref().map(clean),
+            method: clean(&req.method),
+            path: clean(path_without_query(&req.path)),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RuleOut<'a> {
+    id: &'a RuleId,
+    severity: Severity,
+    action: Action,
+    mode: Mode,
+    notify: bool,
+}
+
+impl<'a> From<&'a RuleMatch> for RuleOut<'a> {
+    fn from(m: &'a RuleMatch) -> Self {
+        RuleOut {
+            id: &m.id,
+            severity: m.severity,
+            action: m.action,
+            mode: m.mode,
+            notify: m.notify,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorOut<'a> {
+    status: u16,
+    #[serde(rename = "scimType")]
+    scim_type: Option<&'static str>,
+    detail: &'a str,
+}
+
+/// A change as recorded: whole, or cut to its first `MAX_VALUES` values with the total.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChangeOut<'a> {
+    Whole(&'a Change),
+    Cut {
+        #[serde(flatten)]
+        change: Change,
+        values_total: usize,
+    },
+}
+
+/// Values recorded per change; the rest are counted in `values_total`.
+const MAX_VALUES: usize = 20;
 
 /// Facts about one access to an application route.
 #[derive(Debug, Clone, Default)]
@@ -123,33 +210,28 @@ pub struct AccessFacts {
 
 /// The `access` record as one JSON line.
 pub fn access_record(req: &RequestFacts, access: &AccessFacts) -> String {
-    let mut r = Map::new();
-    r.insert("kind".into(), json!("access"));
-    r.insert("v".into(), json!(RECORD_VERSION));
-    common(&mut r, req, access.actor.as_deref());
-    r.insert("route".into(), json!(clean(&access.route)));
-    r.insert("status".into(), json!(access.status));
-    r.insert("duration_ms".into(), json!(access.duration_ms));
-    r.insert("sampled".into(), json!(access.sampled));
-    Value::Object(r).to_string()
+    let record = AccessRecord {
+        kind: "access",
+        v: RECORD_VERSION,
+        common: Common::new(req, access.actor.as_deref()),
+        route: clean(&access.route),
+        status: access.status,
+        duration_ms: access.duration_ms,
+        sampled: access.sampled,
+    };
+    serde_json::to_string(&record).unwrap_or_default()
 }
 
-fn common(r: &mut Map<String, Value>, req: &RequestFacts, actor: Option<&str>) {
-    r.insert("time".into(), json!(rfc3339_ms(req.time_ms)));
-    r.insert("audit_id".into(), json!(req.audit_id));
-    r.insert(
-        "request_id".into(),
-        json!(req.request_id.as_deref().map(clean)),
-    );
-    r.insert("trace_id".into(), json!(req.trace_id));
-    r.insert("actor".into(), json!(actor.map(clean)));
-    r.insert("source_ip".into(), json!(req.source_ip));
-    r.insert(
-        "user_agent".into(),
-        json!(req.user_agent.as_deref().map(clean)),
-    );
-    r.insert("method".into(), json!(clean(&req.method)));
-    r.insert("path".into(), json!(clean(path_without_query(&req.path))));
+#[derive(Serialize)]
+struct AccessRecord<'a> {
+    kind: &'static str,
+    v: u32,
+    #[serde(flatten)]
+    common: Common<'a>,
+    route: String,
+    status: Option<u16>,
+    duration_ms: Option<u64>,
+    sampled: bool,
 }
 
 /// Query strings can carry tokens (`?access_token=`); records keep the path only.
@@ -161,47 +243,41 @@ fn clean(s: &str) -> String {
     printable(s)
 }
 
-fn events(n: Option<&Normalized>, done: &Completion) -> Value {
-    let Some(n) = n else { return json!([]) };
-    let single_create = !n.bulk && n.resource_id.is_none();
-    let list: Vec<Value> = n
-        .operations
+fn events<'a>(n: Option<&'a Normalized>, done: &Completion) -> Vec<Cow<'a, Event>> {
+    let Some(n) = n else { return Vec::new() };
+    // A single create learns its id from the response: its events carry it.
+    let created = done.created_id.as_ref().filter(|_| !n.bulk && n.resource_id.is_none());
+    n.operations
         .iter()
         .flat_map(|o| o.events.iter())
-        .map(|e| {
-            let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-            if single_create && e.resource_id.is_none() {
-                if let (Some(id), Some(obj)) = (&done.created_id, v.as_object_mut()) {
-                    obj.insert("resource_id".into(), json!(id));
-                }
+        .map(|e| match created {
+            Some(id) if e.resource_id.is_none() => {
+                let mut owned = e.clone();
+                owned.resource_id = Some(id.clone());
+                Cow::Owned(owned)
             }
-            v
+            _ => Cow::Borrowed(e),
         })
-        .collect();
-    Value::Array(list)
+        .collect()
 }
 
-/// A summary of the changes: who/what/op/attribute and how many values, never the values of
-/// sensitive attributes (already redacted by the normaliser) and at most 20 values per change.
-fn changes(n: Option<&Normalized>) -> Value {
-    let Some(n) = n else { return json!([]) };
-    let list: Vec<Value> = n
-        .operations
+/// The changes, each with at most `MAX_VALUES` values. Sensitive values are already redacted by
+/// the normaliser.
+fn changes(n: Option<&Normalized>) -> Vec<ChangeOut<'_>> {
+    let Some(n) = n else { return Vec::new() };
+    n.operations
         .iter()
         .flat_map(|o| o.changes.iter())
         .map(|c| {
-            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-            if let Some(obj) = v.as_object_mut() {
-                if c.values.len() > 20 {
-                    obj.insert(
-                        "values".into(),
-                        json!(c.values.iter().take(20).collect::<Vec<_>>()),
-                    );
-                    obj.insert("values_total".into(), json!(c.values.len()));
-                }
+            if c.values.len() <= MAX_VALUES {
+                return ChangeOut::Whole(c);
             }
-            v
+            let mut change = c.clone();
+            change.values.truncate(MAX_VALUES);
+            ChangeOut::Cut {
+                change,
+                values_total: c.values.len(),
+            }
         })
-        .collect();
-    Value::Array(list)
+        .collect()
 }
