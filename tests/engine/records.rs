@@ -172,3 +172,33 @@ fn operator_sensitive_attributes_leave_no_trace_in_events() {
         assert!(!format!("{ev:?}").contains("secret-role-x"));
     }
 }
+
+#[test]
+fn large_bulk_records_stay_bounded_but_keep_every_event() {
+    let pad = "x".repeat(600);
+    let ops: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"method":"POST","path":"/Users","bulkId":format!("q{i}"),
+                        "data":{"userName":format!("user{i}"),"displayName":pad}})
+        })
+        .collect();
+    let r = request(json!({"method":"POST","path":"/scim/v2/Bulk","body":{"Operations":ops}}));
+    let ev = engine().evaluate_request(&r, &Facts::default());
+    let line = ev.audit_record(&RequestFacts::default(), &Completion::default());
+    let rec: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        rec["events"].as_array().unwrap().len(),
+        150,
+        "every event is kept"
+    );
+    assert_eq!(rec["changes"].as_array().unwrap().len(), 100);
+    assert_eq!(rec["changes_total"], 300);
+    let display = rec["changes"][1]["values"][0].as_str().unwrap();
+    assert_eq!(
+        display.chars().count(),
+        257,
+        "cut to 256 characters and an ellipsis"
+    );
+    assert!(display.ends_with('…'));
+    assert!(line.len() < 100_000, "{} bytes", line.len());
+}
