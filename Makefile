@@ -46,6 +46,7 @@ IMPURE      := proxy_wasm|wasm_bindgen|std::fs|std::env|SystemTime|Instant::now|
 TEST_TARGETS := deps test-unit test-lint check-purity test-validate test-e2e
 TEST_TARGETS += test-web
 TEST_TARGETS += test-report
+TEST_TARGETS += test-bench-smoke
 # ----------------------------------------------------------------------------------------------
 
 .PHONY: help venv rust-targets apt-deps deps wasm cli run test $(TEST_TARGETS) clean
@@ -208,3 +209,31 @@ test-report: chromium ## report: unit tests, generated trail vs expectations, da
 	$(PYTHON) tests/report/test_report.py --trail $(REPORT_TRAIL)
 	$(PYTHON) tests/report/test_chromium.py --trail $(REPORT_TRAIL) --out $(REPORT_RUN)
 # ==== end report ==============================================================================
+
+# ==== bench: scimguard's cost in Envoy, side by side (issue 7) ================================
+#   make bench              ~13 min: baseline / empty wasm floor / Lua peer / scimguard, 5 rounds;
+#                           writes tests/bench/results/latest.{json,md} and ratios.svg (committed)
+#   make test-bench-smoke   ~30 s: the same harness, 1 round of 3 short measurements, into .run/
+# Not part of the timing-free `make test` except the smoke run, which checks counts, never speed.
+BENCH_APT        := wrk nghttp2-client
+BENCH_EMPTY      := tests/bench/empty-filter
+BENCH_EMPTY_WASM := target/bench-empty-filter/$(WASM_TARGET)/release/bench_empty_filter.wasm
+BENCH_ARGS       ?=
+
+.PHONY: bench bench-tools bench-empty-filter
+
+bench-tools: ## wrk and h2load (Debian: wrk, nghttp2-client) if missing
+	@command -v wrk >/dev/null && command -v h2load >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_APT); }
+
+bench-empty-filter: rust-targets ## the empty proxy-wasm filter (the floor) for the bench
+	cargo build --release --locked --target $(WASM_TARGET) --manifest-path $(BENCH_EMPTY)/Cargo.toml \
+	  --target-dir target/bench-empty-filter
+
+bench: bench-tools wasm venv bench-empty-filter ## overhead benchmark → tests/bench/results/ (BENCH_ARGS=...)
+	@echo "bench: load average now: $$(cut -d' ' -f1-3 /proc/loadavg) (results are best on a quiet machine)"
+	$(VPY) tests/bench/bench.py $(BENCH_ARGS)
+
+test-bench-smoke: bench-tools wasm venv bench-empty-filter ## the bench harness end to end, 1 short round (counts only)
+	$(VPY) tests/bench/bench.py --smoke --work $(RUN_DIR)/bench-smoke-work --out $(RUN_DIR)/bench-smoke
+# ==== end bench ===============================================================================
