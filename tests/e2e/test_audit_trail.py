@@ -26,6 +26,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
