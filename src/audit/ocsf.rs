@@ -478,14 +478,7 @@ impl<'a> Shared<'a> {
         let id = self.resource_id(item);
         match item.activity.class {
             Class::AccountChange => {
-                ev.insert(
-                    "user".into(),
-                    user(
-                        id.as_deref(),
-                        item.event().and_then(|e| user_name(e, item.op)),
-                        item.op,
-                    ),
-                );
+                ev.insert("user".into(), target_user(id.as_deref(), item));
                 if let Some(new_name) = item
                     .events
                     .iter()
@@ -496,14 +489,7 @@ impl<'a> Shared<'a> {
                 }
             }
             Class::UserAccess => {
-                ev.insert(
-                    "user".into(),
-                    user(
-                        id.as_deref(),
-                        item.event().and_then(|e| user_name(e, item.op)),
-                        item.op,
-                    ),
-                );
+                ev.insert("user".into(), target_user(id.as_deref(), item));
                 ev.insert("privileges".into(), json!(privileges(item)));
             }
             Class::GroupManagement => {
@@ -691,6 +677,15 @@ fn scim_facts(item: &Item<'_>) -> Value {
         s.insert("flags".into(), json!(flags));
     }
     Value::Object(s)
+}
+
+/// The `user` object of an Account Change or User Access event: the target account.
+fn target_user(id: Option<&str>, item: &Item<'_>) -> Value {
+    user(
+        id,
+        item.event().and_then(|e| user_name(e, item.op)),
+        item.op,
+    )
 }
 
 fn user(id: Option<&str>, name: Option<&str>, op: Option<&Operation>) -> Value {
