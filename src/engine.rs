@@ -15,7 +15,9 @@ use crate::policy::{
     self, Decision, ErrorOutcome, MethodOverride, Policy, PolicyErrors, RuleMatch, Severity,
 };
 use crate::scim::endpoint::{classify, printable};
-use crate::scim::{self, Headers, Method, Normalized, RequestView, ResourceType, Route, ScimError};
+use crate::scim::{
+    self, Endpoint, Headers, Method, Normalized, RequestView, ResourceType, Route, ScimError,
+};
 
 /// A compiled policy, ready to judge requests.
 #[derive(Debug, Clone)]
@@ -40,10 +42,21 @@ pub struct Facts {
 pub enum Plan {
     /// Not a SCIM write (non-SCIM path, or a read): let it through untouched.
     Pass,
-    /// A SCIM write: hold the headers, buffer the body up to `max_body_bytes`, then `normalize`.
-    Inspect { max_body_bytes: usize },
+    /// A SCIM write: hold the headers, buffer the body up to `max_body_bytes`, then `normalize`
+    /// it against `target` (what the headers phase already resolved, so it is not resolved twice).
+    Inspect {
+        max_body_bytes: usize,
+        target: Target,
+    },
     /// Decided from the headers alone (method override, unknown endpoint…).
     Decided(Box<Evaluation>),
+}
+
+/// A SCIM write's endpoint and effective method, as the headers phase resolved them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    endpoint: Endpoint,
+    method: Method,
 }
 
 /// The full result for one request: what the CLI prints, what the filter applies, what audit records.
@@ -95,6 +108,7 @@ impl Engine {
             Err(e) => return self.refuse(e, ErrorOutcome::Block, headers),
         };
         match route {
+            Route::NotScim => Plan::Pass,
             Route::Scim(ep) if method.is_read() || (method == Method::Post && ep.search) => {
                 Plan::Pass
             }
@@ -105,8 +119,9 @@ impl Engine {
             {
                 self.refuse(not_a_write_endpoint(path), s.on_invalid, headers)
             }
-            _ => Plan::Inspect {
+            Route::Scim(endpoint) => Plan::Inspect {
                 max_body_bytes: s.max_body_bytes,
+                target: Target { endpoint, method },
             },
         }
     }
@@ -144,13 +159,12 @@ impl Engine {
     }
 
     /// Body phase: the complete request → normalised changes, or why it cannot be read.
-    pub fn normalize(&self, view: &RequestView<'_>) -> Result<Normalized, ScimError> {
+    pub fn normalize(
+        &self,
+        view: &RequestView<'_>,
+        target: &Target,
+    ) -> Result<Normalized, ScimError> {
         let s = &self.policy.settings;
-        let method = self.effective_method(view.method, view.headers)?;
-        let endpoint = match classify(view.path, &s.base_paths, &s.resource_types)? {
-            Route::Scim(ep) => ep,
-            Route::NotScim | Route::Root => return Err(not_a_write_endpoint(view.path)),
-        };
         if view.body.is_some_and(|b| b.len() > s.max_body_bytes) {
             return Err(ScimError::too_large(format!(
                 "the body is larger than {} bytes",
@@ -164,7 +178,7 @@ impl Engine {
             base_paths: &s.base_paths,
             resource_types: &s.resource_types,
         };
-        scim::normalize(view, &endpoint, method, &limits)
+        scim::normalize(view, &target.endpoint, target.method.clone(), &limits)
     }
 
     /// Group ids whose displayName a rule may need and that neither the policy nor `facts` knows.
@@ -248,7 +262,7 @@ impl Engine {
                 actor: self.actor(view.headers, facts),
                 mode: self.policy.settings.mode,
             },
-            Plan::Inspect { .. } => match self.normalize(view) {
+            Plan::Inspect { target, .. } => match self.normalize(view, &target) {
                 Ok(n) => self.judge(n, view.headers, facts),
                 Err(e) => self.unreadable(e, view.headers, facts),
             },

@@ -49,7 +49,7 @@ use super::ship;
 use super::verdict;
 use crate::audit::notify::{cloudevent, should_notify, Notice};
 use crate::audit::{ocsf, Completion, Judged, RequestFacts};
-use crate::engine::{Evaluation, Facts, Plan};
+use crate::engine::{Evaluation, Facts, Plan, Target};
 use crate::policy::Decision;
 use crate::scim::response::{created_id, group_names};
 use crate::scim::{Headers, Normalized, RequestView, ScimError};
@@ -88,6 +88,8 @@ struct Request {
     headers: Headers,
     /// The actor a metadata path named (`filter.actor_metadata`, e.g. a JWT claim).
     actor: Option<String>,
+    /// Endpoint and method as the headers phase resolved them (writes under judgement only).
+    target: Option<Target>,
 }
 
 impl Request {
@@ -185,7 +187,11 @@ impl Stream {
 
     /// The body is complete (`size` bytes buffered by Envoy): read it once, normalise, judge.
     fn finish(&mut self, shared: &Shared, size: usize, resume: bool) -> Action {
-        let Some(request) = &self.request else {
+        let Some((request, target)) = self
+            .request
+            .as_ref()
+            .and_then(|r| Some((r, r.target.as_ref()?)))
+        else {
             return Action::Continue;
         };
         let body = match size {
@@ -201,7 +207,7 @@ impl Stream {
             headers: &request.headers,
             body: body.as_deref(),
         };
-        match shared.engine.normalize(&view) {
+        match shared.engine.normalize(&view, target) {
             Ok(normalized) => self.judge(shared, normalized, resume),
             Err(error) => {
                 let e = shared
@@ -419,16 +425,21 @@ impl HttpContext for Stream {
                     path,
                     headers,
                     actor,
+                    target: None,
                 });
                 self.apply(&shared, e, false)
             }
-            Plan::Inspect { max_body_bytes } => {
+            Plan::Inspect {
+                max_body_bytes,
+                target,
+            } => {
                 let actor = metadata_actor(&shared);
                 self.request = Some(Request {
                     method,
                     path,
                     headers,
                     actor,
+                    target: Some(target),
                 });
                 if end_of_stream {
                     return self.finish(&shared, 0, false);
