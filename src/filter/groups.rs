@@ -93,7 +93,11 @@ pub fn answer(id: &str, body_size: usize) -> HostResult<Option<String>> {
 /// Whether responses to this path may carry group names: any Groups endpoint (pure, no host call).
 pub fn teaches_names(path: &str, base_paths: &[String], custom: &[String]) -> bool {
     // Cheap pre-check so that other paths never pay for classification.
-    if !path.to_ascii_lowercase().contains("groups") {
+    if !path
+        .as_bytes()
+        .windows(6)
+        .any(|w| w.eq_ignore_ascii_case(b"groups"))
+    {
         return false;
     }
     matches!(classify(path, base_paths, custom), Ok(Route::Scim(ep)) if ep.resource_type == ResourceType::Groups)
