@@ -61,6 +61,15 @@ struct ExpectError {
     detail_contains: Option<String>,
 }
 
+/// Which files hold cases: `*.cases.json` anywhere, and every `*.json` under a `cases` folder.
+/// `scimguard test` and `cargo test` find their files by this one rule.
+pub fn is_case_file(file_name: &str, under_cases_folder: bool) -> bool {
+    file_name.ends_with(".cases.json") || (under_cases_folder && file_name.ends_with(".json"))
+}
+
+/// The folder name under which every `*.json` is a case file.
+pub const CASES_FOLDER: &str = "cases";
+
 /// The outcome of one case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseResult {

@@ -7,8 +7,8 @@ fn case_files(dir: &Path, in_cases: bool, out: &mut Vec<PathBuf>) {
         let p = entry.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         if p.is_dir() {
-            case_files(&p, in_cases || name == "cases", out);
-        } else if name.ends_with(".cases.json") || (in_cases && name.ends_with(".json")) {
+            case_files(&p, in_cases || name == scimguard::suite::CASES_FOLDER, out);
+        } else if scimguard::suite::is_case_file(&name, in_cases) {
             out.push(p);
         }
     }

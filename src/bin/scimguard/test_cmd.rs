@@ -78,7 +78,9 @@ pub fn case_files(path: &Path) -> Result<Vec<PathBuf>, String> {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut out = Vec::new();
-    let top_is_cases = path.file_name().is_some_and(|n| n == "cases");
+    let top_is_cases = path
+        .file_name()
+        .is_some_and(|n| n == scimguard::suite::CASES_FOLDER);
     walk(path, top_is_cases, &mut out)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     out.sort();
@@ -94,8 +96,8 @@ fn walk(dir: &Path, in_cases: bool, out: &mut Vec<PathBuf>) -> std::io::Result<(
             .unwrap_or_default()
             .to_string();
         if p.is_dir() {
-            walk(&p, in_cases || name == "cases", out)?;
-        } else if name.ends_with(".cases.json") || (in_cases && name.ends_with(".json")) {
+            walk(&p, in_cases || name == scimguard::suite::CASES_FOLDER, out)?;
+        } else if scimguard::suite::is_case_file(&name, in_cases) {
             out.push(p);
         }
     }
