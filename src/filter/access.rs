@@ -11,15 +11,14 @@
 //! `on_log` still runs, so `late` reads the headers there and records the denial.
 //!
 //! Host calls per request on an audited route (counted from the code paths; Envoy 1.40):
-//! - headers callback (as for any non-SCIM path): `get_map`, `increment_metric` (passthrough) = 2;
-//! - `on_log`, read sampled out: `increment_metric` (access requests), `get_property`
-//!   (response.code) = 2, so **4 in all**;
+//! - headers callback (as for any non-SCIM path): `get_map` = 1 (counters are published on the
+//!   root's tick, not per request);
+//! - `on_log`, read sampled out: `get_property` (response.code) = 1, so **2 in all**;
 //! - `on_log`, kept: + `get_property` ×2 (request.time, source.address), `get_current_time`,
-//!   `get_property` (actor metadata, when configured), `set_property` (filter state),
-//!   `increment_metric` (access records) = 7–8, so **9–10 in all**; with a collector, queueing adds
-//!   two counter updates (enqueued, pending gauge): 11–12.
+//!   `get_property` (actor metadata, when configured), `set_property` (filter state) = 5–6, so
+//!   **6–7 in all**; queueing for a collector adds none.
 //!
-//! Nothing reads or buffers a body; a route the policy does not audit costs the 2 of the headers
+//! Nothing reads or buffers a body; a route the policy does not audit costs the 1 of the headers
 //! callback, and a route with the filter disabled in Envoy costs 0.
 
 use proxy_wasm::types::MapType;

@@ -1,9 +1,18 @@
 //! The filter's counters: a fixed, bounded set, defined once per VM in `on_configure`.
 //!
+//! Counted in the VM, published on the root context's tick (`FLUSH_PERIOD`): an `increment_metric`
+//! is a VM→host crossing, and one per event would be two or three more crossings on every judged
+//! write. Stats therefore lag by at most one period (Prometheus scrapes far less often). A flush
+//! publishes every counter before the gauges, so a reader that sees a queue gauge at 0 also sees the
+//! counters that moved it.
+//!
 //! Envoy shows each as `wasmcustom.<name>` in `/stats` and as `<name>` in `/stats/prometheus` (the
 //! custom namespace is stripped, no `envoy_` prefix). Every worker VM defines the same names, so the
 //! counts aggregate into one stat. Labels do not exist for wasm metrics, so the few dimensions we
 //! need (decision, severity) are in the names; rule ids never are (they go to the audit record).
+
+use std::cell::Cell;
+use std::time::Duration;
 
 use crate::policy::{Decision, Severity};
 use proxy_wasm::hostcalls;
@@ -97,11 +106,17 @@ pub enum Gauge {
 
 const GAUGES: [&str; 2] = ["scimguard_audit_pending", "scimguard_notify_pending"];
 
-/// The metric ids the host gave this VM (`None` where defining failed: that counter is skipped).
+/// How often counts are published: the longest a stat lags behind what happened.
+pub const FLUSH_PERIOD: Duration = Duration::from_secs(1);
+
+/// The metric ids the host gave this VM (`None` where defining failed: that counter is skipped),
+/// and what has been counted since the last flush.
 #[derive(Debug, Default)]
 pub struct Metrics {
     ids: Vec<Option<u32>>,
     gauges: Vec<Option<u32>>,
+    counted: Vec<Cell<u64>>,
+    moved: Vec<Cell<i64>>,
 }
 
 impl Metrics {
@@ -115,26 +130,47 @@ impl Metrics {
             .iter()
             .map(|name| define(MetricType::Gauge, name))
             .collect();
-        Metrics { ids, gauges }
+        Metrics {
+            counted: NAMES.iter().map(|_| Cell::new(0)).collect(),
+            moved: GAUGES.iter().map(|_| Cell::new(0)).collect(),
+            ids,
+            gauges,
+        }
     }
 
-    /// Adds one (one host call).
+    /// Adds one (no host call: published by `flush`).
     pub fn count(&self, metric: Metric) {
         self.add(metric, 1);
     }
 
-    /// Adds `n` (one host call; none for 0).
+    /// Adds `n` (no host call: published by `flush`).
     pub fn add(&self, metric: Metric, n: u64) {
-        if let (Some(Some(id)), Ok(n @ 1..)) = (self.ids.get(metric as usize), i64::try_from(n)) {
-            // A lost increment is not worth failing a request for.
-            let _ = hostcalls::increment_metric(*id, n);
+        if let Some(c) = self.counted.get(metric as usize) {
+            c.set(c.get().saturating_add(n));
         }
     }
 
-    /// Moves a gauge by `delta` (one host call; none for 0).
+    /// Moves a gauge by `delta` (no host call: published by `flush`).
     pub fn gauge(&self, gauge: Gauge, delta: i64) {
-        if let (Some(Some(id)), true) = (self.gauges.get(gauge as usize), delta != 0) {
-            let _ = hostcalls::increment_metric(*id, delta);
+        if let Some(g) = self.moved.get(gauge as usize) {
+            g.set(g.get().saturating_add(delta));
+        }
+    }
+
+    /// Publishes what was counted since the last flush: one host call per counter or gauge that
+    /// moved, counters first. A failed increment is not retried (a stat is not worth a loop).
+    pub fn flush(&self) {
+        for (id, c) in self.ids.iter().zip(&self.counted) {
+            let n = i64::try_from(c.replace(0)).unwrap_or(i64::MAX);
+            if let (Some(id), 1..) = (id, n) {
+                let _ = hostcalls::increment_metric(*id, n);
+            }
+        }
+        for (id, g) in self.gauges.iter().zip(&self.moved) {
+            let delta = g.replace(0);
+            if let (Some(id), true) = (id, delta != 0) {
+                let _ = hostcalls::increment_metric(*id, delta);
+            }
         }
     }
 

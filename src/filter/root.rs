@@ -13,7 +13,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use super::host::{self, HostError};
-use super::metrics::{Metric, Metrics};
+use super::metrics::{Metric, Metrics, FLUSH_PERIOD};
 use super::ship::{self, Kind, Sinks};
 use super::stream::Stream;
 use crate::engine::Engine;
@@ -22,7 +22,9 @@ use crate::engine::Engine;
 #[derive(Debug)]
 pub struct Shared {
     pub engine: Engine,
-    pub metrics: Metrics,
+    /// The VM's counters: the same ones across reconfigurations, so no count is lost when a new
+    /// policy replaces this one while its streams finish.
+    pub metrics: Rc<Metrics>,
     pub ids: AuditIds,
     /// This VM's queues to the collector and the webhook receiver (flushed by the root's tick).
     pub sinks: Sinks,
@@ -41,6 +43,8 @@ impl Shared {
 pub struct Root {
     context_id: u32,
     shared: Option<Rc<Shared>>,
+    /// Defined by the first `on_configure`, published on every tick.
+    metrics: Option<Rc<Metrics>>,
     /// Calls out (`dispatch_http_call` from `on_tick`) and the sink each belongs to.
     calls: Vec<(u32, Kind)>,
 }
@@ -50,12 +54,21 @@ impl Root {
         Root {
             context_id,
             shared: None,
+            metrics: None,
             calls: Vec::new(),
         }
     }
 }
 
 impl Context for Root {
+    /// The VM is going away (shutdown, or a new plugin version): publish what was counted.
+    fn on_done(&mut self) -> bool {
+        if let Some(metrics) = &self.metrics {
+            metrics.flush();
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token: u32,
@@ -105,8 +118,10 @@ impl RootContext for Root {
                 return false;
             }
         };
-        // Defining a name again (a reconfiguration) returns the id it already has.
-        let metrics = Metrics::define();
+        let metrics = Rc::clone(
+            self.metrics
+                .get_or_insert_with(|| Rc::new(Metrics::define())),
+        );
         let ids = AuditIds::new(self.context_id);
         let rules = engine.policy().rules.len();
         let s = &engine.policy().settings;
@@ -120,14 +135,18 @@ impl RootContext for Root {
                 return false;
             }
         };
-        // Clusters may not be ready yet: sending starts on the first tick, never here.
-        if let Some(period) = sinks.tick_period() {
-            if let Err(e) = host::set_tick_period(period) {
-                host::log(
-                    LogLevel::Error,
-                    &format!("scimguard: audit shipping and notifications are off: {e}"),
-                );
-            }
+        // Clusters may not be ready yet: sending starts on the first tick, never here. The tick
+        // also publishes the counters, so it runs without sinks too.
+        let period = sinks
+            .tick_period()
+            .map_or(FLUSH_PERIOD, |p| p.min(FLUSH_PERIOD));
+        if let Err(e) = host::set_tick_period(period) {
+            host::log(
+                LogLevel::Error,
+                &format!(
+                    "scimguard: no tick: counters, audit shipping and notifications are off: {e}"
+                ),
+            );
         }
         let node = host::property_string(&["xds", "node", "id"])
             .ok()
@@ -156,6 +175,9 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         if let Some(shared) = &self.shared {
             ship::tick(shared, &mut self.calls);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.flush();
         }
     }
 

@@ -6,16 +6,17 @@
 //! limit and read once at end of stream (body callback, or trailers for HTTP/2), then judged; a
 //! bodyless write (DELETE) is judged in the headers callback.
 //!
-//! Host calls per request (counted on Envoy 1.40; each is a host↔VM crossing, the dominant cost):
-//! - read or non-SCIM path (not Groups): 2 — `get_map` request headers, `increment_metric`
-//!   passthrough; +1 `remove_map_value` per distinct client-sent `x-scim-*` header. (With the shipped
-//!   `envoy.yaml`, non-SCIM routes disable the filter: 0.)
-//! - read of a Groups endpoint: 3 + one `get_buffer` per response body chunk, then
+//! Host calls per request (counted on Envoy 1.40; each is a host↔VM crossing, the dominant cost).
+//! Counters cost none here: they are counted in the VM and published on the root's tick (`metrics`).
+//! - read or non-SCIM path (not Groups): 1 — `get_map` request headers; +1 `remove_map_value` per
+//!   distinct client-sent `x-scim-*` header. (With the shipped `envoy.yaml`, non-SCIM routes disable
+//!   the filter: 0.)
+//! - read of a Groups endpoint: 2 + one `get_buffer` per response body chunk, then
 //!   `get_current_time` + one `set_shared_data` per group learned.
-//! - SCIM PATCH of a User, allowed, body in one chunk: 13 — request headers: `get_map`; body:
-//!   `get_buffer`, `increment_metric` (decision; +1 per matched rule), 2 `set_map_value` (tags; 4 for
-//!   a tag decision); response headers: 2 `set_map_value`; `on_log`: 3 `get_property` (request.time,
-//!   source.address, response.code), `get_current_time`, `set_property`, `increment_metric`.
+//! - SCIM PATCH of a User, allowed, body in one chunk: 11 — request headers: `get_map`; body:
+//!   `get_buffer`, 2 `set_map_value` (tags; 4 for a tag decision); response headers: 2
+//!   `set_map_value`; `on_log`: 3 `get_property` (request.time, source.address, response.code),
+//!   `get_current_time`, `set_property`.
 //! - a PATCH of a Group adds `get_current_time` + one `get_shared_data` per id whose name a rule needs,
 //!   and `get_map` of the response headers; a lookup adds per id `dispatch_http_call`, `get_map` +
 //!   `get_buffer` of the answer, `set_shared_data`, and one `resume_http_request`.

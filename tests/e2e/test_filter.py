@@ -271,7 +271,8 @@ def test_counters_are_exported_and_increase(scim: httpx.Client, gateway: Gateway
     assert any(k.startswith("scimguard_") for k in gateway.prometheus()), "no scimguard_* metric exported"
     create_user(scim)
     scim.post("/Users", content=b"{not json")
-    assert scimguard_total() > before
+    # Counted in the VM, published on its tick (at most a second later).
+    wait_for(lambda: scimguard_total() > before, 3, "the counters to be published")
 
 
 # --- configuration ---------------------------------------------------------------------------
