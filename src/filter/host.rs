@@ -51,7 +51,11 @@ pub fn headers(map: MapType) -> HostResult<Vec<(String, String)>> {
     let pairs = hostcalls::get_map_bytes(map).map_err(err("get_map"))?;
     Ok(pairs
         .into_iter()
-        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .map(|(k, v)| {
+            let v = String::from_utf8(v)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            (k, v)
+        })
         .collect())
 }
 

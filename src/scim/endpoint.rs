@@ -4,6 +4,8 @@
 //! Anything under a SCIM base path that does not resolve to a known endpoint is an error, never
 //! "not SCIM": a path the gateway cannot place is a path an upstream might still serve.
 
+use std::borrow::Cow;
+
 use serde::{Serialize, Serializer};
 
 use super::error::ScimError;
@@ -164,23 +166,26 @@ pub fn classify(path: &str, base_paths: &[String], custom: &[String]) -> Result<
         Err(_) => return Ok(Route::NotScim),
     };
     for base in base_paths {
-        let base_segments: Vec<&str> = base.split('/').filter(|s| !s.is_empty()).collect();
-        if segments.len() < base_segments.len()
-            || !segments
-                .iter()
-                .zip(&base_segments)
-                .all(|(a, b)| a.eq_ignore_ascii_case(b))
-        {
+        let mut base_segments = base.split('/').filter(|s| !s.is_empty());
+        let mut matched = 0;
+        let under_base = base_segments.all(|b| {
+            let same = segments
+                .get(matched)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b));
+            matched += 1;
+            same
+        });
+        if !under_base {
             continue;
         }
-        let rest = segments.get(base_segments.len()..).unwrap_or_default();
+        let rest = segments.get(matched..).unwrap_or_default();
         return resolve_rest(rest, custom, raw).map(|e| e.map_or(Route::Root, Route::Scim));
     }
     Ok(Route::NotScim)
 }
 
 fn resolve_rest(
-    rest: &[String],
+    rest: &[Cow<'_, str>],
     custom: &[String],
     raw: &str,
 ) -> Result<Option<Endpoint>, ScimError> {
@@ -224,11 +229,10 @@ fn strip_scim_suffix(segment: &str) -> &str {
 
 /// Percent-decodes, drops empty and `.` segments, resolves `..`. Rejects encoded separators,
 /// matrix parameters, control characters and invalid UTF-8.
-fn normalize_segments(raw: &str) -> Result<Vec<String>, ScimError> {
-    let mut out: Vec<String> = Vec::new();
+fn normalize_segments(raw: &str) -> Result<Vec<Cow<'_, str>>, ScimError> {
+    let mut out: Vec<Cow<'_, str>> = Vec::new();
     for segment in raw.split('/') {
-        let lower = segment.to_ascii_lowercase();
-        if lower.contains("%2f") || lower.contains("%5c") || segment.contains('\\') {
+        if encodes_a_separator(segment) || segment.contains('\\') {
             return Err(ScimError::path(
                 "encoded path separators are not accepted in SCIM paths",
             ));
@@ -239,7 +243,7 @@ fn normalize_segments(raw: &str) -> Result<Vec<String>, ScimError> {
             ));
         }
         let decoded = percent_decode(segment)?;
-        match decoded.as_str() {
+        match decoded.as_ref() {
             "" | "." => {}
             ".." => {
                 if out.pop().is_none() {
@@ -252,12 +256,20 @@ fn normalize_segments(raw: &str) -> Result<Vec<String>, ScimError> {
     Ok(out)
 }
 
-fn percent_decode(segment: &str) -> Result<String, ScimError> {
+/// `%2f` or `%5c` (either case) in the segment.
+fn encodes_a_separator(segment: &str) -> bool {
+    segment
+        .as_bytes()
+        .windows(3)
+        .any(|w| matches!(w, [b'%', b'2', b'f' | b'F'] | [b'%', b'5', b'c' | b'C']))
+}
+
+fn percent_decode(segment: &str) -> Result<Cow<'_, str>, ScimError> {
     if !segment.contains('%') {
         if segment.chars().any(char::is_control) {
             return Err(ScimError::path("control characters in the path"));
         }
-        return Ok(segment.to_string());
+        return Ok(Cow::Borrowed(segment));
     }
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -283,7 +295,7 @@ fn percent_decode(segment: &str) -> Result<String, ScimError> {
     if s.chars().any(char::is_control) {
         return Err(ScimError::path("control characters in the path"));
     }
-    Ok(s)
+    Ok(Cow::Owned(s))
 }
 
 fn could_be_scim(raw: &str, base_paths: &[String]) -> bool {
