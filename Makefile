@@ -223,7 +223,7 @@ BENCH_EMPTY      := tests/bench/empty-filter
 BENCH_EMPTY_WASM := target/bench-empty-filter/$(WASM_TARGET)/release/bench_empty_filter.wasm
 BENCH_ARGS       ?=
 
-.PHONY: bench bench-tools bench-empty-filter
+.PHONY: bench bench-tools bench-empty-filter bench-profile
 
 bench-tools: ## wrk and h2load (Debian: wrk, nghttp2-client) if missing
 	@command -v wrk >/dev/null && command -v h2load >/dev/null || \
@@ -236,6 +236,20 @@ bench-empty-filter: rust-targets ## the empty proxy-wasm filter (the floor) for 
 bench: bench-tools wasm venv bench-empty-filter ## overhead benchmark → tests/bench/results/ (BENCH_ARGS=...)
 	@echo "bench: load average now: $$(cut -d' ' -f1-3 /proc/loadavg) (results are best on a quiet machine)"
 	$(VPY) tests/bench/bench.py $(BENCH_ARGS)
+
+# Where the guest's time goes: the filter built with its symbol names, run under the minimal
+# proxy-wasm host of tests/bench/filter-v8.mjs with `node --cpu-prof`, summarised per Rust function.
+# BENCH_PROFILE_ONLY picks the workload (scim_get, entra_patch, group_patch_100, bulk_100kib).
+BENCH_PROFILE_DIR  := $(RUN_DIR)/bench-profile
+BENCH_PROFILE_ONLY ?= entra_patch
+bench-profile: rust-targets venv ## per-function CPU profile of the filter's guest work (node --cpu-prof)
+	CARGO_PROFILE_RELEASE_STRIP=false cargo rustc --release $(FILTER_ARGS) --crate-type cdylib --target-dir target/bench-profile
+	$(VPY) tests/bench/bench.py --payloads $(BENCH_PROFILE_DIR)
+	rm -f $(BENCH_PROFILE_DIR)/*.cpuprofile
+	node --cpu-prof --cpu-prof-dir=$(BENCH_PROFILE_DIR) tests/bench/filter-v8.mjs \
+	  target/bench-profile/$(WASM_TARGET)/release/scimguard.wasm $(BENCH_PROFILE_DIR)/bench-policy.json \
+	  $(BENCH_PROFILE_DIR) --only $(BENCH_PROFILE_ONLY) --seconds 2
+	python3 tests/bench/cpuprofile.py $(BENCH_PROFILE_DIR)/*.cpuprofile --top 45
 
 test-bench-smoke: bench-tools wasm venv bench-empty-filter ## the bench harness end to end, 1 short round (counts only)
 	$(VPY) tests/bench/bench.py --smoke --work $(RUN_DIR)/bench-smoke-work --out $(RUN_DIR)/bench-smoke

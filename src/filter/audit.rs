@@ -3,7 +3,7 @@
 //!
 //! The record itself is the engine's (`Evaluation::audit_record`); this file only gathers its inputs.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::host::{self, HostResult};
 use crate::audit::RequestFacts;
@@ -76,6 +76,16 @@ fn trace_id(traceparent: &str) -> Option<String> {
 
 /// The IP of an Envoy address (`1.2.3.4:5678`, `[::1]:5678`, or a bare IP), port stripped IPv6-safely.
 fn ip_of(address: &str) -> Option<String> {
+    // IPv4 (the common case): Rust's parser accepts only the canonical dotted quad, so the text is
+    // the address as it would be printed; no formatting needed.
+    let host = match address.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => host,
+        Some(_) => "",
+        None => address,
+    };
+    if host.parse::<Ipv4Addr>().is_ok() {
+        return Some(host.to_string());
+    }
     if let Ok(sock) = address.parse::<SocketAddr>() {
         return Some(sock.ip().to_string());
     }
@@ -112,6 +122,8 @@ mod tests {
         assert_eq!(ip_of("2001:db8::1").as_deref(), Some("2001:db8::1"));
         assert_eq!(ip_of("10.1.2.3").as_deref(), Some("10.1.2.3"));
         assert_eq!(ip_of("/var/run/envoy.sock"), None);
+        assert_eq!(ip_of("10.1.2.3:port"), None);
+        assert_eq!(ip_of("010.1.2.3:80"), None);
     }
 
     #[test]

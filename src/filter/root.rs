@@ -229,18 +229,21 @@ impl AuditIds {
     }
 }
 
-/// Formats 128 bits as an RFC 9562 version-4 UUID (version and variant bits set).
+/// Formats 128 bits as an RFC 9562 version-4 UUID (version and variant bits set). Hex digits are
+/// written directly: this runs for every judged write, and `format!` is slow in the VM.
 fn uuid_v4(hi: u64, lo: u64) -> String {
     let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
     let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    let bits = (u128::from(hi) << 64) | u128::from(lo);
+    let mut out = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push('-');
+        }
+        let nibble = (bits >> (124 - 4 * i)) & 0xf;
+        out.push(char::from_digit(nibble as u32, 16).unwrap_or('0'));
+    }
+    out
 }
 
 #[cfg(test)]

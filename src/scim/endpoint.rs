@@ -312,6 +312,10 @@ fn could_be_scim(raw: &str, base_paths: &[String]) -> bool {
 
 /// The path without control characters, cut to a sane length, for error messages.
 pub fn printable(s: &str) -> String {
+    // Most values are short and clean: one scan, one copy.
+    if s.len() <= 200 && !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
     s.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 

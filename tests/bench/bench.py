@@ -577,6 +577,20 @@ def native_engine(quick: bool) -> list[dict[str, Any]]:
     return [json.loads(l) for l in done.stdout.splitlines() if l.startswith("{")]
 
 
+def filter_in_v8(policy: Path, work: Path) -> list[dict[str, Any]]:
+    """The filter itself (the .wasm Envoy loads) under a minimal proxy-wasm host in Node's V8
+    (tests/bench/filter-v8.mjs): the guest's own work per request, with no Envoy around it."""
+    if not shutil.which("node"):
+        log("node not found: the filter-in-V8 figures are skipped")
+        return []
+    run = subprocess.run(["taskset", "-c", ENVOY_CPU, "node", "--no-warnings", str(HERE / "filter-v8.mjs"),
+                          str(LOADED_WASM[0]), str(policy), str(work)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    if run.returncode != 0:
+        log(f"filter bench in Node failed: {run.stderr[-1500:]}")
+        return []
+    return [json.loads(l.split(" ", 1)[1]) for l in run.stdout.splitlines() if l.startswith("FILTER_V8 ")]
+
+
 def engine_in_v8() -> list[dict[str, Any]]:
     """The same engine bench compiled for wasm32-wasip1, run in Node's V8 (tests/bench/engine-wasi.mjs)."""
     if not shutil.which("node"):
@@ -606,6 +620,11 @@ def engine_in_v8() -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.payloads:
+        args.payloads.mkdir(parents=True, exist_ok=True)
+        write_payloads(args.payloads)
+        bench_policy(args.payloads)
+        return 0
     started = time.monotonic()
     load_before = list(os.getloadavg())
     for tool in ("wrk", "h2load", "taskset"):
@@ -684,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
         log("host calls counted")
     native = [] if args.no_native or args.smoke else native_engine(False)
     in_v8 = [] if args.no_native or args.smoke else engine_in_v8()
+    filter_v8 = [] if args.no_native or args.smoke else filter_in_v8(policy, work)
     load_after = list(os.getloadavg())
 
     results = {
@@ -705,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         "hostcalls": hostcalls,
         "native_engine": native,
         "engine_in_node_v8": in_v8,
+        "filter_in_node_v8": filter_v8,
         "runs": runs,
         "wall_seconds": round(time.monotonic() - started, 1),
     }
@@ -757,6 +778,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-hostcalls", action="store_true")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the diagnostic variants")
     parser.add_argument("--no-native", action="store_true")
+    parser.add_argument("--payloads", type=Path, metavar="DIR",
+                        help="only write the workloads' bodies and the bench policy into DIR (for filter-v8.mjs), then exit")
     parser.add_argument("--work", type=Path, default=ROOT / ".run" / "bench")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
