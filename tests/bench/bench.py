@@ -245,6 +245,12 @@ def render_under_test(variant: str, ports: dict[str, int], upstream_port: int, p
     routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
     app_route = next(r for r in routes if r["match"].get("prefix") == "/app/")
     flt, logs = variant_filter(variant, policy, work / variant)
+    if variant.startswith("scimguard"):
+        # As shipped: the early header mutation that keeps clients from sending scimguard's mark.
+        shipped = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+        shipped_hcm = find(shipped["static_resources"]["listeners"][0]["filter_chains"][0]["filters"], HCM)["typed_config"]
+        if "early_header_mutation_extensions" in shipped_hcm:
+            hcm["early_header_mutation_extensions"] = shipped_hcm["early_header_mutation_extensions"]
     if flt is None:
         app_route.pop("typed_per_filter_config")
     else:

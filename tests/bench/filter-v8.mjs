@@ -4,6 +4,12 @@
 // done, delete); the host side only copies bytes in and out of the VM's memory.
 //
 //   node tests/bench/filter-v8.mjs SCIMGUARD.wasm POLICY.json WORK_DIR [--seconds S] [--only NAMES]
+//   node tests/bench/filter-v8.mjs SCIMGUARD.wasm POLICY.json WORK_DIR --in-flight N [--only NAMES]
+//
+// `--in-flight N` measures memory instead: N requests judged and waiting for their upstream at
+// once (Envoy's worker interleaves them exactly so), then all completed; prints the VM's linear
+// memory before, at the peak and after (`FILTER_V8_MEMORY {…}`). Wasm memory never shrinks, so
+// the peak is what the Envoy process keeps.
 //
 // Prints one line per workload: `FILTER_V8 {"workload":…,"us_per_request":…,"host_calls":…}` (the
 // median of 5 timed runs after a warm-up long enough for TurboFan), so that bench.py can set the
@@ -24,6 +30,7 @@ const option = (name, fallback) => {
 };
 const seconds = Number(option("--seconds", "1"));
 const only = option("--only", "")?.split(",").filter(Boolean);
+const inFlight = Number(option("--in-flight", "0"));
 
 const USER = "2819c223-7f76-453a-919d-413861904646";
 const GROUP = "6c5bb468-14b2-4183-baf2-06d523e03bd3";
@@ -32,7 +39,8 @@ const WORKLOADS = [
   ["entra_patch", "PATCH", `/scim/v2/Users/${USER}`, "entra_patch.json"],
   ["group_patch_100", "PATCH", `/scim/v2/Groups/${GROUP}`, "group_patch_100.json"],
   ["bulk_100kib", "POST", "/scim/v2/Bulk", "bulk_100kib.json"],
-].filter(([name]) => !only?.length || only.includes(name));
+  ["bulk_1mib", "POST", "/scim/v2/Bulk", "bulk_1mib.json"],
+].filter(([name]) => (only?.length ? only.includes(name) : name !== "bulk_1mib"));
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -218,6 +226,37 @@ function one(prepared) {
   x.proxy_on_done(id);
   x.proxy_on_delete(id);
   return { calls: hostCalls - before, headerAction };
+}
+
+const MiB = 1024 * 1024;
+if (inFlight > 0) {
+  for (const [name, method, path, file] of WORKLOADS) {
+    const prepared = requestOf(method, path, file ? readFileSync(join(workDir, file)) : null);
+    one(prepared); // first use: lazily built state is not what is measured
+    const before = memory.buffer.byteLength;
+    const ids = [];
+    for (let i = 0; i < inFlight; i++) {
+      const id = nextContext++;
+      ids.push(id);
+      request = prepared;
+      x.proxy_on_context_create(id, ROOT);
+      x.proxy_on_request_headers(id, prepared.headers.length, prepared.body ? 0 : 1);
+      if (prepared.body) x.proxy_on_request_body(id, prepared.body.length, 1);
+    }
+    const peak = memory.buffer.byteLength;
+    for (const id of ids) {
+      responseHeaders = [[":status", "200"], ["content-type", "application/scim+json"]];
+      x.proxy_on_response_headers(id, responseHeaders.length, 1);
+      x.proxy_on_log(id);
+      x.proxy_on_done(id);
+      x.proxy_on_delete(id);
+    }
+    console.log("FILTER_V8_MEMORY " + JSON.stringify({
+      workload: name, in_flight: inFlight, mib_before: +(before / MiB).toFixed(1), mib_peak: +(peak / MiB).toFixed(1),
+      mib_after: +(memory.buffer.byteLength / MiB).toFixed(1),
+    }));
+  }
+  exit(0);
 }
 
 for (const [name, method, path, file] of WORKLOADS) {

@@ -183,6 +183,22 @@ def test_client_cannot_spoof_scim_headers(scim: httpx.Client, gateway: Gateway) 
     assert write.headers.get("x-scim-audit-id") != SPOOF
 
 
+def test_a_client_cannot_forge_an_audit_line(scim: httpx.Client, gateway: Gateway) -> None:
+    """The audit log's cheap test is the `x-scim-audit-id` request header scimguard sets on what it let
+    through (envoy.yaml); Envoy removes a client's own before any filter runs, so a request scimguard
+    never judged leaves no line, not even on a route where the filter is off."""
+    before = gateway.audit_mark()
+    forged = {"x-scim-audit-id": SPOOF}
+    with httpx.Client(timeout=10) as raw:
+        raw.get(f"http://127.0.0.1:{gateway.port}/static/page", headers=forged)  # filter disabled here
+        raw.get(f"{gateway.app_url}/projects", headers=forged)
+    assert scim.get("/Users", headers=forged).status_code == 200
+    assert gateway.audit_mark() == before
+    text = gateway.audit_log.read_text() if gateway.audit_log.exists() else ""
+    assert SPOOF not in text
+    assert not [line for line in text.splitlines() if not line.startswith("{")], "a line that is not a record"
+
+
 # --- refusing what cannot be judged ----------------------------------------------------------
 
 
