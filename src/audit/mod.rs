@@ -8,6 +8,7 @@
 //! already replaced them), and free text from the request is cut and stripped of control characters.
 
 pub mod batch;
+pub mod compact;
 pub mod detect;
 pub mod notify;
 pub mod ocsf;

@@ -206,7 +206,7 @@ const MAX_VALUES: usize = 20;
 /// Changes recorded per request; the total is in `changes_total`. Events are never cut: they are
 /// what `scimguard report` rebuilds state from. A 1 MiB Bulk of creates keeps a record of ~0.2 MB
 /// instead of ~1.5 MB (Envoy copies filter state into the access log).
-const MAX_CHANGES: usize = 100;
+pub(crate) const MAX_CHANGES: usize = 100;
 /// Characters kept of a string value (longer ones end with `…`).
 const MAX_STRING: usize = 256;
 

@@ -48,6 +48,7 @@ use super::ops::{self, Handled};
 use super::root::Shared;
 use super::ship;
 use super::verdict;
+use crate::audit::compact::compact;
 use crate::audit::notify::{cloudevent, should_notify, Notice};
 use crate::audit::{ocsf, Completion, Judged, RequestFacts};
 use crate::engine::{Evaluation, Facts, Plan, Target};
@@ -151,6 +152,10 @@ impl Stream {
     fn apply(&mut self, shared: &Shared, mut evaluation: Evaluation, resume: bool) -> Action {
         self.phase = Phase::Decided;
         detect::apply(shared, &mut evaluation);
+        // Judged: from here on only the audit outputs read it, and it is held until the stream ends.
+        if let Some(n) = evaluation.normalized.as_mut() {
+            compact(n);
+        }
         let m = &shared.metrics;
         m.decision(evaluation.decision);
         evaluation

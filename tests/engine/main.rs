@@ -9,6 +9,7 @@
 )]
 
 mod cases;
+mod compact;
 mod errors;
 mod notify;
 mod ocsf;
