@@ -12,11 +12,12 @@
 //!
 //! Host calls per request on an audited route (counted from the code paths; Envoy 1.40):
 //! - headers callback (as for any non-SCIM path): `get_map` = 1 (counters are published on the
-//!   root's tick, not per request);
+//!   root's tick, not per request), + `set_map_value` (the `x-scim-audit-id` mark, see `mark`)
+//!   for a write or a read sampled in;
 //! - `on_log`, read sampled out: `get_property` (response.code) = 1, so **2 in all**;
 //! - `on_log`, kept: + `get_property` ×2 (request.time, source.address), `get_current_time`,
 //!   `get_property` (actor metadata, when configured), `set_property` (filter state) = 5–6, so
-//!   **6–7 in all**; queueing for a collector adds none.
+//!   **7–8 in all**; queueing for a collector adds none.
 //!
 //! Nothing reads or buffers a body; a route the policy does not audit costs the 1 of the headers
 //! callback, and a route with the filter disabled in Envoy costs 0.
@@ -32,6 +33,9 @@ use crate::audit::detect::{keep, Keep};
 use crate::audit::{access_record, AccessFacts, RequestFacts};
 use crate::scim::endpoint::{classify, Route};
 use crate::scim::Headers;
+
+/// The request header that marks a request the audit log must record (see `mark`).
+const AUDIT_ID: &str = "x-scim-audit-id";
 
 /// An access to audit, as the request headers described it.
 pub struct Access {
@@ -68,6 +72,27 @@ pub fn begin(shared: &Shared, method: &str, path: &str, headers: &Headers) -> Op
         a.actor.header.as_deref(),
         false,
     ))
+}
+
+/// Marks an access that will be recorded unless its status says otherwise (a write, a read sampled
+/// in) with its audit id in the request header `x-scim-audit-id`: one host call. The shipped audit
+/// log tests that header before any CEL, and asks CEL only for requests that are not successful
+/// reads; an unmarked successful read (sampled out) costs the log nothing. The upstream sees the
+/// audit id too, as it does for SCIM writes.
+pub fn mark(shared: &Shared, access: &mut Access) {
+    let s = &shared.engine.policy().settings.access;
+    let request_id = access.facts.request_id.as_deref();
+    if keep(&access.facts.method, None, request_id, s.sample_rate) == Keep::Skip {
+        return;
+    }
+    access.facts.audit_id = shared.ids.next();
+    if let Err(e) = host::set_header(
+        MapType::HttpRequestHeaders,
+        AUDIT_ID,
+        &access.facts.audit_id,
+    ) {
+        shared.host_error(e);
+    }
 }
 
 /// An operator action on the ops route: always recorded, actor from the policy's actor header.
@@ -125,7 +150,9 @@ pub fn finish(shared: &Shared, access: Access) {
         header_actor,
         ..
     } = access;
-    facts.audit_id = shared.ids.next();
+    if facts.audit_id.is_empty() {
+        facts.audit_id = shared.ids.next();
+    }
     let duration_ms = audit::times(&mut facts).unwrap_or_else(|e| {
         shared.host_error(e);
         None

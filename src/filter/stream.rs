@@ -416,6 +416,9 @@ impl HttpContext for Stream {
             Plan::Pass => {
                 shared.metrics.count(Metric::Passthrough);
                 self.access = access::begin(&shared, &method, &path, &headers);
+                if let Some(a) = self.access.as_mut() {
+                    access::mark(&shared, a);
+                }
                 Action::Continue
             }
             Plan::Decided(e) => {
