@@ -9,25 +9,25 @@
 //!
 //! With the plugin configuration `mimic-scimguard` (bench variant `wasm-hostcalls`, a diagnostic),
 //! it also makes the host calls scimguard makes for a judged write, with the same sizes, and
-//! computes nothing: all request headers once, the body once, a counter, two request tags, two
-//! response tags, and in `on_log` three properties, the clock, the audit record into filter state
-//! and a counter (13 calls; see src/filter/stream.rs). A read gets the headers and a counter (2).
+//! computes nothing: all request headers once, the body once, two request tags, two response
+//! tags, and in `on_log` three properties, the clock and the audit record into filter state (11
+//! calls; see src/filter/stream.rs; scimguard publishes its counters on a timer, not per request).
+//! A read gets the headers (1).
 //! The difference to the floor is the price of the host calls; the difference to scimguard is the
 //! guest's own work (parsing, judging, building the audit record).
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Warn);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { mimic: None }) });
 }}
 
-/// What a mimicking stream needs: the counter's id and an audit record of a typical size.
+/// What a mimicking stream needs: an audit record of a typical size.
 #[derive(Clone)]
 struct Mimic {
-    counter: u32,
     record: Vec<u8>,
 }
 
@@ -41,9 +41,8 @@ impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         let config = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX).ok().flatten();
         if config.as_deref() == Some(b"mimic-scimguard".as_slice()) {
-            let counter = hostcalls::define_metric(MetricType::Counter, "bench_mimic_total").unwrap_or(0);
             // An audit record of an Entra PATCH is about 800 bytes (tests/bench/engine.rs prints its size).
-            self.mimic = Some(Mimic { counter, record: vec![b'x'; 810] });
+            self.mimic = Some(Mimic { record: vec![b'x'; 810] });
         }
         true
     }
@@ -68,11 +67,8 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        if let Some(m) = &self.mimic {
+        if self.mimic.is_some() {
             let _ = hostcalls::get_map(MapType::HttpRequestHeaders);
-            if end_of_stream {
-                let _ = hostcalls::increment_metric(m.counter, 1);
-            }
         }
         if end_of_stream {
             Action::Continue
@@ -85,10 +81,9 @@ impl HttpContext for Stream {
         if !end_of_stream {
             return Action::Pause;
         }
-        if let Some(m) = &self.mimic {
+        if self.mimic.is_some() {
             self.judged = true;
             let _ = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size);
-            let _ = hostcalls::increment_metric(m.counter, 1);
             let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "x-scim-decision", Some("allow"));
             let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "x-scim-audit-id", Some(AUDIT_ID));
         }
@@ -110,6 +105,5 @@ impl HttpContext for Stream {
         let _ = hostcalls::get_property(vec!["source", "address"]);
         let _ = hostcalls::get_property(vec!["response", "code"]);
         let _ = hostcalls::set_property(vec!["scimguard"], Some(&m.record));
-        let _ = hostcalls::increment_metric(m.counter, 1);
     }
 }
