@@ -42,6 +42,7 @@ import platform
 import re
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -583,6 +584,41 @@ def native_engine(quick: bool) -> list[dict[str, Any]]:
     return [json.loads(l) for l in done.stdout.splitlines() if l.startswith("{")]
 
 
+def startup(variants: list[str], policy: Path, upstream_port: int, work: Path, times: int = 3) -> dict[str, float]:
+    """Seconds from process start to `/ready` per variant, each Envoy started alone (median of
+    `times`): what loading the module costs an operator at every start or hot restart."""
+    out: dict[str, float] = {}
+    for variant in variants:
+        seconds = []
+        for i in range(times):
+            ports = {"admin": free_port(), "listen": free_port()}
+            config = render_under_test(variant, ports, upstream_port, policy, work / "startup")
+            t0 = time.monotonic()
+            envoy = start_envoy(f"startup-{variant}", config, ports, ENVOY_CPU, work / "startup" / f"{variant}-{i}")
+            try:
+                wait_ready([envoy], timeout=60)
+                seconds.append(time.monotonic() - t0)
+            finally:
+                envoy.stop()
+        out[variant] = round(statistics.median(seconds), 3)
+    return out
+
+
+def filter_memory_in_v8(policy: Path, work: Path, in_flight: int = 32) -> list[dict[str, Any]]:
+    """The VM's linear memory with `in_flight` judged requests awaiting their upstream at once
+    (tests/bench/filter-v8.mjs --in-flight): what a worker keeps after such a burst."""
+    if not shutil.which("node"):
+        return []
+    run = subprocess.run(["taskset", "-c", ENVOY_CPU, "node", "--no-warnings", str(HERE / "filter-v8.mjs"),
+                          str(LOADED_WASM[0]), str(policy), str(work), "--in-flight", str(in_flight),
+                          "--only", "entra_patch,group_patch_100,bulk_100kib,bulk_1mib"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    if run.returncode != 0:
+        log(f"filter memory bench in Node failed: {run.stderr[-1500:]}")
+        return []
+    return [json.loads(l.split(" ", 1)[1]) for l in run.stdout.splitlines() if l.startswith("FILTER_V8_MEMORY ")]
+
+
 def filter_in_v8(policy: Path, work: Path) -> list[dict[str, Any]]:
     """The filter itself (the .wasm Envoy loads) under a minimal proxy-wasm host in Node's V8
     (tests/bench/filter-v8.mjs): the guest's own work per request, with no Envoy around it."""
@@ -695,6 +731,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"round {round_no + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.2f})")
         memory_end = {v: e.memory() for v, e in envoys.items()}
         audit_durations = audit_duration_ms(work / "scimguard" / "audit.log")
+        for envoy in envoys.values():
+            envoy.stop()
+        ready_seconds = {} if args.smoke else startup(variants + diagnostics, policy, up_ports["listen"], work)
+        log("startup: " + ", ".join(f"{k} {v:.2f} s" for k, v in ready_seconds.items()))
     finally:
         for envoy in envoys.values():
             envoy.stop()
@@ -710,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
     native = [] if args.no_native or args.smoke else native_engine(False)
     in_v8 = [] if args.no_native or args.smoke else engine_in_v8()
     filter_v8 = [] if args.no_native or args.smoke else filter_in_v8(policy, work)
+    filter_v8_memory = [] if args.no_native or args.smoke else filter_memory_in_v8(policy, work)
     load_after = list(os.getloadavg())
 
     results = {
@@ -732,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
         "native_engine": native,
         "engine_in_node_v8": in_v8,
         "filter_in_node_v8": filter_v8,
+        "filter_memory_in_node_v8": filter_v8_memory,
+        "startup_seconds": ready_seconds,
         "runs": runs,
         "wall_seconds": round(time.monotonic() - started, 1),
     }

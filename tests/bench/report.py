@@ -304,6 +304,19 @@ def markdown(f: Figures, lines: list[dict[str, Any]]) -> str:
                    f"| {e['VmRSS'] / 1e6:.1f} | {e.get('RssAnon', 0) / 1e6:.1f} | {e['VmHWM'] / 1e6:.1f} "
                    f"| {e.get('tcmalloc_allocated', 0) / 1e6:.1f} | {e.get('tcmalloc_heap_size', 0) / 1e6:.1f} |")
     out += ["", f"`.wasm` sizes: scimguard {r['wasm_bytes']['scimguard']:,} bytes; empty filter {r['wasm_bytes']['wasm-empty']:,} bytes.", ""]
+    ready = r.get("startup_seconds", {})
+    if ready:
+        out += ["Start-up: seconds from process start to `/ready`, each variant started alone (median of 3; V8 compiles "
+                "the whole module with TurboFan before the first request): "
+                + ", ".join(f"{v} {s:.2f} s" for v, s in ready.items()) + ".", ""]
+    vm = r.get("filter_memory_in_node_v8", [])
+    if vm:
+        out += ["The filter's own memory (tests/bench/filter-v8.mjs `--in-flight 32`, the module under a minimal host in "
+                "Node): its Wasm linear memory with 32 judged requests awaiting their upstream at once, which a worker "
+                "keeps (Wasm memory never shrinks):", "",
+                "| Workload | MiB before | MiB at the peak | MiB after |", "|---|---:|---:|---:|"]
+        out += [f"| {m['workload']} | {m['mib_before']} | {m['mib_peak']} | {m['mib_after']} |" for m in vm]
+        out.append("")
     hc = r.get("hostcalls", {})
     if hc:
         out += ["## Host calls per request", "",
