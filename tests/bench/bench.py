@@ -334,10 +334,10 @@ class Envoy:
 
 
 def start_envoy(name: str, config: Path, ports: dict[str, int], cpu: str | None, workdir: Path,
-                extra: list[str] | None = None) -> Envoy:
+                extra: list[str] | None = None, concurrency: int = 1) -> Envoy:
     workdir.mkdir(parents=True, exist_ok=True)
     argv = ([ "taskset", "-c", cpu] if cpu else []) + [
-        str(ENVOY), "-c", str(config), "--concurrency", "1", "--disable-hot-restart",
+        str(ENVOY), "-c", str(config), "--concurrency", str(concurrency), "--disable-hot-restart",
         "--log-level", "warn", "--log-path", str(workdir / "envoy.log"), *(extra or [])]
     with open(workdir / "envoy.stdout", "wb") as out:
         popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
@@ -584,23 +584,29 @@ def native_engine(quick: bool) -> list[dict[str, Any]]:
     return [json.loads(l) for l in done.stdout.splitlines() if l.startswith("{")]
 
 
-def startup(variants: list[str], policy: Path, upstream_port: int, work: Path, times: int = 3) -> dict[str, float]:
-    """Seconds from process start to `/ready` per variant, each Envoy started alone (median of
-    `times`): what loading the module costs an operator at every start or hot restart."""
-    out: dict[str, float] = {}
+def startup(variants: list[str], policy: Path, upstream_port: int, work: Path, times: int = 3) -> dict[str, Any]:
+    """Per variant, each Envoy started alone: seconds from process start to `/ready` (median of
+    `times`: what loading the module costs at every start or hot restart), and the idle RSS with
+    1 and with 4 workers (a VM per worker: what each more worker costs)."""
+    out: dict[str, Any] = {}
     for variant in variants:
-        seconds = []
-        for i in range(times):
+        seconds, rss = [], {}
+        for i, workers in enumerate([1] * times + [4]):
             ports = {"admin": free_port(), "listen": free_port()}
             config = render_under_test(variant, ports, upstream_port, policy, work / "startup")
             t0 = time.monotonic()
-            envoy = start_envoy(f"startup-{variant}", config, ports, ENVOY_CPU, work / "startup" / f"{variant}-{i}")
+            envoy = start_envoy(f"startup-{variant}", config, ports, ENVOY_CPU, work / "startup" / f"{variant}-{i}",
+                                concurrency=workers)
             try:
                 wait_ready([envoy], timeout=60)
-                seconds.append(time.monotonic() - t0)
+                if workers == 1:
+                    seconds.append(time.monotonic() - t0)
+                time.sleep(1)
+                rss[workers] = envoy.memory()["VmRSS"]
             finally:
                 envoy.stop()
-        out[variant] = round(statistics.median(seconds), 3)
+        out[variant] = {"ready_s": round(statistics.median(seconds), 3),
+                        "rss_idle_1_worker": rss[1], "rss_idle_4_workers": rss[4]}
     return out
 
 
@@ -734,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
         for envoy in envoys.values():
             envoy.stop()
         ready_seconds = {} if args.smoke else startup(variants + diagnostics, policy, up_ports["listen"], work)
-        log("startup: " + ", ".join(f"{k} {v:.2f} s" for k, v in ready_seconds.items()))
+        log("startup: " + ", ".join(f"{k} {v['ready_s']:.2f} s" for k, v in ready_seconds.items()))
     finally:
         for envoy in envoys.values():
             envoy.stop()

@@ -306,9 +306,13 @@ def markdown(f: Figures, lines: list[dict[str, Any]]) -> str:
     out += ["", f"`.wasm` sizes: scimguard {r['wasm_bytes']['scimguard']:,} bytes; empty filter {r['wasm_bytes']['wasm-empty']:,} bytes.", ""]
     ready = r.get("startup_seconds", {})
     if ready:
-        out += ["Start-up: seconds from process start to `/ready`, each variant started alone (median of 3; V8 compiles "
-                "the whole module with TurboFan before the first request): "
-                + ", ".join(f"{v} {s:.2f} s" for v, s in ready.items()) + ".", ""]
+        out += ["Start-up and workers: each variant started alone; seconds from process start to `/ready` (median of 3; "
+                "V8 compiles the whole module with TurboFan before the first request) and idle RSS with 1 and with 4 "
+                "workers (one VM per worker; the compiled module is shared).", "",
+                "| Variant | ready after s | idle RSS, 1 worker (MB) | idle RSS, 4 workers (MB) |", "|---|---:|---:|---:|"]
+        out += [f"| {v} | {x['ready_s']:.2f} | {x['rss_idle_1_worker'] / 1e6:.1f} | {x['rss_idle_4_workers'] / 1e6:.1f} |"
+                for v, x in ready.items()]
+        out.append("")
     vm = r.get("filter_memory_in_node_v8", [])
     if vm:
         out += ["The filter's own memory (tests/bench/filter-v8.mjs `--in-flight 32`, the module under a minimal host in "
