@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::time::rfc3339_ms;
 use crate::policy::{Action, Decision, Mode, RuleId, RuleMatch, Severity};
 use crate::scim::endpoint::printable;
-use crate::scim::{Change, Event, Normalized, ScimError};
+use crate::scim::{Change, Event, Normalized, Op, ResourceType, ScimError};
 
 /// Record schema version.
 pub const RECORD_VERSION: u32 = 1;
@@ -194,11 +194,28 @@ struct ErrorOut<'a> {
 #[serde(untagged)]
 enum ChangeOut<'a> {
     Whole(&'a Change),
-    Cut {
-        #[serde(flatten)]
-        change: Change,
-        values_total: usize,
-    },
+    Cut(CutChange<'a>),
+}
+
+/// A cut change: `Change`'s fields in `Change`'s order, borrowed, with the values kept (only those
+/// holding a long string are copied, to cut it) and `values_total`.
+#[derive(Serialize)]
+struct CutChange<'a> {
+    resource_type: &'a ResourceType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bulk_id: Option<&'a str>,
+    op: Op,
+    attribute: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_attribute: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<&'a str>,
+    values: Vec<Cow<'a, Value>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    flags: &'a [&'static str],
+    values_total: usize,
 }
 
 /// Values recorded per change; the rest are counted in `values_total`.
@@ -290,13 +307,31 @@ fn changes(n: Option<&Normalized>) -> Vec<ChangeOut<'_>> {
             if c.values.len() <= MAX_VALUES && !c.values.iter().any(|v| has_long_string(v, 0)) {
                 return ChangeOut::Whole(c);
             }
-            let mut change = c.clone();
-            change.values.truncate(MAX_VALUES);
-            change.values.iter_mut().for_each(|v| cut_strings(v, 0));
-            ChangeOut::Cut {
-                change,
+            let values = c
+                .values
+                .iter()
+                .take(MAX_VALUES)
+                .map(|v| {
+                    if !has_long_string(v, 0) {
+                        return Cow::Borrowed(v);
+                    }
+                    let mut v = v.clone();
+                    cut_strings(&mut v, 0);
+                    Cow::Owned(v)
+                })
+                .collect();
+            ChangeOut::Cut(CutChange {
+                resource_type: &c.resource_type,
+                resource_id: c.resource_id.as_deref(),
+                bulk_id: c.bulk_id.as_deref(),
+                op: c.op,
+                attribute: &c.attribute,
+                sub_attribute: c.sub_attribute.as_deref(),
+                filter: c.filter.as_deref(),
+                values,
+                flags: &c.flags,
                 values_total: c.values.len(),
-            }
+            })
         })
         .collect()
 }
