@@ -7,12 +7,38 @@ pub fn rfc3339_ms(epoch_ms: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let Ok(year) = u64::try_from(y) else {
+        return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z");
+    };
+    if year > 9999 {
+        return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z");
+    }
+    // The common case without the formatting machinery (one record per SCIM write).
+    let mut out = String::with_capacity(24);
+    digits(&mut out, year, 4);
+    out.push('-');
+    digits(&mut out, u64::from(m), 2);
+    out.push('-');
+    digits(&mut out, u64::from(d), 2);
+    out.push('T');
+    digits(&mut out, hh, 2);
+    out.push(':');
+    digits(&mut out, mm, 2);
+    out.push(':');
+    digits(&mut out, ss, 2);
+    out.push('.');
+    digits(&mut out, ms, 3);
+    out.push('Z');
+    out
+}
+
+/// Appends the last `width` decimal digits of `n`, zero-padded.
+fn digits(out: &mut String, n: u64, width: u32) {
+    for p in (0..width).rev() {
+        let digit = (n / 10u64.pow(p)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -70,5 +96,29 @@ mod tests {
             assert_eq!(parse_rfc3339_ms(&rfc3339_ms(ms)), Some(ms));
         }
         assert_eq!(parse_rfc3339_ms("2026-01-01"), Some(1_767_225_600_000));
+    }
+
+    #[test]
+    fn same_text_as_the_formatter() {
+        let reference = |ms: u64| {
+            let secs = ms / 1000;
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            let rem = secs % 86_400;
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rem / 3600,
+                (rem % 3600) / 60,
+                rem % 60,
+                ms % 1000
+            )
+        };
+        let mut ms = 0u64;
+        while ms < 400_000_000_000_000 {
+            assert_eq!(rfc3339_ms(ms), reference(ms));
+            ms = ms * 3 + 7_654_321;
+        }
+        for ms in [253_402_300_799_999, 253_402_300_800_000, u64::MAX] {
+            assert_eq!(rfc3339_ms(ms), reference(ms));
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! Anything under a SCIM base path that does not resolve to a known endpoint is an error, never
 //! "not SCIM": a path the gateway cannot place is a path an upstream might still serve.
 
+use std::borrow::Cow;
+
 use serde::{Serialize, Serializer};
 
 use super::error::ScimError;
@@ -300,7 +302,15 @@ fn could_be_scim(raw: &str, base_paths: &[String]) -> bool {
 
 /// The path without control characters, cut to a sane length, for error messages.
 pub fn printable(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
+    printable_cow(s).into_owned()
+}
+
+/// `printable`, borrowing `s` when it is already printable (short, ASCII, no control character).
+pub fn printable_cow(s: &str) -> Cow<'_, str> {
+    if s.len() <= 200 && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.chars().filter(|c| !c.is_control()).take(200).collect())
 }
 
 #[cfg(test)]
