@@ -25,16 +25,19 @@ pub enum Method {
 
 impl Method {
     pub fn parse(method: &str) -> Method {
-        match method.to_ascii_uppercase().as_str() {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "OPTIONS" => Method::Options,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            other => Method::Other(other.to_string()),
-        }
+        const KNOWN: [Method; 7] = [
+            Method::Get,
+            Method::Head,
+            Method::Options,
+            Method::Post,
+            Method::Put,
+            Method::Patch,
+            Method::Delete,
+        ];
+        KNOWN
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(method))
+            .unwrap_or_else(|| Method::Other(method.to_ascii_uppercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -166,23 +169,25 @@ pub fn classify(path: &str, base_paths: &[String], custom: &[String]) -> Result<
         Err(_) => return Ok(Route::NotScim),
     };
     for base in base_paths {
-        let base_segments: Vec<&str> = base.split('/').filter(|s| !s.is_empty()).collect();
-        if segments.len() < base_segments.len()
-            || !segments
-                .iter()
-                .zip(&base_segments)
-                .all(|(a, b)| a.eq_ignore_ascii_case(b))
-        {
+        // The base's segments must open the path, compared case-insensitively.
+        let mut matched = 0;
+        let opens = base.split('/').filter(|s| !s.is_empty()).all(|b| {
+            matched += 1;
+            segments
+                .get(matched - 1)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b))
+        });
+        if !opens {
             continue;
         }
-        let rest = segments.get(base_segments.len()..).unwrap_or_default();
+        let rest = segments.get(matched..).unwrap_or_default();
         return resolve_rest(rest, custom, raw).map(|e| e.map_or(Route::Root, Route::Scim));
     }
     Ok(Route::NotScim)
 }
 
 fn resolve_rest(
-    rest: &[String],
+    rest: &[Cow<'_, str>],
     custom: &[String],
     raw: &str,
 ) -> Result<Option<Endpoint>, ScimError> {
@@ -225,23 +230,20 @@ fn strip_scim_suffix(segment: &str) -> &str {
 }
 
 /// Percent-decodes, drops empty and `.` segments, resolves `..`. Rejects encoded separators,
-/// matrix parameters, control characters and invalid UTF-8.
-fn normalize_segments(raw: &str) -> Result<Vec<String>, ScimError> {
-    let mut out: Vec<String> = Vec::new();
+/// matrix parameters, control characters and invalid UTF-8. Segments without `%` are borrowed.
+fn normalize_segments(raw: &str) -> Result<Vec<Cow<'_, str>>, ScimError> {
+    let mut out: Vec<Cow<'_, str>> = Vec::new();
     for segment in raw.split('/') {
-        let lower = segment.to_ascii_lowercase();
-        if lower.contains("%2f") || lower.contains("%5c") || segment.contains('\\') {
-            return Err(ScimError::path(
-                "encoded path separators are not accepted in SCIM paths",
-            ));
-        }
-        if segment.contains(';') {
-            return Err(ScimError::path(
-                "path parameters (`;`) are not accepted in SCIM paths",
-            ));
-        }
-        let decoded = percent_decode(segment)?;
-        match decoded.as_str() {
+        // The usual segment (printable ASCII, no `%`, `;` or `\\`) has nothing to decode or refuse.
+        let plain = segment
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'%' | b';' | b'\\'));
+        let decoded = if plain {
+            Cow::Borrowed(segment)
+        } else {
+            decode_segment(segment)?
+        };
+        match decoded.as_ref() {
             "" | "." => {}
             ".." => {
                 if out.pop().is_none() {
@@ -254,12 +256,30 @@ fn normalize_segments(raw: &str) -> Result<Vec<String>, ScimError> {
     Ok(out)
 }
 
-fn percent_decode(segment: &str) -> Result<String, ScimError> {
+fn decode_segment(segment: &str) -> Result<Cow<'_, str>, ScimError> {
+    let encoded_separator = segment
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%2f") || w.eq_ignore_ascii_case(b"%5c"));
+    if encoded_separator || segment.contains('\\') {
+        return Err(ScimError::path(
+            "encoded path separators are not accepted in SCIM paths",
+        ));
+    }
+    if segment.contains(';') {
+        return Err(ScimError::path(
+            "path parameters (`;`) are not accepted in SCIM paths",
+        ));
+    }
+    percent_decode(segment)
+}
+
+fn percent_decode(segment: &str) -> Result<Cow<'_, str>, ScimError> {
     if !segment.contains('%') {
         if segment.chars().any(char::is_control) {
             return Err(ScimError::path("control characters in the path"));
         }
-        return Ok(segment.to_string());
+        return Ok(Cow::Borrowed(segment));
     }
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -285,7 +305,7 @@ fn percent_decode(segment: &str) -> Result<String, ScimError> {
     if s.chars().any(char::is_control) {
         return Err(ScimError::path("control characters in the path"));
     }
-    Ok(s)
+    Ok(Cow::Owned(s))
 }
 
 fn could_be_scim(raw: &str, base_paths: &[String]) -> bool {

@@ -176,8 +176,9 @@ fn read_body(view: &RequestView<'_>, limits: &Limits<'_>) -> Result<Option<Value
 
 fn check_content_type(ct: &str) -> Result<(), ScimError> {
     let mut parts = ct.split(';');
-    let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-    let json = media == "application/scim+json" || media == "application/json";
+    let media = parts.next().unwrap_or_default().trim();
+    let json = media.eq_ignore_ascii_case("application/scim+json")
+        || media.eq_ignore_ascii_case("application/json");
     if !json {
         return Err(ScimError::new(
             415,
