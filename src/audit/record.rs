@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::json::{self, Object};
 use super::time::rfc3339_ms;
 use crate::policy::{Decision, Mode, RuleMatch, Severity};
-use crate::scim::endpoint::{printable, printable_cow};
+use crate::scim::endpoint::{printable, printable_cow, without_query};
 use crate::scim::{Change, Event, Normalized, ScimError};
 
 /// Record schema version.
@@ -156,7 +156,8 @@ fn common(o: &mut Object<'_>, req: &RequestFacts, actor: Option<&str>) -> serde_
         req.user_agent.as_deref().map(clean).as_deref(),
     );
     o.str("method", &clean(&req.method));
-    o.str("path", &clean(path_without_query(&req.path)));
+    // Query strings can carry tokens (`?access_token=`); records keep the path only.
+    o.str("path", &clean(without_query(&req.path)));
     Ok(())
 }
 
@@ -280,11 +281,6 @@ fn access_record_to(
     o.bool("sampled", access.sampled);
     o.close();
     Ok(())
-}
-
-/// Query strings can carry tokens (`?access_token=`); records keep the path only.
-fn path_without_query(path: &str) -> &str {
-    path.split(['?', '#']).next().unwrap_or_default()
 }
 
 fn clean(s: &str) -> Cow<'_, str> {

@@ -161,7 +161,7 @@ pub struct Endpoint {
 
 /// Classifies `path` (the raw `:path`, query included) against the SCIM `base_paths`.
 pub fn classify(path: &str, base_paths: &[String], custom: &[String]) -> Result<Route, ScimError> {
-    let raw = path.split(['?', '#']).next().unwrap_or_default();
+    let raw = without_query(path);
     let segments = match normalize_segments(raw) {
         Ok(segments) => segments,
         // A path we cannot normalise is only our business when it could be under a SCIM base.
@@ -318,6 +318,14 @@ fn could_be_scim(raw: &str, base_paths: &[String]) -> bool {
             .to_ascii_lowercase();
         !last.is_empty() && folded.contains(&last)
     })
+}
+
+/// `path` up to its query (`?`) or fragment (`#`).
+pub fn without_query(path: &str) -> &str {
+    match path.bytes().position(|b| b == b'?' || b == b'#') {
+        Some(end) => path.get(..end).unwrap_or_default(),
+        None => path,
+    }
 }
 
 /// The path without control characters, cut to a sane length, for error messages.
