@@ -1,6 +1,6 @@
 //! Audit records: one redacted JSON line per SCIM write, plus access events from application routes.
 //!
-//! Owns: the record format (`record`), the OCSF 1.8.0 projection (`ocsf`), high-risk notifications
+//! Owns: the record format (`record`, written by a small JSON writer, `json`), the OCSF 1.8.0 projection (`ocsf`), high-risk notifications
 //! (`notify`: CloudEvents envelope, Standard Webhooks signature), time formatting (`time`), the
 //! delivery queue the filter ships through (`batch`: bounded, batched, capped backoff, accounted) and
 //! the state transitions of detections across requests and of access sampling (`detect`).
@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod compact;
 pub mod detect;
+mod json;
 pub mod notify;
 pub mod ocsf;
 pub mod record;

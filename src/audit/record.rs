@@ -7,9 +7,10 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::json::{self, Object};
 use super::time::rfc3339_ms;
-use crate::policy::{Action, Decision, Mode, RuleId, RuleMatch, Severity};
-use crate::scim::endpoint::printable;
+use crate::policy::{Decision, Mode, RuleMatch, Severity};
+use crate::scim::endpoint::{printable, printable_cow, without_query};
 use crate::scim::{Change, Event, Normalized, ScimError};
 
 /// Record schema version.
@@ -69,136 +70,172 @@ pub struct Judged<'a> {
 
 /// The `scim_write` record as one JSON line (no trailing newline).
 ///
-/// Serialised in one pass from borrowed parts (no intermediate `Value` tree): this runs on every
-/// SCIM write inside the filter.
+/// Written field by field straight into one buffer from borrowed parts (no `Value` tree, no
+/// intermediate structs): this runs on every SCIM write inside the filter.
 pub fn write_record(j: &Judged<'_>, req: &RequestFacts, done: &Completion) -> String {
     let n = j.normalized;
-    let record = WriteRecord {
-        kind: "scim_write",
-        v: RECORD_VERSION,
-        common: Common::new(req, j.actor),
-        resource_type: n.map(|n| n.resource_type.as_str()),
-        resource_id: n
-            .and_then(|n| n.resource_id.as_deref())
+    let operations = n.map_or(&[][..], |n| n.operations.as_slice());
+    let changes: usize = operations.iter().map(|o| o.changes.len()).sum();
+    let members: usize = operations
+        .iter()
+        .flat_map(|o| o.events.iter())
+        .map(|e| e.members.len())
+        .sum();
+    // Room for the usual record, so it is not regrown as it is written.
+    let mut out = Vec::with_capacity(768 + 256 * changes.min(MAX_CHANGES) + 48 * members);
+    finish(write_record_to(&mut out, j, req, done, changes), out)
+}
+
+fn write_record_to(
+    out: &mut Vec<u8>,
+    j: &Judged<'_>,
+    req: &RequestFacts,
+    done: &Completion,
+    changes_total: usize,
+) -> serde_json::Result<()> {
+    let n = j.normalized;
+    let mut o = Object::open(out);
+    o.str("kind", "scim_write");
+    o.value("v", &RECORD_VERSION)?;
+    common(&mut o, req, j.actor)?;
+    o.opt_str("resource_type", n.map(|n| n.resource_type.as_str()));
+    o.opt_str(
+        "resource_id",
+        n.and_then(|n| n.resource_id.as_deref())
             .or(done.created_id.as_deref()),
-        bulk: n.is_some_and(|n| n.bulk),
-        events: events(n, done),
-        changes_total: n
-            .map(|n| n.operations.iter().map(|o| o.changes.len()).sum::<usize>())
-            .filter(|total| *total > MAX_CHANGES),
-        changes: changes(n),
-        rules: j.matches.iter().map(RuleOut::from).collect(),
-        decision: j.decision.as_str(),
-        risk: j.risk.map_or("none", Severity::as_str),
-        mode: j.mode.as_str(),
-        status: done.status,
-        duration_ms: done.duration_ms,
-        error: j.error.map(|e| ErrorOut {
-            status: e.status,
-            scim_type: e.scim_type,
-            detail: &e.detail,
-        }),
-        group_names_unknown: j.unknown_groups,
-    };
-    serde_json::to_string(&record).unwrap_or_default()
-}
-
-#[derive(Serialize)]
-struct WriteRecord<'a> {
-    kind: &'static str,
-    v: u32,
-    #[serde(flatten)]
-    common: Common<'a>,
-    resource_type: Option<&'a str>,
-    resource_id: Option<&'a str>,
-    bulk: bool,
-    events: Vec<Cow<'a, Event>>,
-    changes: Vec<ChangeOut<'a>>,
-    /// Present when the request had more than `MAX_CHANGES` changes (a large Bulk).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    changes_total: Option<usize>,
-    rules: Vec<RuleOut<'a>>,
-    decision: &'static str,
-    risk: &'static str,
-    mode: &'static str,
-    status: Option<u16>,
-    duration_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorOut<'a>>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    group_names_unknown: &'a [String],
-}
-
-/// The fields every record starts with.
-#[derive(Serialize)]
-struct Common<'a> {
-    time: String,
-    audit_id: &'a str,
-    request_id: Option<String>,
-    trace_id: Option<&'a str>,
-    actor: Option<String>,
-    source_ip: Option<&'a str>,
-    user_agent: Option<String>,
-    method: String,
-    path: String,
-}
-
-impl<'a> Common<'a> {
-    fn new(req: &'a RequestFacts, actor: Option<&str>) -> Common<'a> {
-        Common {
-            time: rfc3339_ms(req.time_ms),
-            audit_id: &req.audit_id,
-            request_id: req.request_id.as_deref().map(clean),
-            trace_id: req.trace_id.as_deref(),
-            actor: actor.map(clean),
-            source_ip: req.source_ip.as_deref(),
-            user_agent: req.user_agent.as_deref().map(clean),
-            method: clean(&req.method),
-            path: clean(path_without_query(&req.path)),
-        }
+    );
+    o.bool("bulk", n.is_some_and(|n| n.bulk));
+    // A single create learns its id from the response: its events carry it.
+    let created = n
+        .filter(|n| !n.bulk && n.resource_id.is_none())
+        .and(done.created_id.as_deref());
+    let operations = n.map_or(&[][..], |n| n.operations.as_slice());
+    let events = operations.iter().flat_map(|op| op.events.iter());
+    json::array(o.key("events"), events, |out, e| event(out, e, created))?;
+    let changes = operations.iter().flat_map(|op| op.changes.iter());
+    json::array(o.key("changes"), changes.take(MAX_CHANGES), change)?;
+    if changes_total > MAX_CHANGES {
+        o.value("changes_total", &changes_total)?;
     }
-}
-
-#[derive(Serialize)]
-struct RuleOut<'a> {
-    id: &'a RuleId,
-    severity: Severity,
-    action: Action,
-    mode: Mode,
-    notify: bool,
-}
-
-impl<'a> From<&'a RuleMatch> for RuleOut<'a> {
-    fn from(m: &'a RuleMatch) -> Self {
-        RuleOut {
-            id: &m.id,
-            severity: m.severity,
-            action: m.action,
-            mode: m.mode,
-            notify: m.notify,
-        }
+    json::array(o.key("rules"), j.matches, rule)?;
+    o.str("decision", j.decision.as_str());
+    o.str("risk", j.risk.map_or("none", Severity::as_str));
+    o.str("mode", j.mode.as_str());
+    o.value("status", &done.status)?;
+    o.value("duration_ms", &done.duration_ms)?;
+    if let Some(e) = j.error {
+        let mut err = Object::open(o.key("error"));
+        err.value("status", &e.status)?;
+        err.opt_str("scimType", e.scim_type);
+        err.str("detail", &e.detail);
+        err.close();
     }
+    if !j.unknown_groups.is_empty() {
+        o.strs(
+            "group_names_unknown",
+            j.unknown_groups.iter().map(String::as_str),
+        );
+    }
+    o.close();
+    Ok(())
 }
 
-#[derive(Serialize)]
-struct ErrorOut<'a> {
-    status: u16,
-    #[serde(rename = "scimType")]
-    scim_type: Option<&'static str>,
-    detail: &'a str,
+/// The fields every record has after `kind` and `v`.
+fn common(o: &mut Object<'_>, req: &RequestFacts, actor: Option<&str>) -> serde_json::Result<()> {
+    o.str("time", &rfc3339_ms(req.time_ms));
+    o.str("audit_id", &req.audit_id);
+    o.opt_str(
+        "request_id",
+        req.request_id.as_deref().map(clean).as_deref(),
+    );
+    o.opt_str("trace_id", req.trace_id.as_deref());
+    o.opt_str("actor", actor.map(clean).as_deref());
+    o.opt_str("source_ip", req.source_ip.as_deref());
+    o.opt_str(
+        "user_agent",
+        req.user_agent.as_deref().map(clean).as_deref(),
+    );
+    o.str("method", &clean(&req.method));
+    // Query strings can carry tokens (`?access_token=`); records keep the path only.
+    o.str("path", &clean(without_query(&req.path)));
+    Ok(())
 }
 
-/// A change as recorded: whole, or cut to its first `MAX_VALUES` values (with the total) and its
-/// strings to `MAX_STRING` characters.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum ChangeOut<'a> {
-    Whole(&'a Change),
-    Cut {
-        #[serde(flatten)]
-        change: Change,
-        values_total: usize,
-    },
+/// An event as `Event` serialises, with `created` as its id when it has none.
+fn event(out: &mut Vec<u8>, e: &Event, created: Option<&str>) -> serde_json::Result<()> {
+    let mut o = Object::open(out);
+    o.str("type", e.kind.as_str());
+    o.str("resource_type", e.resource_type.as_str());
+    o.some_str("resource_id", e.resource_id.as_deref().or(created));
+    o.some_str("bulk_id", e.bulk_id.as_deref());
+    if !e.members.is_empty() {
+        o.strs("members", e.members.iter().map(String::as_str));
+    }
+    if !e.values.is_empty() {
+        o.value("values", &e.values)?;
+    }
+    o.some_str("user_name", e.user_name.as_deref());
+    o.some_str("display_name", e.display_name.as_deref());
+    o.some_str("scope", e.scope);
+    o.close();
+    Ok(())
+}
+
+/// A change as `Change` serialises, or cut to its first `MAX_VALUES` values (then followed by
+/// `values_total`) with its strings cut to `MAX_STRING` characters.
+fn change(out: &mut Vec<u8>, c: &Change) -> serde_json::Result<()> {
+    let mut o = Object::open(out);
+    o.str("resource_type", c.resource_type.as_str());
+    o.some_str("resource_id", c.resource_id.as_deref());
+    o.some_str("bulk_id", c.bulk_id.as_deref());
+    o.str("op", c.op.as_str());
+    o.str("attribute", &c.attribute);
+    o.some_str("sub_attribute", c.sub_attribute.as_deref());
+    o.some_str("filter", c.filter.as_deref());
+    let cut = c.values.len() > MAX_VALUES || c.values.iter().any(|v| has_long_string(v, 0));
+    if cut {
+        json::array(
+            o.key("values"),
+            c.values.iter().take(MAX_VALUES),
+            |out, v| {
+                if !has_long_string(v, 0) {
+                    return serde_json::to_writer(out, v);
+                }
+                let mut v = v.clone();
+                cut_strings(&mut v, 0);
+                serde_json::to_writer(out, &v)
+            },
+        )?;
+    } else {
+        o.value("values", &c.values)?;
+    }
+    if !c.flags.is_empty() {
+        o.strs("flags", c.flags.iter().copied());
+    }
+    if cut {
+        o.value("values_total", &c.values.len())?;
+    }
+    o.close();
+    Ok(())
+}
+
+fn rule(out: &mut Vec<u8>, m: &RuleMatch) -> serde_json::Result<()> {
+    let mut o = Object::open(out);
+    o.str("id", m.id.as_str());
+    o.str("severity", m.severity.as_str());
+    o.str("action", m.action.as_str());
+    o.str("mode", m.mode.as_str());
+    o.bool("notify", m.notify);
+    o.close();
+    Ok(())
+}
+
+/// The record text; empty if it could not be written (it always can: every part is plain data).
+fn finish(written: serde_json::Result<()>, out: Vec<u8>) -> String {
+    match written {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Values recorded per change; the rest are counted in `values_total`.
@@ -224,81 +261,30 @@ pub struct AccessFacts {
 
 /// The `access` record as one JSON line.
 pub fn access_record(req: &RequestFacts, access: &AccessFacts) -> String {
-    let record = AccessRecord {
-        kind: "access",
-        v: RECORD_VERSION,
-        common: Common::new(req, access.actor.as_deref()),
-        route: clean(&access.route),
-        status: access.status,
-        duration_ms: access.duration_ms,
-        sampled: access.sampled,
-    };
-    serde_json::to_string(&record).unwrap_or_default()
+    let mut out = Vec::with_capacity(512);
+    let written = access_record_to(&mut out, req, access);
+    finish(written, out)
 }
 
-#[derive(Serialize)]
-struct AccessRecord<'a> {
-    kind: &'static str,
-    v: u32,
-    #[serde(flatten)]
-    common: Common<'a>,
-    route: String,
-    status: Option<u16>,
-    duration_ms: Option<u64>,
-    sampled: bool,
+fn access_record_to(
+    out: &mut Vec<u8>,
+    req: &RequestFacts,
+    access: &AccessFacts,
+) -> serde_json::Result<()> {
+    let mut o = Object::open(out);
+    o.str("kind", "access");
+    o.value("v", &RECORD_VERSION)?;
+    common(&mut o, req, access.actor.as_deref())?;
+    o.str("route", &clean(&access.route));
+    o.value("status", &access.status)?;
+    o.value("duration_ms", &access.duration_ms)?;
+    o.bool("sampled", access.sampled);
+    o.close();
+    Ok(())
 }
 
-/// Query strings can carry tokens (`?access_token=`); records keep the path only.
-fn path_without_query(path: &str) -> &str {
-    path.split(['?', '#']).next().unwrap_or_default()
-}
-
-fn clean(s: &str) -> String {
-    printable(s)
-}
-
-fn events<'a>(n: Option<&'a Normalized>, done: &Completion) -> Vec<Cow<'a, Event>> {
-    let Some(n) = n else { return Vec::new() };
-    // A single create learns its id from the response: its events carry it.
-    let created = done
-        .created_id
-        .as_ref()
-        .filter(|_| !n.bulk && n.resource_id.is_none());
-    n.operations
-        .iter()
-        .flat_map(|o| o.events.iter())
-        .map(|e| match created {
-            Some(id) if e.resource_id.is_none() => {
-                let mut owned = e.clone();
-                owned.resource_id = Some(id.clone());
-                Cow::Owned(owned)
-            }
-            _ => Cow::Borrowed(e),
-        })
-        .collect()
-}
-
-/// The first `MAX_CHANGES` changes, each with at most `MAX_VALUES` values and strings of at most
-/// `MAX_STRING` characters. Sensitive values are already redacted by the normaliser.
-fn changes(n: Option<&Normalized>) -> Vec<ChangeOut<'_>> {
-    let Some(n) = n else { return Vec::new() };
-    n.operations
-        .iter()
-        .flat_map(|o| o.changes.iter())
-        .take(MAX_CHANGES)
-        .map(|c| {
-            if c.values.len() <= MAX_VALUES && !c.values.iter().any(|v| has_long_string(v, 0)) {
-                return ChangeOut::Whole(c);
-            }
-            let mut change = c.clone();
-            change.values.truncate(MAX_VALUES);
-            change.values.iter_mut().for_each(|v| cut_strings(v, 0));
-            ChangeOut::Cut {
-                change,
-                values_total: c.values.len(),
-            }
-        })
-        .collect()
+fn clean(s: &str) -> Cow<'_, str> {
+    printable_cow(s)
 }
 
 fn has_long_string(v: &Value, depth: usize) -> bool {

@@ -14,27 +14,28 @@ use super::endpoint::{classify, Method, ResourceType, Route};
 use super::error::ScimError;
 use super::normalize::{operation, patch_array, Limits};
 
-/// Normalises a BulkRequest body into one `Operation` per Bulk operation, in order.
-pub fn normalize(body: &Value, limits: &Limits<'_>) -> Result<Vec<Operation>, ScimError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ScimError::syntax("a BulkRequest must be a JSON object"))?;
+/// Normalises a BulkRequest body into one `Operation` per Bulk operation, in order. The body is
+/// consumed: its values move into the changes.
+pub fn normalize(body: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, ScimError> {
+    let Value::Object(obj) = body else {
+        return Err(ScimError::syntax("a BulkRequest must be a JSON object"));
+    };
     let mut ops = None;
     for (k, v) in obj {
-        match k.to_ascii_lowercase().as_str() {
-            "operations" => ops = Some(v),
-            "schemas" | "failonerrors" => {}
-            _ => {
-                return Err(ScimError::syntax(format!(
-                    "unexpected member `{}` in a BulkRequest",
-                    k.escape_default()
-                )))
-            }
+        if k.eq_ignore_ascii_case("operations") {
+            ops = Some(v);
+        } else if !k.eq_ignore_ascii_case("schemas") && !k.eq_ignore_ascii_case("failonerrors") {
+            return Err(ScimError::syntax(format!(
+                "unexpected member `{}` in a BulkRequest",
+                k.escape_default()
+            )));
         }
     }
-    let ops = ops
-        .and_then(Value::as_array)
-        .ok_or_else(|| ScimError::syntax("a BulkRequest needs an `Operations` array"))?;
+    let Some(Value::Array(ops)) = ops else {
+        return Err(ScimError::syntax(
+            "a BulkRequest needs an `Operations` array",
+        ));
+    };
     if ops.len() > limits.max_operations {
         return Err(ScimError::too_large(format!(
             "more than {} Bulk operations",
@@ -42,7 +43,10 @@ pub fn normalize(body: &Value, limits: &Limits<'_>) -> Result<Vec<Operation>, Sc
         )));
     }
     let mut out = Vec::with_capacity(ops.len());
-    for (i, op) in ops.iter().enumerate() {
+    // References are read from the raw operations before normalising consumes them.
+    let mut refs = Vec::new();
+    for (i, op) in ops.into_iter().enumerate() {
+        collect_refs(&op, &mut refs, 0, i);
         let mut normalized = bulk_operation(op, limits).map_err(|mut e| {
             e.detail = format!("Bulk Operations[{i}]: {}", e.detail);
             e
@@ -50,39 +54,44 @@ pub fn normalize(body: &Value, limits: &Limits<'_>) -> Result<Vec<Operation>, Sc
         normalized.bulk_index = Some(i);
         out.push(normalized);
     }
-    resolve_references(&mut out, ops)?;
+    resolve_references(&mut out, &refs)?;
     Ok(out)
 }
 
-fn bulk_operation(op: &Value, limits: &Limits<'_>) -> Result<Operation, ScimError> {
-    let obj = op
-        .as_object()
-        .ok_or_else(|| ScimError::syntax("a Bulk operation must be an object"))?;
+fn bulk_operation(op: Value, limits: &Limits<'_>) -> Result<Operation, ScimError> {
+    let Value::Object(obj) = op else {
+        return Err(ScimError::syntax("a Bulk operation must be an object"));
+    };
     let (mut method, mut path, mut bulk_id, mut data) = (None, None, None, None);
     for (k, v) in obj {
-        match k.to_ascii_lowercase().as_str() {
-            "method" => method = v.as_str(),
-            "path" => path = v.as_str(),
-            "bulkid" => {
-                bulk_id = Some(
-                    v.as_str()
-                        .ok_or_else(|| ScimError::syntax("`bulkId` must be a string"))?,
-                )
-            }
-            "data" => data = Some(v),
-            "version" => {}
-            _ => {
-                return Err(ScimError::syntax(format!(
-                    "unexpected member `{}` in a Bulk operation",
-                    k.escape_default()
-                )))
-            }
+        if k.eq_ignore_ascii_case("method") {
+            method = Some(v);
+        } else if k.eq_ignore_ascii_case("path") {
+            path = Some(v);
+        } else if k.eq_ignore_ascii_case("bulkId") {
+            let Value::String(id) = v else {
+                return Err(ScimError::syntax("`bulkId` must be a string"));
+            };
+            bulk_id = Some(id);
+        } else if k.eq_ignore_ascii_case("data") {
+            data = Some(v);
+        } else if !k.eq_ignore_ascii_case("version") {
+            return Err(ScimError::syntax(format!(
+                "unexpected member `{}` in a Bulk operation",
+                k.escape_default()
+            )));
         }
     }
     let method = Method::parse(
-        method.ok_or_else(|| ScimError::syntax("a Bulk operation needs a `method`"))?,
+        method
+            .as_ref()
+            .and_then(Value::as_str)
+            .ok_or_else(|| ScimError::syntax("a Bulk operation needs a `method`"))?,
     );
-    let path = path.ok_or_else(|| ScimError::syntax("a Bulk operation needs a `path`"))?;
+    let path = path
+        .as_ref()
+        .and_then(Value::as_str)
+        .ok_or_else(|| ScimError::syntax("a Bulk operation needs a `path`"))?;
     if !path.starts_with('/') {
         return Err(ScimError::path(
             "a Bulk operation `path` must start with `/`",
@@ -115,7 +124,7 @@ fn bulk_operation(op: &Value, limits: &Limits<'_>) -> Result<Operation, ScimErro
         return Err(ScimError::syntax("a Bulk POST needs a `bulkId`"));
     }
     let own = if method == Method::Post {
-        bulk_id.map(str::to_string)
+        bulk_id
     } else {
         target_ref.clone()
     };
@@ -139,9 +148,9 @@ fn bulk_operation(op: &Value, limits: &Limits<'_>) -> Result<Operation, ScimErro
     operation(&method, &endpoint.resource_type, id, own, data, limits)
 }
 
-/// Checks every `bulkId:` reference and carries a created group's displayName to the operations
-/// that target it.
-fn resolve_references(ops: &mut [Operation], raw: &[Value]) -> Result<(), ScimError> {
+/// Checks every `bulkId:` reference (`refs`: each with the index of the operation that holds it, in
+/// request order) and carries a created group's displayName to the operations that target it.
+fn resolve_references(ops: &mut [Operation], refs: &[(usize, String)]) -> Result<(), ScimError> {
     let mut defined = BTreeSet::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for op in ops.iter() {
@@ -158,16 +167,12 @@ fn resolve_references(ops: &mut [Operation], raw: &[Value]) -> Result<(), ScimEr
             }
         }
     }
-    for (i, value) in raw.iter().enumerate() {
-        let mut refs = Vec::new();
-        collect_refs(value, &mut refs, 0);
-        if let Some(missing) = refs.iter().find(|r| !defined.contains(*r)) {
-            return Err(ScimError::new(
-                400,
-                Some("invalidValue"),
-                format!("Bulk Operations[{i}]: `bulkId:{missing}` does not refer to an operation of this request"),
-            ));
-        }
+    if let Some((i, missing)) = refs.iter().find(|(_, r)| !defined.contains(r)) {
+        return Err(ScimError::new(
+            400,
+            Some("invalidValue"),
+            format!("Bulk Operations[{i}]: `bulkId:{missing}` does not refer to an operation of this request"),
+        ));
     }
     for op in ops.iter_mut() {
         if op.method != Method::Post && op.display_name.is_none() {
@@ -179,7 +184,7 @@ fn resolve_references(ops: &mut [Operation], raw: &[Value]) -> Result<(), ScimEr
     Ok(())
 }
 
-fn collect_refs(v: &Value, out: &mut Vec<String>, depth: usize) {
+fn collect_refs(v: &Value, out: &mut Vec<(usize, String)>, depth: usize, op: usize) {
     if depth > 64 {
         return;
     }
@@ -191,14 +196,16 @@ fn collect_refs(v: &Value, out: &mut Vec<String>, depth: usize) {
                     .chars()
                     .take_while(|c| !matches!(c, '/' | '"' | '?' | ' '))
                     .collect();
-                out.push(id);
+                out.push((op, id));
             }
         }
-        Value::Array(items) => items.iter().for_each(|i| collect_refs(i, out, depth + 1)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| collect_refs(i, out, depth + 1, op)),
         Value::Object(o) => o
             .iter()
             .filter(|(k, _)| !k.eq_ignore_ascii_case("bulkId"))
-            .for_each(|(_, v)| collect_refs(v, out, depth + 1)),
+            .for_each(|(_, v)| collect_refs(v, out, depth + 1, op)),
         _ => {}
     }
 }

@@ -25,16 +25,19 @@ pub enum Method {
 
 impl Method {
     pub fn parse(method: &str) -> Method {
-        match method.to_ascii_uppercase().as_str() {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "OPTIONS" => Method::Options,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            other => Method::Other(other.to_string()),
-        }
+        const KNOWN: [Method; 7] = [
+            Method::Get,
+            Method::Head,
+            Method::Options,
+            Method::Post,
+            Method::Put,
+            Method::Patch,
+            Method::Delete,
+        ];
+        KNOWN
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(method))
+            .unwrap_or_else(|| Method::Other(method.to_ascii_uppercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -158,7 +161,7 @@ pub struct Endpoint {
 
 /// Classifies `path` (the raw `:path`, query included) against the SCIM `base_paths`.
 pub fn classify(path: &str, base_paths: &[String], custom: &[String]) -> Result<Route, ScimError> {
-    let raw = path.split(['?', '#']).next().unwrap_or_default();
+    let raw = without_query(path);
     let segments = match normalize_segments(raw) {
         Ok(segments) => segments,
         // A path we cannot normalise is only our business when it could be under a SCIM base.
@@ -166,16 +169,15 @@ pub fn classify(path: &str, base_paths: &[String], custom: &[String]) -> Result<
         Err(_) => return Ok(Route::NotScim),
     };
     for base in base_paths {
-        let mut base_segments = base.split('/').filter(|s| !s.is_empty());
+        // The base's segments must open the path, compared case-insensitively.
         let mut matched = 0;
-        let under_base = base_segments.all(|b| {
-            let same = segments
-                .get(matched)
-                .is_some_and(|a| a.eq_ignore_ascii_case(b));
+        let opens = base.split('/').filter(|s| !s.is_empty()).all(|b| {
             matched += 1;
-            same
+            segments
+                .get(matched - 1)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b))
         });
-        if !under_base {
+        if !opens {
             continue;
         }
         let rest = segments.get(matched..).unwrap_or_default();
@@ -228,21 +230,19 @@ fn strip_scim_suffix(segment: &str) -> &str {
 }
 
 /// Percent-decodes, drops empty and `.` segments, resolves `..`. Rejects encoded separators,
-/// matrix parameters, control characters and invalid UTF-8.
+/// matrix parameters, control characters and invalid UTF-8. Segments without `%` are borrowed.
 fn normalize_segments(raw: &str) -> Result<Vec<Cow<'_, str>>, ScimError> {
     let mut out: Vec<Cow<'_, str>> = Vec::new();
     for segment in raw.split('/') {
-        if encodes_a_separator(segment) || segment.contains('\\') {
-            return Err(ScimError::path(
-                "encoded path separators are not accepted in SCIM paths",
-            ));
-        }
-        if segment.contains(';') {
-            return Err(ScimError::path(
-                "path parameters (`;`) are not accepted in SCIM paths",
-            ));
-        }
-        let decoded = percent_decode(segment)?;
+        // The usual segment (printable ASCII, no `%`, `;` or `\\`) has nothing to decode or refuse.
+        let plain = segment
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'%' | b';' | b'\\'));
+        let decoded = if plain {
+            Cow::Borrowed(segment)
+        } else {
+            decode_segment(segment)?
+        };
         match decoded.as_ref() {
             "" | "." => {}
             ".." => {
@@ -256,12 +256,22 @@ fn normalize_segments(raw: &str) -> Result<Vec<Cow<'_, str>>, ScimError> {
     Ok(out)
 }
 
-/// `%2f` or `%5c` (either case) in the segment.
-fn encodes_a_separator(segment: &str) -> bool {
-    segment
+fn decode_segment(segment: &str) -> Result<Cow<'_, str>, ScimError> {
+    let encoded_separator = segment
         .as_bytes()
         .windows(3)
-        .any(|w| matches!(w, [b'%', b'2', b'f' | b'F'] | [b'%', b'5', b'c' | b'C']))
+        .any(|w| w.eq_ignore_ascii_case(b"%2f") || w.eq_ignore_ascii_case(b"%5c"));
+    if encoded_separator || segment.contains('\\') {
+        return Err(ScimError::path(
+            "encoded path separators are not accepted in SCIM paths",
+        ));
+    }
+    if segment.contains(';') {
+        return Err(ScimError::path(
+            "path parameters (`;`) are not accepted in SCIM paths",
+        ));
+    }
+    percent_decode(segment)
 }
 
 fn percent_decode(segment: &str) -> Result<Cow<'_, str>, ScimError> {
@@ -310,13 +320,25 @@ fn could_be_scim(raw: &str, base_paths: &[String]) -> bool {
     })
 }
 
+/// `path` up to its query (`?`) or fragment (`#`).
+pub fn without_query(path: &str) -> &str {
+    match path.bytes().position(|b| b == b'?' || b == b'#') {
+        Some(end) => path.get(..end).unwrap_or_default(),
+        None => path,
+    }
+}
+
 /// The path without control characters, cut to a sane length, for error messages.
 pub fn printable(s: &str) -> String {
-    // Most values are short and clean: one scan, one copy.
-    if s.len() <= 200 && !s.chars().any(char::is_control) {
-        return s.to_string();
+    printable_cow(s).into_owned()
+}
+
+/// `printable`, borrowing `s` when it is already printable (short, ASCII, no control character).
+pub fn printable_cow(s: &str) -> Cow<'_, str> {
+    if s.len() <= 200 && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Cow::Borrowed(s);
     }
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
+    Cow::Owned(s.chars().filter(|c| !c.is_control()).take(200).collect())
 }
 
 #[cfg(test)]

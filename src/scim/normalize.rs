@@ -62,7 +62,7 @@ pub fn normalize(
             return Err(ScimError::new(405, None, "Bulk accepts only POST /Bulk"));
         }
         let body = body.ok_or_else(|| ScimError::syntax("a Bulk request needs a body"))?;
-        let operations = bulk::normalize(&body, limits)?;
+        let operations = bulk::normalize(body, limits)?;
         return Ok(Normalized {
             method,
             resource_type: ResourceType::Bulk,
@@ -76,7 +76,7 @@ pub fn normalize(
         &endpoint.resource_type,
         endpoint.id.clone(),
         None,
-        body.as_ref(),
+        body,
         limits,
     )?;
     Ok(Normalized {
@@ -88,13 +88,14 @@ pub fn normalize(
     })
 }
 
-/// Normalises one write on one resource (the whole request, or one Bulk operation).
+/// Normalises one write on one resource (the whole request, or one Bulk operation). The body is
+/// consumed: its values move into the changes (no copy per value).
 pub fn operation(
     method: &Method,
     resource_type: &ResourceType,
     id: Option<String>,
     bulk_id: Option<String>,
-    body: Option<&Value>,
+    body: Option<Value>,
     limits: &Limits<'_>,
 ) -> Result<Operation, ScimError> {
     // `/Me` is the authenticated user (RFC 7644 §3.11): judge it as a User.
@@ -116,7 +117,7 @@ pub fn operation(
         (Method::Post, false) => b.create(object(body, "a create")?)?,
         (Method::Put, true) => b.replace(object(body, "a PUT")?)?,
         (Method::Patch, true) => b.patch(object(body, "a PATCH")?)?,
-        (Method::Delete, true) => b.delete(body)?,
+        (Method::Delete, true) => b.delete(body.as_ref())?,
         (Method::Post, true) => {
             return Err(ScimError::new(
                 405,
@@ -135,9 +136,13 @@ pub fn operation(
     Ok(b.op)
 }
 
-fn object<'v>(body: Option<&'v Value>, what: &str) -> Result<&'v Map<String, Value>, ScimError> {
-    body.and_then(Value::as_object)
-        .ok_or_else(|| ScimError::syntax(format!("the body of {what} must be a JSON object")))
+fn object(body: Option<Value>, what: &str) -> Result<Map<String, Value>, ScimError> {
+    match body {
+        Some(Value::Object(map)) => Ok(map),
+        _ => Err(ScimError::syntax(format!(
+            "the body of {what} must be a JSON object"
+        ))),
+    }
 }
 
 /// Checks encoding and content type, then parses the body strictly. `None` for an empty body.
@@ -171,8 +176,9 @@ fn read_body(view: &RequestView<'_>, limits: &Limits<'_>) -> Result<Option<Value
 
 fn check_content_type(ct: &str) -> Result<(), ScimError> {
     let mut parts = ct.split(';');
-    let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-    let json = media == "application/scim+json" || media == "application/json";
+    let media = parts.next().unwrap_or_default().trim();
+    let json = media.eq_ignore_ascii_case("application/scim+json")
+        || media.eq_ignore_ascii_case("application/json");
     if !json {
         return Err(ScimError::new(
             415,
@@ -228,7 +234,7 @@ impl<'l> Builder<'l> {
         self.op.resource_type == ResourceType::Groups
     }
 
-    fn create(&mut self, body: &Map<String, Value>) -> Result<(), ScimError> {
+    fn create(&mut self, body: Map<String, Value>) -> Result<(), ScimError> {
         let kind = if self.users() {
             Some(EventKind::UserProvisioned)
         } else if self.groups() {
@@ -238,9 +244,9 @@ impl<'l> Builder<'l> {
         };
         if let Some(kind) = kind {
             let mut e = self.event(kind);
-            e.user_name = string_member(body, "userName")
+            e.user_name = string_member(&body, "userName")
                 .filter(|_| self.users() && !self.is_sensitive("userName"));
-            e.display_name = string_member(body, "displayName")
+            e.display_name = string_member(&body, "displayName")
                 .filter(|_| self.groups() && !self.is_sensitive("displayName"));
             self.op.events.push(e);
         }
@@ -250,7 +256,7 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    fn replace(&mut self, body: &Map<String, Value>) -> Result<(), ScimError> {
+    fn replace(&mut self, body: Map<String, Value>) -> Result<(), ScimError> {
         if self.users() {
             self.push_event(EventKind::UserUpdated);
         }
@@ -298,7 +304,7 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    fn patch(&mut self, body: &Map<String, Value>) -> Result<(), ScimError> {
+    fn patch(&mut self, body: Map<String, Value>) -> Result<(), ScimError> {
         let mut ops = None;
         for (k, v) in body {
             if k.eq_ignore_ascii_case("Operations") {
@@ -310,14 +316,14 @@ impl<'l> Builder<'l> {
                 )));
             }
         }
-        let ops = ops
-            .and_then(Value::as_array)
-            .ok_or_else(|| ScimError::syntax("a PatchOp needs an `Operations` array"))?;
-        self.patch_ops(ops)
+        match ops {
+            Some(Value::Array(ops)) => self.patch_ops(ops),
+            _ => Err(ScimError::syntax("a PatchOp needs an `Operations` array")),
+        }
     }
 
     /// Applies PATCH operations (also used for Bulk PATCH `data` given as a bare array).
-    fn patch_ops(&mut self, ops: &[Value]) -> Result<(), ScimError> {
+    fn patch_ops(&mut self, ops: Vec<Value>) -> Result<(), ScimError> {
         if ops.is_empty() {
             return Err(ScimError::syntax("a PatchOp needs at least one operation"));
         }
@@ -330,7 +336,7 @@ impl<'l> Builder<'l> {
         if self.users() {
             self.push_event(EventKind::UserUpdated);
         }
-        for (i, op) in ops.iter().enumerate() {
+        for (i, op) in ops.into_iter().enumerate() {
             self.patch_op(op).map_err(|mut e| {
                 e.detail = format!("Operations[{i}]: {}", e.detail);
                 e
@@ -339,41 +345,33 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    fn patch_op(&mut self, op: &Value) -> Result<(), ScimError> {
-        let obj = op
-            .as_object()
-            .ok_or_else(|| ScimError::syntax("an operation must be an object"))?;
+    fn patch_op(&mut self, op: Value) -> Result<(), ScimError> {
+        let Value::Object(obj) = op else {
+            return Err(ScimError::syntax("an operation must be an object"));
+        };
         let (mut name, mut path, mut value) = (None, None, None);
         for (k, v) in obj {
-            match k.to_ascii_lowercase().as_str() {
-                "op" => name = Some(v),
-                "path" => path = Some(v),
-                "value" => value = Some(v),
-                _ => {
-                    return Err(ScimError::syntax(format!(
-                        "unexpected member `{}` in an operation",
-                        k.escape_default()
-                    )))
-                }
+            if k.eq_ignore_ascii_case("op") {
+                name = Some(v);
+            } else if k.eq_ignore_ascii_case("path") {
+                path = Some(v);
+            } else if k.eq_ignore_ascii_case("value") {
+                value = Some(v);
+            } else {
+                return Err(ScimError::syntax(format!(
+                    "unexpected member `{}` in an operation",
+                    k.escape_default()
+                )));
             }
         }
-        let op = match name
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("add") => Op::Add,
-            Some("replace") => Op::Replace,
-            Some("remove") => Op::Remove,
-            _ => {
-                return Err(ScimError::syntax(
-                    "`op` must be `add`, `replace` or `remove`",
-                ))
-            }
-        };
+        let name = name.as_ref().and_then(Value::as_str).unwrap_or_default();
+        let op = [Op::Add, Op::Replace, Op::Remove]
+            .into_iter()
+            .find(|op| name.eq_ignore_ascii_case(op.as_str()))
+            .ok_or_else(|| ScimError::syntax("`op` must be `add`, `replace` or `remove`"))?;
         match path {
             Some(Value::String(p)) => {
-                let parsed = path::parse(p)?;
+                let parsed = path::parse(&p)?;
                 if matches!(parsed.attr.attribute.as_str(), "id" | "meta" | "schemas") {
                     return Err(ScimError::new(
                         400,
@@ -386,12 +384,7 @@ impl<'l> Builder<'l> {
                         format!("`{op:?}` needs a `value`").to_lowercase(),
                     ));
                 }
-                self.apply(
-                    op,
-                    parsed.attr,
-                    parsed.filter,
-                    value.cloned().unwrap_or(Value::Null),
-                )
+                self.apply(op, parsed.attr, parsed.filter, value.unwrap_or(Value::Null))
             }
             Some(Value::Null) | None if op == Op::Remove => Err(ScimError::new(
                 400,
@@ -399,9 +392,11 @@ impl<'l> Builder<'l> {
                 "`remove` needs a `path`",
             )),
             Some(Value::Null) | None => {
-                let obj = value.and_then(Value::as_object).ok_or_else(|| {
-                    ScimError::value("an operation without `path` needs an object `value`")
-                })?;
+                let Some(Value::Object(obj)) = value else {
+                    return Err(ScimError::value(
+                        "an operation without `path` needs an object `value`",
+                    ));
+                };
                 for (attr, v) in expand(obj)? {
                     self.apply(op, attr, None, v)?;
                 }
@@ -543,24 +538,24 @@ fn redact_name(name: &mut Option<String>) {
 /// Expands a resource body or a path-less PATCH value into `(attribute, value)` pairs: plain,
 /// dotted (`name.givenName`) and URN-qualified keys, and extension objects under their URN.
 /// `id`, `meta` and `schemas` are read-only and skipped (RFC 7644 §3.3).
-fn expand(obj: &Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
+fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
     let mut out = Vec::with_capacity(obj.len());
     for (key, value) in obj {
-        if attribute::is_schema_urn(key) {
-            let inner = value
-                .as_object()
-                .ok_or_else(|| ScimError::value(format!("`{key}` must hold an object")))?;
+        if attribute::is_schema_urn(&key) {
+            let Value::Object(inner) = value else {
+                return Err(ScimError::value(format!("`{key}` must hold an object")));
+            };
             for (k, v) in inner {
                 let attr = attribute::parse(&format!("{key}:{k}"))?;
-                out.push((attr, v.clone()));
+                out.push((attr, v));
             }
             continue;
         }
-        let attr = attribute::parse(key)?;
+        let attr = attribute::parse(&key)?;
         if matches!(attr.attribute.as_str(), "id" | "meta" | "schemas") {
             continue;
         }
-        out.push((attr, value.clone()));
+        out.push((attr, value));
     }
     Ok(out)
 }
@@ -599,7 +594,7 @@ pub(crate) fn patch_array(
     resource_type: &ResourceType,
     id: Option<String>,
     bulk_id: Option<String>,
-    ops: &[Value],
+    ops: Vec<Value>,
     limits: &Limits<'_>,
 ) -> Result<Operation, ScimError> {
     let mut b = Builder::new(Method::Patch, resource_type.clone(), id, bulk_id, limits);

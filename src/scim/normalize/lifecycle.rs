@@ -171,16 +171,15 @@ impl Builder<'_> {
 
 /// Member ids from member values (`{"value": id}` objects, or bare ids).
 fn member_ids(values: &[Value], bare: bool) -> Vec<String> {
-    values
-        .iter()
-        .filter_map(|v| match v {
-            Value::Object(o) if !bare => o
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("value"))
-                .and_then(|(_, v)| v.as_str()),
-            Value::String(s) => Some(s.as_str()),
-            _ => None,
-        })
-        .map(str::to_string)
-        .collect()
+    let mut ids = Vec::with_capacity(values.len());
+    let found = values.iter().filter_map(|v| match v {
+        Value::Object(o) if !bare => o
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+            .and_then(|(_, v)| v.as_str()),
+        Value::String(s) => Some(s.as_str()),
+        _ => None,
+    });
+    ids.extend(found.map(str::to_string));
+    ids
 }
