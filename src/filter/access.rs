@@ -11,13 +11,13 @@
 //! `on_log` still runs, so `late` reads the headers there and records the denial.
 //!
 //! Host calls per request on an audited route (counted from the code paths; Envoy 1.40):
-//! - headers callback (as for any non-SCIM path): `get_map` = 1 (counters are published on the
-//!   root's tick, not per request), + `set_map_value` (the `x-scim-audit-id` mark, see `mark`)
-//!   for a write or a read sampled in;
-//! - `on_log`, read sampled out: `get_property` (response.code) = 1, so **2 in all**;
-//! - `on_log`, kept: + `get_property` ×2 (request.time, source.address), `get_current_time`,
-//!   `get_property` (actor metadata, when configured), `set_property` (filter state) = 5–6, so
-//!   **7–8 in all**; queueing for a collector adds none.
+//! - headers callback (as for any non-SCIM path): `get_map`, `get_current_time` (the start) = 2
+//!   (counters are published on the root's tick, not per request), + `set_map_value` (the
+//!   `x-scim-audit-id` mark, see `mark`) for a write or a read sampled in;
+//! - `on_log`, read sampled out: `get_property` (response.code) = 1, so **3 in all**;
+//! - `on_log`, kept: + `get_property` (source.address), `get_current_time`, `get_property` (actor
+//!   metadata, when configured), `set_property` (filter state) = 4–5, so **7–8 in all**; queueing
+//!   for a collector adds none.
 //!
 //! Nothing reads or buffers a body; a route the policy does not audit costs the 1 of the headers
 //! callback, and a route with the filter disabled in Envoy costs 0.
@@ -40,6 +40,8 @@ const AUDIT_ID: &str = "x-scim-audit-id";
 /// An access to audit, as the request headers described it.
 pub struct Access {
     facts: RequestFacts,
+    /// The clock when the request headers reached the filter (`None` for a `late` access).
+    started_ns: Option<u64>,
     route: String,
     header_actor: Option<String>,
     /// Recorded whatever the sampling (an operator action).
@@ -72,6 +74,14 @@ pub fn begin(shared: &Shared, method: &str, path: &str, headers: &Headers) -> Op
         a.actor.header.as_deref(),
         false,
     ))
+}
+
+impl Access {
+    /// The headers phase: the start of the access is now (one clock read). A `late` access has
+    /// none and takes Envoy's `request.time` at the end.
+    pub fn start(&mut self) {
+        self.started_ns = audit::started();
+    }
 }
 
 /// Marks an access that will be recorded unless its status says otherwise (a write, a read sampled
@@ -146,6 +156,7 @@ pub fn finish(shared: &Shared, access: Access) {
     }
     let Access {
         mut facts,
+        started_ns,
         route,
         header_actor,
         ..
@@ -153,7 +164,7 @@ pub fn finish(shared: &Shared, access: Access) {
     if facts.audit_id.is_empty() {
         facts.audit_id = shared.ids.next();
     }
-    let duration_ms = audit::times(&mut facts).unwrap_or_else(|e| {
+    let duration_ms = audit::times(&mut facts, started_ns).unwrap_or_else(|e| {
         shared.host_error(e);
         None
     });
@@ -197,6 +208,7 @@ fn of(
         .filter(|v| !v.is_empty());
     Access {
         facts,
+        started_ns: None,
         route,
         header_actor,
         always,

@@ -26,16 +26,32 @@ pub fn from_headers(audit_id: String, method: &str, path: &str, headers: &Header
 }
 
 /// What the host knows at the end: `time_ms` and `source_ip` are filled in, the duration (ms) and the
-/// status the client got are returned. Three property reads and one clock read.
-pub fn from_host(facts: &mut RequestFacts) -> HostResult<(Option<u64>, Option<u16>)> {
-    let duration_ms = times(facts)?;
+/// status the client got are returned. `started_ns` is the clock read when the request headers
+/// reached the filter (see `times`).
+pub fn from_host(
+    facts: &mut RequestFacts,
+    started_ns: Option<u64>,
+) -> HostResult<(Option<u64>, Option<u16>)> {
+    let duration_ms = times(facts, started_ns)?;
     Ok((duration_ms, status()?))
 }
 
-/// Start time and client address into `facts`; returns the duration (ms). Two property reads and
-/// one clock read.
-pub fn times(facts: &mut RequestFacts) -> HostResult<Option<u64>> {
-    let start_ns = host::property_i64(&["request", "time"])?.and_then(|t| u64::try_from(t).ok());
+/// The clock now, read when the request headers reach the filter: the start of what it audits.
+/// `get_current_time` writes 8 bytes in place; the `request.time` property would cost a property
+/// lookup and a call back into the VM for its buffer (about ten times as many instructions, counted
+/// under callgrind in Envoy 1.40).
+pub fn started() -> Option<u64> {
+    host::now_ns().ok()
+}
+
+/// Start time and client address into `facts`; returns the duration (ms). The start is `started_ns`
+/// when the headers callback took it, else (a request an earlier filter answered) Envoy's
+/// `request.time`. One clock read and one or two property reads.
+pub fn times(facts: &mut RequestFacts, started_ns: Option<u64>) -> HostResult<Option<u64>> {
+    let start_ns = match started_ns {
+        Some(ns) => Some(ns),
+        None => host::property_i64(&["request", "time"])?.and_then(|t| u64::try_from(t).ok()),
+    };
     let now_ns = host::now_ns()?;
     facts.time_ms = start_ns.unwrap_or(now_ns) / 1_000_000;
     facts.source_ip = host::property_string(&["source", "address"])?

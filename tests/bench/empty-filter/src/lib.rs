@@ -9,9 +9,9 @@
 //!
 //! With the plugin configuration `mimic-scimguard` (bench variant `wasm-hostcalls`, a diagnostic),
 //! it also makes the host calls scimguard makes for a judged write, with the same sizes, and
-//! computes nothing: all request headers once, the body once, two request tags, two response
-//! tags, and in `on_log` three properties, the clock and the audit record into filter state (11
-//! calls; see src/filter/stream.rs; scimguard publishes its counters on a timer, not per request).
+//! computes nothing: all request headers and the clock once, the body once, two request tags, two
+//! response tags, and in `on_log` two properties, the clock and the audit record into filter state
+//! (11 calls; see src/filter/stream.rs; scimguard publishes its counters on a timer).
 //! A read gets the headers (1).
 //! The difference to the floor is the price of the host calls; the difference to scimguard is the
 //! guest's own work (parsing, judging, building the audit record).
@@ -69,6 +69,9 @@ impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         if self.mimic.is_some() {
             let _ = hostcalls::get_map(MapType::HttpRequestHeaders);
+            if !end_of_stream {
+                let _ = hostcalls::get_current_time();
+            }
         }
         if end_of_stream {
             Action::Continue
@@ -100,7 +103,6 @@ impl HttpContext for Stream {
 
     fn on_log(&mut self) {
         let Some(m) = self.mimic.as_ref().filter(|_| self.judged) else { return };
-        let _ = hostcalls::get_property(vec!["request", "time"]);
         let _ = hostcalls::get_current_time();
         let _ = hostcalls::get_property(vec!["source", "address"]);
         let _ = hostcalls::get_property(vec!["response", "code"]);
