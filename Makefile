@@ -223,7 +223,7 @@ BENCH_EMPTY      := tests/bench/empty-filter
 BENCH_EMPTY_WASM := target/bench-empty-filter/$(WASM_TARGET)/release/bench_empty_filter.wasm
 BENCH_ARGS       ?=
 
-.PHONY: bench bench-tools bench-empty-filter bench-profile
+.PHONY: bench bench-tools bench-empty-filter bench-profile bench-instructions
 
 bench-tools: ## wrk and h2load (Debian: wrk, nghttp2-client) if missing
 	@command -v wrk >/dev/null && command -v h2load >/dev/null || \
@@ -250,6 +250,13 @@ bench-profile: rust-targets venv ## per-function CPU profile of the filter's gue
 	  target/bench-profile/$(WASM_TARGET)/release/scimguard.wasm $(BENCH_PROFILE_DIR)/bench-policy.json \
 	  $(BENCH_PROFILE_DIR) --only $(BENCH_PROFILE_ONLY) --seconds 2
 	python3 tests/bench/cpuprofile.py $(BENCH_PROFILE_DIR)/*.cpuprofile --top 45
+
+# Instructions per request in Envoy under callgrind, per variant and workload (about 6 minutes):
+# tests/bench/results/instructions.json, which the next `make bench` report includes when it was
+# counted on the same .wasm. Run it first, then `make bench`.
+bench-instructions: bench-tools wasm venv bench-empty-filter ## instructions per request in Envoy (valgrind callgrind)
+	command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+	$(VPY) tests/bench/instructions.py
 
 test-bench-smoke: bench-tools wasm venv bench-empty-filter ## the bench harness end to end, 1 short round (counts only)
 	$(VPY) tests/bench/bench.py --smoke --work $(RUN_DIR)/bench-smoke-work --out $(RUN_DIR)/bench-smoke

@@ -784,6 +784,15 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "wall_seconds": round(time.monotonic() - started, 1),
     }
+    # Instruction counts (tests/bench/instructions.py, `make bench-instructions`), when they were
+    # taken of this very .wasm: the noise-free companion of the wall-clock figures.
+    counted = args.out / "instructions.json"
+    if counted.exists():
+        instructions = json.loads(counted.read_text())
+        if instructions.get("wasm_sha256") == results["wasm_sha256"]:
+            results["instructions"] = instructions
+        else:
+            log(f"{counted} was counted on another build of the filter: left out of the report")
     # Imported here so a broken report never costs a finished measurement: the JSON is written first.
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")

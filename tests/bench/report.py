@@ -103,6 +103,13 @@ def budgets(f: Figures) -> list[dict[str, Any]]:
     def thr(workload: str, mode: str, variant: str, against: str) -> float | None:
         return f.ratio(workload, mode, variant, against, rps) if f.has(workload, mode, variant) else None
 
+    counted = r.get("instructions", {}).get("instructions_per_request", {})
+
+    def work(workload: str, variant: str, against: str) -> str:
+        """`; 0.62x by instructions` when callgrind counted both (work ratio: against / variant)."""
+        a, b = counted.get(against, {}).get(workload), counted.get(variant, {}).get(workload)
+        return f"; {a / b:.2f}x by instructions" if a and b else ""
+
     v = thr("nonscim_get", "h1", "scimguard", "baseline")
     c = f.ratio("nonscim_get", "h1", "scimguard", "baseline", cpu, invert=True) if v else None
     line("Non-SCIM route, filter off per route (shipped envoy.yaml)", ">= 0.97x baseline",
@@ -111,14 +118,16 @@ def budgets(f: Figures) -> list[dict[str, Any]]:
     v = thr("filter_on_get", "h1", "scimguard", "wasm-empty")
     c = f.ratio("filter_on_get", "h1", "scimguard", "wasm-empty", cpu, invert=True) if v else None
     line("Route with the filter on (access auditing)", ">= 0.95x empty-wasm floor",
-         f"{fmt(v)}x throughput ({fmt(c)}x by CPU/request)", None if v is None else v >= 0.95,
+         f"{fmt(v)}x throughput ({fmt(c)}x by CPU/request{work('filter_on_get', 'scimguard', 'wasm-empty')})",
+         None if v is None else v >= 0.95,
          "filter_on_get: a non-SCIM GET through scimguard (pass path: 2 host calls) vs the empty filter; "
          "no access-audit record is written yet, so this is the floor of that feature")
     for mode in ("h1", "h2"):
         v = thr("entra_patch", mode, "scimguard", "wasm-empty")
         c = f.ratio("entra_patch", mode, "scimguard", "wasm-empty", cpu, invert=True) if v else None
+        by_work = work("entra_patch", "scimguard", "wasm-empty") if mode == "h1" else ""
         line(f"Typical PATCH throughput ({MODE_LABEL[mode]})", ">= 0.90x floor",
-             f"{fmt(v)}x throughput ({fmt(c)}x by CPU/request)", None if v is None else v >= 0.90,
+             f"{fmt(v)}x throughput ({fmt(c)}x by CPU/request{by_work})", None if v is None else v >= 0.90,
              "entra_patch: Entra `Replace active False` on a User")
     v = f.added("entra_patch", "c1", "scimguard", "wasm-empty", pct("50")) if f.has("entra_patch", "c1", "scimguard") else None
     line("Typical PATCH added p50 latency", f"<= {PATCH_ADDED_P50_US} us over the floor", f"{fmt(v, '+.0f', ' us')}",
@@ -127,7 +136,8 @@ def budgets(f: Figures) -> list[dict[str, Any]]:
     lua = {w: thr(w, "h1", "lua", "wasm-empty") for w in SCIM_THROUGHPUT}
     known = [x for x in ratios.values() if x is not None]
     line("Every SCIM workload up to the 100-member PATCH", "within 10% of the floor (>= 0.90x)",
-         ", ".join(f"{w} {fmt(ratios[w])}x (Lua {fmt(lua[w])}x)" for w in SCIM_THROUGHPUT),
+         ", ".join(f"{w} {fmt(ratios[w])}x (Lua {fmt(lua[w])}x{work(w, 'scimguard', 'wasm-empty')})"
+                   for w in SCIM_THROUGHPUT),
          None if not known else min(known) >= 0.90, "HTTP/1.1 32 conns; the Lua string match beside each")
     v = f.added("bulk_1mib", "c1", "scimguard", "wasm-empty", pct("50")) if f.has("bulk_1mib", "c1", "scimguard") else None
     small = f.added("bulk_100kib", "c1", "scimguard", "wasm-empty", pct("50")) if f.has("bulk_100kib", "c1", "scimguard") else None
@@ -334,6 +344,7 @@ def markdown(f: Figures, lines: list[dict[str, Any]]) -> str:
                 out.append(f"| {workload} | {variant} | {c['host_calls']} | {c['callbacks']} | {by} |")
         out.append("")
     out += breakdown(f)
+    out += instructions_section(r)
     native = r.get("native_engine", [])
     if native:
         out += ["## Native engine vs the filter in Envoy (v8)", "",
@@ -386,6 +397,37 @@ def markdown(f: Figures, lines: list[dict[str, Any]]) -> str:
         out.append(f"- round {run['round']} {run['variant']} {run['workload']} {run['mode']}: {'; '.join(run['problems'])}")
     out.append("")
     return "\n".join(out)
+
+
+def instructions_section(r: dict[str, Any]) -> list[str]:
+    """Instructions per request under callgrind (tests/bench/instructions.py), when counted."""
+    ins = r.get("instructions")
+    if not ins:
+        return []
+    per = ins["instructions_per_request"]
+    variants = [v for v in per if per[v]]
+    workloads = list(dict.fromkeys(w for v in variants for w in per[v]))
+    out = ["## Instructions per request (callgrind)", "",
+           f"`make bench-instructions` ({ins['generated']}, {ins['wall_seconds']:.0f} s): {ins['method']}. Counts do not "
+           "depend on the machine's load, so these ratios (baseline or floor instructions over the variant's) are the "
+           "steadiest measure of the work each variant adds; they include Envoy's own work for the request, so they "
+           "read like the CPU ratios above.", "",
+           "| Workload | " + " | ".join(variants) + " | scimguard vs baseline | scimguard vs floor |",
+           "|---|" + "---:|" * (len(variants) + 2)]
+    for w in workloads:
+        cells = [f"{per[v][w]:,}" if w in per[v] else "" for v in variants]
+        s, b, e = per.get("scimguard", {}).get(w), per.get("baseline", {}).get(w), per.get("wasm-empty", {}).get(w)
+        out.append(f"| {w} | " + " | ".join(cells) + f" | {fmt(None if not (s and b) else b / s)}x | "
+                   f"{fmt(None if not (s and e) else e / s)}x |")
+    steps = [("wasm-empty", "the floor"), ("wasm-hostcalls", "+ scimguard's host calls"),
+             ("scimguard-noaudit", "+ the guest's work"), ("scimguard", "+ the audit access log")]
+    for w in ("entra_patch", "scim_get"):
+        if all(w in per.get(v, {}) for v, _ in steps):
+            out += ["", f"**{w}**: " + "; ".join(
+                f"{label} {per[v][w]:,}" + ("" if i == 0 else f" ({per[v][w] - per[steps[i - 1][0]][w]:+,})")
+                for i, (v, label) in enumerate(steps))]
+    out.append("")
+    return out
 
 
 def breakdown(f: Figures) -> list[str]:
