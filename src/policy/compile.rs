@@ -121,6 +121,7 @@ impl Compiler<'_> {
     }
 
     /// The members of an object, reporting unknown keys with a did-you-mean.
+    #[inline(never)]
     fn members<'v>(
         &mut self,
         v: &'v Value,
@@ -365,6 +366,7 @@ impl Compiler<'_> {
         p
     }
 
+    #[inline(never)]
     fn required<'v>(
         &mut self,
         o: &'v Map<String, Value>,
@@ -378,6 +380,7 @@ impl Compiler<'_> {
         v
     }
 
+    #[inline(never)]
     fn string(&mut self, v: &Value, at: &str) -> Option<String> {
         match v.as_str() {
             Some(s) => Some(s.to_string()),
@@ -388,6 +391,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn boolean(&mut self, v: &Value, at: &str) -> Option<bool> {
         match v.as_bool() {
             Some(b) => Some(b),
@@ -398,6 +402,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn count(&mut self, v: &Value, at: &str, min: usize, max: usize) -> Option<usize> {
         match v
             .as_u64()
@@ -416,11 +421,13 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn status(&mut self, v: &Value, at: &str) -> Option<u16> {
         self.count(v, at, 400, 599)
             .and_then(|n| u16::try_from(n).ok())
     }
 
+    #[inline(never)]
     fn mode(&mut self, v: &Value, at: &str) -> Option<Mode> {
         match self.choice(v, at, &["enforce", "monitor"])? {
             "monitor" => Some(Mode::Monitor),
@@ -428,6 +435,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn choice<'c>(&mut self, v: &Value, at: &str, choices: &[&'c str]) -> Option<&'c str> {
         let s = self.string(v, at)?;
         match choices.iter().find(|c| **c == s) {
@@ -444,6 +452,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn strings(&mut self, v: &Value, at: &str) -> Vec<String> {
         match v.as_array() {
             Some(list) => list
@@ -458,6 +467,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn one_or_many(&mut self, v: &Value, at: &str) -> Vec<String> {
         match v {
             Value::String(s) => vec![s.clone()],
@@ -469,6 +479,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn regex(&mut self, pattern: &str, at: &str) -> Option<Regex> {
         match Regex::new(pattern) {
             Ok(r) => Some(r),
@@ -491,11 +502,13 @@ impl Compiler<'_> {
     }
 }
 
+#[inline(never)]
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
 /// The pointer of element `i` when `v` is a list, else of `v` itself.
+#[inline(never)]
 fn indexed(at: &str, v: &Value, i: usize) -> String {
     if v.is_array() {
         format!("{at}/{i}")

@@ -167,6 +167,7 @@ impl Compiler<'_> {
     }
 
     /// The name of an environment variable (letters, digits, `_`; not starting with a digit).
+    #[inline(never)]
     fn env_name(&mut self, v: &Value, at: &str) -> Option<String> {
         let name = self.string(v, at)?;
         let valid = name
@@ -419,6 +420,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn template(&mut self, t: &str, at: &str) -> Option<Vec<Segment>> {
         let Some(rest) = t.strip_prefix('/') else {
             self.err(
@@ -447,6 +449,7 @@ impl Compiler<'_> {
         Some(segments)
     }
 
+    #[inline(never)]
     fn header_name(&mut self, v: &Value, at: &str) -> Option<String> {
         let h = self.string(v, at)?;
         if h.is_empty()
@@ -461,6 +464,7 @@ impl Compiler<'_> {
     }
 
     /// A path under `metadata.filter_metadata`: namespace, then keys down to the value.
+    #[inline(never)]
     fn metadata_path(&mut self, v: &Value, at: &str) -> Option<Vec<String>> {
         if !v.is_array() {
             self.err(
