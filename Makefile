@@ -74,8 +74,8 @@ $(RUN_DIR)/.stamp-apt:
 deps: rust-targets venv apt-deps ## everything a fresh machine needs
 
 # The filter is built for speed (opt-level 3), then optimised again by binaryen's wasm-opt (Debian
-# package `binaryen`). Measured trade-off (README, Performance): opt-level 3 about 650 kB and 5.5 us
-# per Entra PATCH with its audit record in V8; opt-level z 449 kB and 11.6 us. Per-request CPU is
+# package `binaryen`). Measured trade-off (README, Performance): opt-level 3 about 575 kB and 5.5 us
+# per Entra PATCH with its audit record in V8; opt-level z 421 kB and 11.6 us. Per-request CPU is
 # what operators pay on every write; `make wasm WASM_OPT_LEVEL=z` builds the smaller one.
 WASM_OPT_LEVEL ?= 3
 WASM_OPT       := wasm-opt
