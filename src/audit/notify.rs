@@ -17,10 +17,10 @@ use std::fmt;
 
 use base64::prelude::{Engine as _, BASE64_STANDARD, BASE64_STANDARD_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::ocsf::is_redacted;
+use super::ocsf::{is_redacted, object, Put};
 use super::record::{Judged, RequestFacts};
 use super::time::rfc3339_ms;
 use super::Completion;
@@ -70,26 +70,23 @@ pub fn cloudevent(
     };
     let primary = primary_event(j);
     let mut ce = Map::new();
-    ce.insert("specversion".into(), json!("1.0"));
-    ce.insert("id".into(), json!(id));
-    ce.insert("source".into(), json!(source(notice.node)));
-    ce.insert("type".into(), json!(event_type(j)));
+    ce.put("specversion", Value::from("1.0"));
+    ce.put("id", Value::from(id));
+    ce.put("source", Value::from(source(notice.node)));
+    ce.put("type", Value::from(event_type(j)));
     if let Some(s) = subject(j, primary, done) {
-        ce.insert("subject".into(), json!(s));
+        ce.put("subject", Value::from(s));
     }
-    ce.insert("time".into(), json!(rfc3339_ms(req.time_ms)));
-    ce.insert("datacontenttype".into(), json!("application/json"));
+    ce.put("time", Value::from(rfc3339_ms(req.time_ms)));
+    ce.put("datacontenttype", Value::from("application/json"));
     if let Some(tp) = notice
         .traceparent
         .map(str::trim)
         .filter(|tp| is_traceparent(tp))
     {
-        ce.insert("traceparent".into(), json!(tp));
+        ce.put("traceparent", Value::from(tp));
     }
-    ce.insert(
-        "data".into(),
-        data(j, req, done, ocsf, &audit_id, request_id),
-    );
+    ce.put("data", data(j, req, done, ocsf, &audit_id, request_id));
     Value::Object(ce)
 }
 
@@ -194,7 +191,16 @@ fn data(
     let rules: Vec<Value> = j
         .matches
         .iter()
-        .map(|m| json!({"id": m.id, "severity": m.severity, "action": m.action, "mode": m.mode, "notify": m.notify, "description": printable(&m.description)}))
+        .map(|m| {
+            object([
+                ("id", m.id.as_str().into()),
+                ("severity", m.severity.as_str().into()),
+                ("action", m.action.as_str().into()),
+                ("mode", m.mode.as_str().into()),
+                ("notify", m.notify.into()),
+                ("description", printable(&m.description).into()),
+            ])
+        })
         .collect();
     let sole_create = n.is_some_and(|n| !n.bulk && n.resource_id.is_none());
     let resource_id = n.and_then(|n| n.resource_id.as_deref()).or(if sole_create {
@@ -202,32 +208,53 @@ fn data(
     } else {
         None
     });
-    let mut d = json!({
-        "decision": j.decision.as_str(),
-        "blocked": j.decision == Decision::Block,
-        "monitor_only": monitor_only,
-        "risk": j.risk.map_or("none", Severity::as_str),
-        "mode": j.mode.as_str(),
-        "rules": rules,
-        "actor": j.actor.map(printable),
-        "method": printable(&req.method),
-        "path": printable(req.path.split(['?', '#']).next().unwrap_or_default()),
-        "resource_type": n.map(|n| n.resource_type.as_str()),
-        "resource_id": resource_id.map(printable),
-        "bulk": n.is_some_and(|n| n.bulk),
-        "events": events(j, done, sole_create),
-        "status": done.status,
-        "audit_id": audit_id,
-        "request_id": request_id,
-        "trace_id": req.trace_id.as_deref().map(printable),
-        "ocsf": ocsf.iter().take(MAX_NOTIFY_OCSF).collect::<Vec<_>>(),
-    });
+    let mut d = object([
+        ("decision", Value::from(j.decision.as_str())),
+        ("blocked", Value::from(j.decision == Decision::Block)),
+        ("monitor_only", Value::from(monitor_only)),
+        ("risk", Value::from(j.risk.map_or("none", Severity::as_str))),
+        ("mode", Value::from(j.mode.as_str())),
+        ("rules", Value::Array(rules)),
+        ("actor", Value::from(j.actor.map(printable))),
+        ("method", Value::from(printable(&req.method))),
+        (
+            "path",
+            Value::from(printable(
+                req.path.split(['?', '#']).next().unwrap_or_default(),
+            )),
+        ),
+        (
+            "resource_type",
+            Value::from(n.map(|n| n.resource_type.as_str())),
+        ),
+        ("resource_id", Value::from(resource_id.map(printable))),
+        ("bulk", Value::from(n.is_some_and(|n| n.bulk))),
+        ("events", events(j, done, sole_create)),
+        ("status", Value::from(done.status)),
+        ("audit_id", Value::from(audit_id)),
+        ("request_id", Value::from(request_id)),
+        (
+            "trace_id",
+            Value::from(req.trace_id.as_deref().map(printable)),
+        ),
+        (
+            "ocsf",
+            Value::Array(ocsf.iter().take(MAX_NOTIFY_OCSF).cloned().collect()),
+        ),
+    ]);
     if let Some(o) = d.as_object_mut() {
         if ocsf.len() > MAX_NOTIFY_OCSF {
-            o.insert("ocsf_total".into(), json!(ocsf.len()));
+            o.put("ocsf_total", Value::from(ocsf.len()));
         }
         if let Some(e) = j.error {
-            o.insert("error".into(), json!({"status": e.status, "scimType": e.scim_type, "detail": printable(&e.detail)}));
+            o.put(
+                "error",
+                object([
+                    ("status", e.status.into()),
+                    ("scimType", e.scim_type.into()),
+                    ("detail", printable(&e.detail).into()),
+                ]),
+            );
         }
     }
     d
@@ -250,29 +277,31 @@ fn events(j: &Judged<'_>, done: &Completion, sole_create: bool) -> Value {
                     _ => None,
                 };
                 if attr.is_some_and(|a| is_redacted(op, a)) {
-                    o.insert(
-                        "values".into(),
-                        json!(e.values.iter().map(|_| REDACTED).collect::<Vec<_>>()),
+                    o.put(
+                        "values",
+                        Value::from(e.values.iter().map(|_| REDACTED).collect::<Vec<_>>()),
                     );
                 }
                 if e.user_name.is_some() && is_redacted(op, "userName") {
-                    o.insert("user_name".into(), json!(REDACTED));
+                    o.put("user_name", Value::from(REDACTED));
                 }
                 if sole_create && e.resource_id.is_none() {
                     if let Some(id) = &done.created_id {
-                        o.insert("resource_id".into(), json!(printable(id)));
+                        o.put("resource_id", Value::from(printable(id)));
                     }
                 }
                 if e.members.len() > MAX_NOTIFY_MEMBERS {
-                    o.insert(
-                        "members".into(),
-                        json!(e
-                            .members
-                            .iter()
-                            .take(MAX_NOTIFY_MEMBERS)
-                            .collect::<Vec<_>>()),
+                    o.put(
+                        "members",
+                        Value::from(
+                            e.members
+                                .iter()
+                                .take(MAX_NOTIFY_MEMBERS)
+                                .map(String::as_str)
+                                .collect::<Vec<_>>(),
+                        ),
                     );
-                    o.insert("members_total".into(), json!(e.members.len()));
+                    o.put("members_total", Value::from(e.members.len()));
                 }
             }
             v

@@ -37,7 +37,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::record::{Judged, RequestFacts};
 use super::Completion;
@@ -45,6 +45,29 @@ use crate::policy::{Action, Decision, Mode, Severity};
 use crate::scim::endpoint::printable;
 use crate::scim::normalize::REDACTED;
 use crate::scim::{Change, Event, EventKind, Method, Operation};
+
+/// Adds one member to a JSON object. `Map::insert` is `IndexMap::insert` (serde_json's
+/// `preserve_order`: hash, probe, grow), and an event adds some forty members: one shared copy,
+/// not one inlined per call site, keeps the filter small for the price of a call.
+pub(crate) trait Put {
+    fn put(&mut self, key: &str, value: Value);
+}
+
+impl Put for Map<String, Value> {
+    #[inline(never)]
+    fn put(&mut self, key: &str, value: Value) {
+        self.insert(key.to_owned(), value);
+    }
+}
+
+/// The JSON object of `members`, in order: `json!({...})` without a `to_value` per member.
+pub(crate) fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    let mut m = Map::new();
+    for (key, value) in members {
+        m.put(key, value);
+    }
+    Value::Object(m)
+}
 
 /// The OCSF schema version the events follow.
 pub const OCSF_VERSION: &str = "1.8.0";
@@ -357,54 +380,51 @@ impl<'a> Shared<'a> {
         let a = item.activity;
         let severity_id = self.severity(a);
         let mut ev = Map::new();
-        ev.insert("class_uid".into(), json!(a.class.uid()));
-        ev.insert("class_name".into(), json!(a.class.name()));
-        ev.insert("category_uid".into(), json!(3));
-        ev.insert(
-            "category_name".into(),
-            json!("Identity & Access Management"),
+        ev.put("class_uid", Value::from(a.class.uid()));
+        ev.put("class_name", Value::from(a.class.name()));
+        ev.put("category_uid", Value::from(3));
+        ev.put("category_name", Value::from("Identity & Access Management"));
+        ev.put("activity_id", Value::from(a.id));
+        ev.put("activity_name", Value::from(a.name));
+        ev.put("type_uid", Value::from(a.type_uid()));
+        ev.put(
+            "type_name",
+            Value::from(format!("{}: {}", a.class.name(), a.name)),
         );
-        ev.insert("activity_id".into(), json!(a.id));
-        ev.insert("activity_name".into(), json!(a.name));
-        ev.insert("type_uid".into(), json!(a.type_uid()));
-        ev.insert(
-            "type_name".into(),
-            json!(format!("{}: {}", a.class.name(), a.name)),
-        );
-        ev.insert("time".into(), json!(self.req.time_ms));
-        ev.insert("severity_id".into(), json!(severity_id));
-        ev.insert("severity".into(), json!(severity_name(severity_id)));
+        ev.put("time", Value::from(self.req.time_ms));
+        ev.put("severity_id", Value::from(severity_id));
+        ev.put("severity", Value::from(severity_name(severity_id)));
         let (status_id, status, detail) = &self.status;
-        ev.insert("status_id".into(), json!(status_id));
-        ev.insert("status".into(), json!(status));
+        ev.put("status_id", Value::from(*status_id));
+        ev.put("status", Value::from(*status));
         if let Some(d) = detail {
-            ev.insert("status_detail".into(), json!(d));
+            ev.put("status_detail", Value::from(d.as_str()));
         }
-        ev.insert("message".into(), json!(self.message(item)));
-        ev.insert("metadata".into(), self.metadata(index));
+        ev.put("message", Value::from(self.message(item)));
+        ev.put("metadata", self.metadata(index));
         if let Some(actor) = self.actor() {
-            ev.insert("actor".into(), actor);
+            ev.put("actor", actor);
         }
         self.target(&mut ev, item);
         if let Some(ip) = &self.req.source_ip {
-            ev.insert("src_endpoint".into(), json!({"ip": printable(ip)}));
+            ev.put("src_endpoint", object([("ip", printable(ip).into())]));
         }
-        ev.insert("http_request".into(), self.http_request());
+        ev.put("http_request", self.http_request());
         if let Some(code) = self.done.status {
-            let mut resp = json!({"code": code});
+            let mut resp = object([("code", code.into())]);
             if let (Some(ms), Some(o)) = (self.done.duration_ms, resp.as_object_mut()) {
-                o.insert("latency".into(), json!(ms));
+                o.put("latency", Value::from(ms));
             }
-            ev.insert("http_response".into(), resp);
+            ev.put("http_response", resp);
         }
         if let Some(c) = self.control {
-            ev.insert("action_id".into(), json!(c.action_id));
-            ev.insert("action".into(), json!(c.action));
-            ev.insert("disposition_id".into(), json!(c.disposition_id));
-            ev.insert("disposition".into(), json!(c.disposition));
-            ev.insert("is_alert".into(), json!(c.alert || severity_id >= 4));
+            ev.put("action_id", Value::from(c.action_id));
+            ev.put("action", Value::from(c.action));
+            ev.put("disposition_id", Value::from(c.disposition_id));
+            ev.put("disposition", Value::from(c.disposition));
+            ev.put("is_alert", Value::from(c.alert || severity_id >= 4));
         }
-        ev.insert("unmapped".into(), self.unmapped(item));
+        ev.put("unmapped", self.unmapped(item));
         Value::Object(ev)
     }
 
@@ -427,15 +447,22 @@ impl<'a> Shared<'a> {
     }
 
     fn metadata(&self, index: usize) -> Value {
-        let mut m = json!({
-            "version": OCSF_VERSION,
-            "uid": format!("{}-{index}", self.uid_base),
-            "correlation_uid": self.correlation,
-            "product": {"name": "scimguard", "vendor_name": printable(self.ctx.vendor_name), "version": env!("CARGO_PKG_VERSION")},
-        });
+        let mut m = object([
+            ("version", OCSF_VERSION.into()),
+            ("uid", format!("{}-{index}", self.uid_base).into()),
+            ("correlation_uid", self.correlation.as_str().into()),
+            (
+                "product",
+                object([
+                    ("name", "scimguard".into()),
+                    ("vendor_name", printable(self.ctx.vendor_name).into()),
+                    ("version", env!("CARGO_PKG_VERSION").into()),
+                ]),
+            ),
+        ]);
         if self.control.is_some() {
             if let Some(o) = m.as_object_mut() {
-                o.insert("profiles".into(), json!(["security_control"]));
+                o.put("profiles", Value::from(["security_control"].as_slice()));
             }
         }
         m
@@ -444,9 +471,13 @@ impl<'a> Shared<'a> {
     fn actor(&self) -> Option<Value> {
         let mut actor = Map::new();
         if let Some(a) = self.j.actor.map(printable).filter(|a| !a.is_empty()) {
-            actor.insert(
-                "user".into(),
-                json!({"uid": a, "type_id": 4, "type": "Service"}),
+            actor.put(
+                "user",
+                object([
+                    ("uid", a.into()),
+                    ("type_id", 4.into()),
+                    ("type", "Service".into()),
+                ]),
             );
         }
         if let Some(ua) = self
@@ -456,19 +487,22 @@ impl<'a> Shared<'a> {
             .map(printable)
             .filter(|u| !u.is_empty())
         {
-            actor.insert("app_name".into(), json!(ua));
+            actor.put("app_name", Value::from(ua));
         }
         (!actor.is_empty()).then_some(Value::Object(actor))
     }
 
     fn http_request(&self) -> Value {
-        let mut r = json!({
-            "http_method": printable(&self.req.method),
-            "url": {"path": printable(path_without_query(&self.req.path))},
-            "uid": self.correlation,
-        });
+        let mut r = object([
+            ("http_method", printable(&self.req.method).into()),
+            (
+                "url",
+                object([("path", printable(path_without_query(&self.req.path)).into())]),
+            ),
+            ("uid", self.correlation.as_str().into()),
+        ]);
         if let (Some(ua), Some(o)) = (&self.req.user_agent, r.as_object_mut()) {
-            o.insert("user_agent".into(), json!(printable(ua)));
+            o.put("user_agent", Value::from(printable(ua)));
         }
         r
     }
@@ -478,56 +512,59 @@ impl<'a> Shared<'a> {
         let id = self.resource_id(item);
         match item.activity.class {
             Class::AccountChange => {
-                ev.insert("user".into(), target_user(id.as_deref(), item));
+                ev.put("user", target_user(id.as_deref(), item));
                 if let Some(new_name) = item
                     .events
                     .iter()
                     .find_map(|e| user_name(e, item.op))
                     .filter(|_| item.activity.id == 99)
                 {
-                    ev.insert("user_result".into(), json!({"name": printable(new_name)}));
+                    ev.put(
+                        "user_result",
+                        object([("name", printable(new_name).into())]),
+                    );
                 }
             }
             Class::UserAccess => {
-                ev.insert("user".into(), target_user(id.as_deref(), item));
-                ev.insert("privileges".into(), json!(privileges(item)));
+                ev.put("user", target_user(id.as_deref(), item));
+                ev.put("privileges", Value::from(privileges(item)));
             }
             Class::GroupManagement => {
                 let mut g = Map::new();
                 if let Some(id) = &id {
-                    g.insert("uid".into(), json!(id));
+                    g.put("uid", Value::from(id.as_str()));
                 }
                 if let Some(name) = self.group_name(item, id.as_deref()) {
-                    g.insert("name".into(), json!(name));
+                    g.put("name", Value::from(name));
                 }
                 if g.is_empty() {
-                    g.insert("uid".into(), json!(fallback_uid(item.op)));
+                    g.put("uid", Value::from(fallback_uid(item.op)));
                 }
-                ev.insert("group".into(), Value::Object(g));
+                ev.put("group", Value::Object(g));
                 if let Some(m) = item.member {
-                    ev.insert("user".into(), json!({"uid": printable(m)}));
+                    ev.put("user", object([("uid", printable(m).into())]));
                 }
             }
             Class::EntityManagement => {
                 let mut e = Map::new();
                 match (item.op, &id) {
                     (Some(op), Some(id)) => {
-                        e.insert("uid".into(), json!(id));
-                        e.insert("type".into(), json!(op.resource_type.as_str()));
+                        e.put("uid", Value::from(id.as_str()));
+                        e.put("type", Value::from(op.resource_type.as_str()));
                     }
                     (Some(op), None) => {
-                        e.insert("name".into(), json!(fallback_uid(Some(op))));
-                        e.insert("type".into(), json!(op.resource_type.as_str()));
+                        e.put("name", Value::from(fallback_uid(Some(op))));
+                        e.put("type", Value::from(op.resource_type.as_str()));
                     }
                     (None, _) => {
-                        e.insert(
-                            "name".into(),
-                            json!(printable(path_without_query(&self.req.path))),
+                        e.put(
+                            "name",
+                            Value::from(printable(path_without_query(&self.req.path))),
                         );
-                        e.insert("type".into(), json!("SCIM request"));
+                        e.put("type", Value::from("SCIM request"));
                     }
                 }
-                ev.insert("entity".into(), Value::Object(e));
+                ev.put("entity", Value::Object(e));
             }
         }
     }
@@ -587,30 +624,34 @@ impl<'a> Shared<'a> {
     fn unmapped(&self, item: &Item<'_>) -> Value {
         let j = self.j;
         let mut u = Map::new();
-        u.insert("audit_id".into(), json!(printable(&self.req.audit_id)));
+        u.put("audit_id", Value::from(printable(&self.req.audit_id)));
         if let Some(t) = &self.req.trace_id {
-            u.insert("trace_id".into(), json!(printable(t)));
+            u.put("trace_id", Value::from(printable(t)));
         }
-        u.insert("decision".into(), json!(j.decision.as_str()));
-        u.insert(
-            "risk".into(),
-            json!(j.risk.map_or("none", Severity::as_str)),
+        u.put("decision", Value::from(j.decision.as_str()));
+        u.put("risk", Value::from(j.risk.map_or("none", Severity::as_str)));
+        u.put("mode", Value::from(j.mode.as_str()));
+        u.put(
+            "rules",
+            Value::from(j.matches.iter().map(|m| m.id.as_str()).collect::<Vec<_>>()),
         );
-        u.insert("mode".into(), json!(j.mode.as_str()));
-        u.insert(
-            "rules".into(),
-            json!(j.matches.iter().map(|m| m.id.as_str()).collect::<Vec<_>>()),
-        );
-        u.insert("scim".into(), scim_facts(item));
+        u.put("scim", scim_facts(item));
         if !j.unknown_groups.is_empty() {
-            u.insert("group_names_unknown".into(), json!(j.unknown_groups));
+            u.put("group_names_unknown", Value::from(j.unknown_groups));
         }
         if let Some(e) = j.error {
-            u.insert("error".into(), json!({"status": e.status, "scimType": e.scim_type, "detail": printable(&e.detail)}));
+            u.put(
+                "error",
+                object([
+                    ("status", e.status.into()),
+                    ("scimType", e.scim_type.into()),
+                    ("detail", printable(&e.detail).into()),
+                ]),
+            );
         }
         if self.total > MAX_EVENTS {
-            u.insert("events_total".into(), json!(self.total));
-            u.insert("events_elided".into(), json!(self.total - MAX_EVENTS));
+            u.put("events_total", Value::from(self.total));
+            u.put("events_elided", Value::from(self.total - MAX_EVENTS));
         }
         Value::Object(u)
     }
@@ -619,27 +660,28 @@ impl<'a> Shared<'a> {
 /// What the SCIM request said about this item: event kinds, resource, Bulk position, ambiguity flags.
 fn scim_facts(item: &Item<'_>) -> Value {
     let mut s = Map::new();
-    s.insert(
-        "events".into(),
-        json!(item
-            .events
-            .iter()
-            .map(|e| e.kind.as_str())
-            .collect::<Vec<_>>()),
+    s.put(
+        "events",
+        Value::from(
+            item.events
+                .iter()
+                .map(|e| e.kind.as_str())
+                .collect::<Vec<_>>(),
+        ),
     );
     let Some(op) = item.op else {
         return Value::Object(s);
     };
-    s.insert("method".into(), json!(op.method.as_str()));
-    s.insert("resource_type".into(), json!(op.resource_type.as_str()));
+    s.put("method", Value::from(op.method.as_str()));
+    s.put("resource_type", Value::from(op.resource_type.as_str()));
     if let Some(i) = op.bulk_index {
-        s.insert("bulk_index".into(), json!(i));
+        s.put("bulk_index", Value::from(i));
     }
     if let Some(b) = &op.bulk_id {
-        s.insert("bulk_id".into(), json!(printable(b)));
+        s.put("bulk_id", Value::from(printable(b)));
     }
     if let Some(scope) = item.event().and_then(|e| e.scope) {
-        s.insert("scope".into(), json!(scope));
+        s.put("scope", Value::from(scope));
     }
     if item.activity.class == Class::UserAccess {
         let attr = if item
@@ -650,22 +692,22 @@ fn scim_facts(item: &Item<'_>) -> Value {
         } else {
             "roles"
         };
-        s.insert("attribute".into(), json!(attr));
+        s.put("attribute", Value::from(attr));
         if let Some(f) = op
             .changes
             .iter()
             .find(|c| c.is(attr) && c.filter.is_some())
             .and_then(|c| c.filter.as_deref())
         {
-            s.insert("filter".into(), json!(printable(f)));
+            s.put("filter", Value::from(printable(f)));
         }
     }
     if item.activity.id == 99 || item.activity.class == Class::EntityManagement {
         let mut attrs: Vec<&str> = op.changes.iter().map(|c| c.attribute.as_str()).collect();
         attrs.dedup();
-        s.insert(
-            "attributes".into(),
-            json!(attrs.into_iter().map(printable).collect::<Vec<_>>()),
+        s.put(
+            "attributes",
+            Value::from(attrs.into_iter().map(printable).collect::<Vec<_>>()),
         );
     }
     let flags: Vec<&str> = op
@@ -674,7 +716,7 @@ fn scim_facts(item: &Item<'_>) -> Value {
         .flat_map(|c| c.flags.iter().copied())
         .collect();
     if !flags.is_empty() {
-        s.insert("flags".into(), json!(flags));
+        s.put("flags", Value::from(flags));
     }
     Value::Object(s)
 }
@@ -691,15 +733,15 @@ fn target_user(id: Option<&str>, item: &Item<'_>) -> Value {
 fn user(id: Option<&str>, name: Option<&str>, op: Option<&Operation>) -> Value {
     let mut u = Map::new();
     if let Some(id) = id {
-        u.insert("uid".into(), json!(id));
+        u.put("uid", Value::from(id));
     }
     if let Some(n) = name {
-        u.insert("name".into(), json!(printable(n)));
+        u.put("name", Value::from(printable(n)));
     }
     if u.is_empty() {
         // OCSF needs `uid` or `name`; a create the server never answered (blocked, or no id yet)
         // has neither: use the Bulk reference, or say so.
-        u.insert("uid".into(), json!(fallback_uid(op)));
+        u.put("uid", Value::from(fallback_uid(op)));
     }
     Value::Object(u)
 }

@@ -38,6 +38,26 @@ const TOP: [&str; 17] = [
     "rules",
     "$schema",
 ];
+/// A member of a policy object. `Map::get` is `IndexMap::get` (serde_json's `preserve_order`: hash
+/// and probe), and the compiler looks up some seventy members: at opt-level 3 each lookup was
+/// inlined. One shared copy instead; compiling runs once per configuration.
+trait Field {
+    fn field(&self, key: &str) -> Option<&Value>;
+}
+
+impl Field for Map<String, Value> {
+    #[inline(never)]
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
+impl Field for Value {
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.as_object().and_then(|o| o.field(key))
+    }
+}
+
 /// Rule ids with this prefix name the filter's own detections in records and headers.
 pub const DETECTION_PREFIX: &str = "detection.";
 
@@ -86,16 +106,22 @@ struct Compiler<'t> {
 
 impl Compiler<'_> {
     fn err(&mut self, pointer: &str, message: impl Into<String>, help: Option<String>) {
+        self.error(pointer, message.into(), help);
+    }
+
+    #[inline(never)]
+    fn error(&mut self, pointer: &str, message: String, help: Option<String>) {
         self.errors.push(PolicyError {
             rule: self.rule.clone(),
             pointer: pointer.to_string(),
             line: line_of(self.text, pointer),
-            message: message.into(),
+            message,
             help,
         });
     }
 
     /// The members of an object, reporting unknown keys with a did-you-mean.
+    #[inline(never)]
     fn members<'v>(
         &mut self,
         v: &'v Value,
@@ -123,60 +149,60 @@ impl Compiler<'_> {
     fn document(&mut self, doc: &Value) -> Option<Policy> {
         let obj = self.members(doc, "", &TOP, "the policy")?;
         let mut s = Settings::default();
-        match obj.get("version") {
+        match obj.field("version") {
             Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
             Some(_) => self.err("/version", "expected `1`, the only policy version", None),
             None => self.err("", "missing field `version` (expected `1`)", None),
         }
-        if let Some(v) = obj.get("mode") {
+        if let Some(v) = obj.field("mode") {
             s.mode = self.mode(v, "/mode").unwrap_or(s.mode);
         }
-        if let Some(v) = obj.get("scim") {
+        if let Some(v) = obj.field("scim") {
             self.scim(v, &mut s);
         }
-        if let Some(v) = obj.get("limits") {
+        if let Some(v) = obj.field("limits") {
             self.limits(v, &mut s);
         }
-        if let Some(v) = obj.get("on_error") {
+        if let Some(v) = obj.field("on_error") {
             self.on_error(v, &mut s);
         }
-        if let Some(v) = obj.get("actor") {
+        if let Some(v) = obj.field("actor") {
             if let Some(a) = self.members(v, "/actor", &["header"], "`actor`") {
                 s.actor_header = a
-                    .get("header")
+                    .field("header")
                     .and_then(|h| self.string(h, "/actor/header"))
                     .map(|h| h.to_ascii_lowercase());
             }
         }
-        if let Some(v) = obj.get("privileged_groups") {
+        if let Some(v) = obj.field("privileged_groups") {
             s.privileged = self.privileged(v);
         }
-        if let Some(v) = obj.get("sensitive_attributes") {
+        if let Some(v) = obj.field("sensitive_attributes") {
             let mut list = self.strings(v, "/sensitive_attributes");
             if !list.iter().any(|a| a.eq_ignore_ascii_case("password")) {
                 list.push("password".into());
             }
             s.sensitive_attributes = list;
         }
-        if let Some(v) = obj.get("block_status") {
+        if let Some(v) = obj.field("block_status") {
             s.block_status = self.status(v, "/block_status").unwrap_or(403);
         }
-        if let Some(v) = obj.get("filter") {
+        if let Some(v) = obj.field("filter") {
             s.filter = self.filter(v);
         }
-        if let Some(v) = obj.get("audit") {
+        if let Some(v) = obj.field("audit") {
             s.audit = self.audit(v);
         }
-        if let Some(v) = obj.get("notify") {
+        if let Some(v) = obj.field("notify") {
             s.notify = self.notify(v);
         }
-        if let Some(v) = obj.get("access") {
+        if let Some(v) = obj.field("access") {
             s.access = self.access(v, s.actor_header.as_deref());
         }
-        if let Some(v) = obj.get("detections") {
+        if let Some(v) = obj.field("detections") {
             s.detections = self.detections(v);
         }
-        let rules = match obj.get("rules") {
+        let rules = match obj.field("rules") {
             Some(v) => self.rules(v, &s),
             None => {
                 self.err("", "missing field `rules` (a list of rules)", None);
@@ -195,7 +221,7 @@ impl Compiler<'_> {
         ) else {
             return;
         };
-        if let Some(v) = o.get("base_paths") {
+        if let Some(v) = o.field("base_paths") {
             let paths = self.strings(v, "/scim/base_paths");
             for (i, p) in paths.iter().enumerate() {
                 if !p.starts_with('/') || p.len() < 2 {
@@ -214,10 +240,10 @@ impl Compiler<'_> {
                 .map(|p| p.trim_end_matches('/').to_string())
                 .collect();
         }
-        if let Some(v) = o.get("resource_types") {
+        if let Some(v) = o.field("resource_types") {
             s.resource_types = self.strings(v, "/scim/resource_types");
         }
-        if let Some(v) = o.get("method_override") {
+        if let Some(v) = o.field("method_override") {
             match self.choice(v, "/scim/method_override", &["reject", "honor"]) {
                 Some("honor") => s.method_override = MethodOverride::Honor,
                 Some(_) => s.method_override = MethodOverride::Reject,
@@ -236,19 +262,19 @@ impl Compiler<'_> {
             return;
         };
         if let Some(n) = o
-            .get("max_body_bytes")
+            .field("max_body_bytes")
             .and_then(|v| self.count(v, "/limits/max_body_bytes", 1, 64 << 20))
         {
             s.max_body_bytes = n;
         }
         if let Some(n) = o
-            .get("max_depth")
+            .field("max_depth")
             .and_then(|v| self.count(v, "/limits/max_depth", 2, 128))
         {
             s.max_depth = n;
         }
         if let Some(n) = o
-            .get("max_operations")
+            .field("max_operations")
             .and_then(|v| self.count(v, "/limits/max_operations", 1, 100_000))
         {
             s.max_operations = n;
@@ -265,7 +291,7 @@ impl Compiler<'_> {
             ("too_large", &mut s.on_too_large),
             ("unreadable", &mut s.on_unreadable),
         ] {
-            if let Some(v) = o.get(key) {
+            if let Some(v) = o.field(key) {
                 match self.choice(v, &format!("/on_error/{key}"), &["block", "tag"]) {
                     Some("tag") => *slot = ErrorOutcome::Tag,
                     Some(_) => *slot = ErrorOutcome::Block,
@@ -273,7 +299,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        if let Some(v) = o.get("unknown_group") {
+        if let Some(v) = o.field("unknown_group") {
             match self.choice(
                 v,
                 "/on_error/unknown_group",
@@ -297,13 +323,13 @@ impl Compiler<'_> {
         let Some(o) = self.members(v, "/privileged_groups", &keys, "`privileged_groups`") else {
             return p;
         };
-        if let Some(v) = o.get("ids") {
+        if let Some(v) = o.field("ids") {
             p.ids = self.strings(v, "/privileged_groups/ids");
         }
-        if let Some(v) = o.get("display_names") {
+        if let Some(v) = o.field("display_names") {
             p.names = self.strings(v, "/privileged_groups/display_names");
         }
-        if let Some(v) = o.get("display_name_patterns") {
+        if let Some(v) = o.field("display_name_patterns") {
             let patterns = self.strings(v, "/privileged_groups/display_name_patterns");
             for (i, pat) in patterns.iter().enumerate() {
                 if let Some(re) = self.regex(
@@ -314,7 +340,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        if let Some(v) = o.get("known_names") {
+        if let Some(v) = o.field("known_names") {
             match v.as_object() {
                 Some(map) => {
                     for (id, name) in map {
@@ -340,19 +366,21 @@ impl Compiler<'_> {
         p
     }
 
+    #[inline(never)]
     fn required<'v>(
         &mut self,
         o: &'v Map<String, Value>,
         at: &str,
         key: &str,
     ) -> Option<&'v Value> {
-        let v = o.get(key);
+        let v = o.field(key);
         if v.is_none() {
             self.err(at, format!("missing field `{key}`"), None);
         }
         v
     }
 
+    #[inline(never)]
     fn string(&mut self, v: &Value, at: &str) -> Option<String> {
         match v.as_str() {
             Some(s) => Some(s.to_string()),
@@ -363,6 +391,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn boolean(&mut self, v: &Value, at: &str) -> Option<bool> {
         match v.as_bool() {
             Some(b) => Some(b),
@@ -373,6 +402,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn count(&mut self, v: &Value, at: &str, min: usize, max: usize) -> Option<usize> {
         match v
             .as_u64()
@@ -391,11 +421,13 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn status(&mut self, v: &Value, at: &str) -> Option<u16> {
         self.count(v, at, 400, 599)
             .and_then(|n| u16::try_from(n).ok())
     }
 
+    #[inline(never)]
     fn mode(&mut self, v: &Value, at: &str) -> Option<Mode> {
         match self.choice(v, at, &["enforce", "monitor"])? {
             "monitor" => Some(Mode::Monitor),
@@ -403,6 +435,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn choice<'c>(&mut self, v: &Value, at: &str, choices: &[&'c str]) -> Option<&'c str> {
         let s = self.string(v, at)?;
         match choices.iter().find(|c| **c == s) {
@@ -419,6 +452,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn strings(&mut self, v: &Value, at: &str) -> Vec<String> {
         match v.as_array() {
             Some(list) => list
@@ -433,6 +467,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn one_or_many(&mut self, v: &Value, at: &str) -> Vec<String> {
         match v {
             Value::String(s) => vec![s.clone()],
@@ -444,6 +479,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn regex(&mut self, pattern: &str, at: &str) -> Option<Regex> {
         match Regex::new(pattern) {
             Ok(r) => Some(r),
@@ -466,11 +502,13 @@ impl Compiler<'_> {
     }
 }
 
+#[inline(never)]
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
 /// The pointer of element `i` when `v` is a list, else of `v` itself.
+#[inline(never)]
 fn indexed(at: &str, v: &Value, i: usize) -> String {
     if v.is_array() {
         format!("{at}/{i}")

@@ -380,9 +380,10 @@ impl<'l> Builder<'l> {
                     ));
                 }
                 if op != Op::Remove && value.is_none() {
-                    return Err(ScimError::value(
-                        format!("`{op:?}` needs a `value`").to_lowercase(),
-                    ));
+                    return Err(ScimError::value(format!(
+                        "`{}` needs a `value`",
+                        op.as_str()
+                    )));
                 }
                 self.apply(op, parsed.attr, parsed.filter, value.unwrap_or(Value::Null))
             }

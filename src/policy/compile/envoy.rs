@@ -10,7 +10,7 @@ use crate::policy::settings::{
     RouteTemplate, SecretSource, Segment, StormSettings, WebhookSecret,
 };
 
-use super::Compiler;
+use super::{Compiler, Field};
 
 const ENDPOINT: [&str; 4] = ["cluster", "path", "authority", "timeout_ms"];
 const DELIVERY: [&str; 6] = [
@@ -39,7 +39,7 @@ impl Compiler<'_> {
             return f;
         };
         if let Some(s) = o
-            .get("audit_property")
+            .field("audit_property")
             .and_then(|v| self.string(v, "/filter/audit_property"))
         {
             if s.is_empty()
@@ -56,40 +56,40 @@ impl Compiler<'_> {
             f.audit_property = s;
         }
         if let Some(b) = o
-            .get("audit_to_log")
+            .field("audit_to_log")
             .and_then(|v| self.boolean(v, "/filter/audit_to_log"))
         {
             f.audit_to_log = b;
         }
         f.lookup_cluster = o
-            .get("lookup_cluster")
+            .field("lookup_cluster")
             .and_then(|v| self.string(v, "/filter/lookup_cluster"));
         if let Some(s) = o
-            .get("lookup_base_path")
+            .field("lookup_base_path")
             .and_then(|v| self.string(v, "/filter/lookup_base_path"))
         {
             f.lookup_base_path = s.trim_end_matches('/').to_string();
         }
         if let Some(s) = o
-            .get("lookup_authority")
+            .field("lookup_authority")
             .and_then(|v| self.string(v, "/filter/lookup_authority"))
         {
             f.lookup_authority = s;
         }
         if let Some(n) = o
-            .get("lookup_timeout_ms")
+            .field("lookup_timeout_ms")
             .and_then(|v| self.count(v, "/filter/lookup_timeout_ms", 1, 60_000))
         {
             f.lookup_timeout_ms = n as u64;
         }
         if let Some(n) = o
-            .get("group_name_ttl_secs")
+            .field("group_name_ttl_secs")
             .and_then(|v| self.count(v, "/filter/group_name_ttl_secs", 1, 30 * 86_400))
         {
             f.group_name_ttl_secs = n as u64;
         }
         f.actor_metadata = o
-            .get("actor_metadata")
+            .field("actor_metadata")
             .and_then(|v| self.metadata_path(v, "/filter/actor_metadata"));
         f
     }
@@ -99,14 +99,14 @@ impl Compiler<'_> {
         let Some(o) = self.members(v, "/audit", &["format", "collector"], "`audit`") else {
             return a;
         };
-        if let Some(v) = o.get("format") {
+        if let Some(v) = o.field("format") {
             a.format = match self.choice(v, "/audit/format", &["scimguard", "ocsf", "both"]) {
                 Some("ocsf") => AuditFormat::Ocsf,
                 Some("both") => AuditFormat::Both,
                 _ => AuditFormat::Scimguard,
             };
         }
-        if let Some(v) = o.get("collector") {
+        if let Some(v) = o.field("collector") {
             let mut keys = ENDPOINT.to_vec();
             keys.extend(DELIVERY);
             if let Some(c) = self.members(v, "/audit/collector", &keys, "`audit.collector`") {
@@ -138,7 +138,7 @@ impl Compiler<'_> {
                 None,
             );
         }
-        let secret = match (o.get("secret"), o.get("secret_env")) {
+        let secret = match (o.field("secret"), o.field("secret_env")) {
             (Some(v), None) => self.secret(v, "/notify/secret").map(SecretSource::Key),
             (None, Some(v)) => self
                 .env_name(v, "/notify/secret_env")
@@ -152,7 +152,7 @@ impl Compiler<'_> {
                 None
             }
         };
-        let min_severity = match o.get("min_severity") {
+        let min_severity = match o.field("min_severity") {
             Some(v) => self
                 .choice(v, "/notify/min_severity", &Severity::NAMES)
                 .and_then(Severity::parse),
@@ -167,6 +167,7 @@ impl Compiler<'_> {
     }
 
     /// The name of an environment variable (letters, digits, `_`; not starting with a digit).
+    #[inline(never)]
     fn env_name(&mut self, v: &Value, at: &str) -> Option<String> {
         let name = self.string(v, at)?;
         let valid = name
@@ -251,7 +252,7 @@ impl Compiler<'_> {
                 );
             }
         }
-        let authority = match o.get("authority") {
+        let authority = match o.field("authority") {
             Some(v) => self.string(v, &format!("{at}/authority")),
             None => Some(authority.to_string()),
         };
@@ -264,7 +265,7 @@ impl Compiler<'_> {
                 );
             }
         }
-        let timeout_ms = match o.get("timeout_ms") {
+        let timeout_ms = match o.field("timeout_ms") {
             Some(v) => self
                 .count(v, &format!("{at}/timeout_ms"), 1, 60_000)
                 .map(|n| n as u64),
@@ -280,37 +281,37 @@ impl Compiler<'_> {
 
     fn delivery(&mut self, o: &Map<String, Value>, at: &str, mut d: Delivery) -> Delivery {
         if let Some(n) = o
-            .get("batch_max")
+            .field("batch_max")
             .and_then(|v| self.count(v, &format!("{at}/batch_max"), 1, 10_000))
         {
             d.batch_max = n;
         }
         if let Some(n) = o
-            .get("flush_interval_ms")
+            .field("flush_interval_ms")
             .and_then(|v| self.count(v, &format!("{at}/flush_interval_ms"), 10, 600_000))
         {
             d.flush_interval_ms = n as u64;
         }
         if let Some(n) = o
-            .get("queue_max")
+            .field("queue_max")
             .and_then(|v| self.count(v, &format!("{at}/queue_max"), 1, 1_000_000))
         {
             d.queue_max = n;
         }
         if let Some(n) = o
-            .get("max_retries")
+            .field("max_retries")
             .and_then(|v| self.count(v, &format!("{at}/max_retries"), 0, 100))
         {
             d.max_retries = u32::try_from(n).unwrap_or(100);
         }
         if let Some(n) = o
-            .get("backoff_initial_ms")
+            .field("backoff_initial_ms")
             .and_then(|v| self.count(v, &format!("{at}/backoff_initial_ms"), 1, 3_600_000))
         {
             d.backoff_initial_ms = n as u64;
         }
         if let Some(n) = o
-            .get("backoff_max_ms")
+            .field("backoff_max_ms")
             .and_then(|v| self.count(v, &format!("{at}/backoff_max_ms"), 1, 3_600_000))
         {
             d.backoff_max_ms = n as u64;
@@ -352,25 +353,25 @@ impl Compiler<'_> {
             return a;
         };
         a.enabled = o
-            .get("enabled")
+            .field("enabled")
             .and_then(|v| self.boolean(v, "/access/enabled"))
             .unwrap_or(true);
         a.actor = ActorSource {
             metadata: o
-                .get("actor_metadata")
+                .field("actor_metadata")
                 .and_then(|v| self.metadata_path(v, "/access/actor_metadata")),
-            header: match o.get("actor_header") {
+            header: match o.field("actor_header") {
                 Some(v) => self.header_name(v, "/access/actor_header"),
                 None => policy_actor_header.map(str::to_string),
             },
         };
-        if let Some(v) = o.get("sample_rate") {
+        if let Some(v) = o.field("sample_rate") {
             match v.as_f64().filter(|r| (0.0..=1.0).contains(r)) {
                 Some(r) => a.sample_rate = r,
                 None => self.err("/access/sample_rate", "expected a number from 0 to 1", None),
             }
         }
-        if let Some(v) = o.get("routes") {
+        if let Some(v) = o.field("routes") {
             match v.as_array() {
                 Some(list) => {
                     a.routes = list
@@ -387,7 +388,7 @@ impl Compiler<'_> {
 
     fn route(&mut self, v: &Value, at: &str) -> Option<RouteTemplate> {
         let o = self.members(v, at, &["template", "prefix"], "a route")?;
-        match (o.get("template"), o.get("prefix")) {
+        match (o.field("template"), o.field("prefix")) {
             (Some(t), None) => {
                 let at = format!("{at}/template");
                 let t = self.string(t, &at)?;
@@ -419,6 +420,7 @@ impl Compiler<'_> {
         }
     }
 
+    #[inline(never)]
     fn template(&mut self, t: &str, at: &str) -> Option<Vec<Segment>> {
         let Some(rest) = t.strip_prefix('/') else {
             self.err(
@@ -447,6 +449,7 @@ impl Compiler<'_> {
         Some(segments)
     }
 
+    #[inline(never)]
     fn header_name(&mut self, v: &Value, at: &str) -> Option<String> {
         let h = self.string(v, at)?;
         if h.is_empty()
@@ -461,6 +464,7 @@ impl Compiler<'_> {
     }
 
     /// A path under `metadata.filter_metadata`: namespace, then keys down to the value.
+    #[inline(never)]
     fn metadata_path(&mut self, v: &Value, at: &str) -> Option<Vec<String>> {
         if !v.is_array() {
             self.err(
@@ -487,14 +491,14 @@ impl Compiler<'_> {
         let Some(o) = self.members(v, "/detections", &keys, "`detections`") else {
             return d;
         };
-        if let Some(v) = o.get("deprovision_storm") {
+        if let Some(v) = o.field("deprovision_storm") {
             d.deprovision_storm = self.storm(v, "/detections/deprovision_storm");
         }
-        if let Some(v) = o.get("actor_risk") {
+        if let Some(v) = o.field("actor_risk") {
             d.actor_risk = self.actor_risk(v, "/detections/actor_risk");
         }
         d.ops_route = o
-            .get("ops_route")
+            .field("ops_route")
             .and_then(|v| self.string(v, "/detections/ops_route"));
         d
     }
@@ -513,11 +517,11 @@ impl Compiler<'_> {
             .required(o, at, "window_secs")
             .and_then(|v| self.count(v, &format!("{at}/window_secs"), 1, 86_400));
         let action = self.detection_action(o, at);
-        let status = match o.get("status") {
+        let status = match o.field("status") {
             Some(v) => self.status(v, &format!("{at}/status")),
             None => Some(429),
         };
-        let cooldown_secs = match o.get("cooldown") {
+        let cooldown_secs = match o.field("cooldown") {
             None => Some(None),
             Some(Value::String(s)) if s == "until_cleared" => Some(None),
             Some(v) => match v.as_u64().filter(|n| (1..=7 * 86_400).contains(n)) {
@@ -563,7 +567,7 @@ impl Compiler<'_> {
     }
 
     fn detection_action(&mut self, o: &Map<String, Value>, at: &str) -> Option<DetectionAction> {
-        let Some(v) = o.get("action") else {
+        let Some(v) = o.field("action") else {
             return Some(DetectionAction::Tag);
         };
         match self.choice(v, &format!("{at}/action"), &["block", "tag"])? {

@@ -12,7 +12,7 @@ use crate::policy::settings::Settings;
 use crate::policy::value_test::ValueTest;
 use crate::scim::{attribute, EventKind, Op};
 
-use super::{indexed, Compiler, DETECTION_PREFIX};
+use super::{indexed, Compiler, Field, DETECTION_PREFIX};
 
 const RULE: [&str; 8] = [
     "id",
@@ -72,7 +72,7 @@ impl Compiler<'_> {
         let mut out = Vec::new();
         for (i, r) in list.iter().enumerate() {
             let at = format!("/rules/{i}");
-            self.rule = r.get("id").and_then(Value::as_str).map(str::to_string);
+            self.rule = r.field("id").and_then(Value::as_str).map(str::to_string);
             if let Some(id) = &self.rule {
                 if !seen.insert(id.clone()) {
                     self.err(
@@ -133,13 +133,13 @@ impl Compiler<'_> {
             }
         });
         let mode = o
-            .get("mode")
+            .field("mode")
             .and_then(|v| self.mode(v, &format!("{at}/mode")));
         let status = o
-            .get("status")
+            .field("status")
             .and_then(|v| self.status(v, &format!("{at}/status")));
         let notify = o
-            .get("notify")
+            .field("notify")
             .and_then(|v| self.boolean(v, &format!("{at}/notify")))
             .unwrap_or(false);
         let when = self
@@ -250,7 +250,7 @@ impl Compiler<'_> {
             "privileged_group" => self.boolean(v, &at).map(Condition::PrivilegedGroup),
             "bulk" => self.boolean(v, &at).map(Condition::Bulk),
             "actor" => {
-                if v.get("missing") == Some(&Value::Bool(true))
+                if v.field("missing") == Some(&Value::Bool(true))
                     && v.as_object().is_some_and(|o| o.len() == 1)
                 {
                     return Some(Condition::Actor(ActorTest::Missing));
@@ -266,7 +266,7 @@ impl Compiler<'_> {
     fn change(&mut self, v: &Value, at: &str) -> Option<ChangeTest> {
         let o = self.members(v, at, &CHANGE, "`change`")?;
         let mut t = ChangeTest::default();
-        if let Some(v) = o.get("op") {
+        if let Some(v) = o.field("op") {
             for (i, op) in self.one_or_many(v, &format!("{at}/op")).iter().enumerate() {
                 match op.to_ascii_lowercase().as_str() {
                     "add" => t.ops.push(Op::Add),
@@ -284,7 +284,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        if let Some(v) = o.get("attribute") {
+        if let Some(v) = o.field("attribute") {
             for (i, a) in self
                 .one_or_many(v, &format!("{at}/attribute"))
                 .iter()
@@ -301,21 +301,21 @@ impl Compiler<'_> {
                 }
             }
         }
-        if let Some(v) = o.get("attribute_matches") {
+        if let Some(v) = o.field("attribute_matches") {
             let at = format!("{at}/attribute_matches");
             t.attribute_matches = self.string(v, &at).and_then(|p| self.regex(&p, &at));
         }
-        if let Some(v) = o.get("sub_attribute") {
+        if let Some(v) = o.field("sub_attribute") {
             t.sub_attributes = self
                 .one_or_many(v, &format!("{at}/sub_attribute"))
                 .iter()
                 .map(|s| attribute::canonical_sub(s))
                 .collect();
         }
-        if let Some(v) = o.get("value") {
+        if let Some(v) = o.field("value") {
             t.value = self.value_test(v, &format!("{at}/value"));
         }
-        if let Some(v) = o.get("flag") {
+        if let Some(v) = o.field("flag") {
             if let Some(f) = self.choice(v, &format!("{at}/flag"), &FLAGS) {
                 t.flag = Some(f.to_string());
             }
