@@ -120,7 +120,7 @@ def budgets(f: Figures) -> list[dict[str, Any]]:
     line("Route with the filter on (access auditing)", ">= 0.95x empty-wasm floor",
          f"{fmt(v)}x throughput ({fmt(c)}x by CPU/request{work('filter_on_get', 'scimguard', 'wasm-empty')})",
          None if v is None else v >= 0.95,
-         "filter_on_get: a non-SCIM GET through scimguard (pass path: 2 host calls) vs the empty filter; "
+         "filter_on_get: a non-SCIM GET through scimguard (pass path: 1 host call, the header map) vs the empty filter; "
          "no access-audit record is written yet, so this is the floor of that feature")
     for mode in ("h1", "h2"):
         v = thr("entra_patch", mode, "scimguard", "wasm-empty")
