@@ -485,6 +485,32 @@ VM_TO_HOST = re.compile(r"\[vm->host\] (?:env\.)?([\w.]+)\((\d*)")
 BY_FIRST_ARG = ("proxy_get_header_map_pairs", "proxy_get_buffer_bytes", "proxy_replace_header_map_value",
                 "proxy_add_header_map_value", "proxy_remove_header_map_value")
 HOST_TO_VM = re.compile(r"\[host->vm\] (\w+)\(")
+THREAD = re.compile(r"^\[[^\]]*\]\[(\d+)\]")
+
+
+def tally(text: str) -> tuple[dict[str, int], dict[str, int]]:
+    """VM->host calls and host->VM callbacks in a wasm trace log excerpt, by function. The root's
+    tick (counters published, audit shipped) is not a request's: what a thread does between
+    entering and leaving `proxy_on_tick` is skipped."""
+    calls: dict[str, int] = {}
+    callbacks: dict[str, int] = {}
+    ticking: set[str] = set()
+    for line in text.splitlines():
+        thread = m.group(1) if (m := THREAD.search(line)) else ""
+        if "[host->vm] proxy_on_tick(" in line:
+            ticking.add(thread)
+            continue
+        if "[host<-vm] proxy_on_tick return" in line:
+            ticking.discard(thread)
+            continue
+        if thread in ticking:
+            continue
+        if m := VM_TO_HOST.search(line):
+            key = f"{m.group(1)}({m.group(2)})" if m.group(1) in BY_FIRST_ARG else m.group(1)
+            calls[key] = calls.get(key, 0) + 1
+        elif m := HOST_TO_VM.search(line):
+            callbacks[m.group(1)] = callbacks.get(m.group(1), 0) + 1
+    return calls, callbacks
 
 
 def count_host_calls(variant: str, policy: Path, work: Path, workloads: list[Workload]) -> dict[str, Any]:
@@ -511,14 +537,7 @@ def count_host_calls(variant: str, policy: Path, work: Path, workloads: list[Wor
             with open(log, "rb") as f:
                 f.seek(start)
                 text = f.read().decode(errors="replace")
-            calls: dict[str, int] = {}
-            callbacks: dict[str, int] = {}
-            for line in text.splitlines():
-                if m := VM_TO_HOST.search(line):
-                    key = f"{m.group(1)}({m.group(2)})" if m.group(1) in BY_FIRST_ARG else m.group(1)
-                    calls[key] = calls.get(key, 0) + 1
-                elif m := HOST_TO_VM.search(line):
-                    callbacks[m.group(1)] = callbacks.get(m.group(1), 0) + 1
+            calls, callbacks = tally(text)
             counts[workload.name] = {"host_calls": sum(calls.values()), "by_function": dict(sorted(calls.items())),
                                      "callbacks": sum(callbacks.values()), "callbacks_by_function": dict(sorted(callbacks.items()))}
     finally:
