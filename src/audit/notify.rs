@@ -20,7 +20,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::ocsf::{is_redacted, object, Put};
+use super::ocsf::{is_redacted, object, scim_error, Put};
 use super::record::{Judged, RequestFacts};
 use super::time::rfc3339_ms;
 use super::Completion;
@@ -247,14 +247,7 @@ fn data(
             o.put("ocsf_total", Value::from(ocsf.len()));
         }
         if let Some(e) = j.error {
-            o.put(
-                "error",
-                object([
-                    ("status", e.status.into()),
-                    ("scimType", e.scim_type.into()),
-                    ("detail", printable(&e.detail).into()),
-                ]),
-            );
+            o.put("error", scim_error(e));
         }
     }
     d

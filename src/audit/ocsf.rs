@@ -44,7 +44,7 @@ use super::Completion;
 use crate::policy::{Action, Decision, Mode, Severity};
 use crate::scim::endpoint::printable;
 use crate::scim::normalize::REDACTED;
-use crate::scim::{Change, Event, EventKind, Method, Operation};
+use crate::scim::{Change, Event, EventKind, Method, Operation, ScimError};
 
 /// Adds one member to a JSON object. `Map::insert` is `IndexMap::insert` (serde_json's
 /// `preserve_order`: hash, probe, grow), and an event adds some forty members: one shared copy,
@@ -61,6 +61,15 @@ impl Put for Map<String, Value> {
 }
 
 /// The JSON object of `members`, in order: `json!({...})` without a `to_value` per member.
+/// Why a request could not be judged, as OCSF events and notifications carry it.
+pub(crate) fn scim_error(e: &ScimError) -> Value {
+    object([
+        ("status", e.status.into()),
+        ("scimType", e.scim_type.into()),
+        ("detail", printable(&e.detail).into()),
+    ])
+}
+
 pub(crate) fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
     let mut m = Map::new();
     for (key, value) in members {
@@ -640,14 +649,7 @@ impl<'a> Shared<'a> {
             u.put("group_names_unknown", Value::from(j.unknown_groups));
         }
         if let Some(e) = j.error {
-            u.put(
-                "error",
-                object([
-                    ("status", e.status.into()),
-                    ("scimType", e.scim_type.into()),
-                    ("detail", printable(&e.detail).into()),
-                ]),
-            );
+            u.put("error", scim_error(e));
         }
         if self.total > MAX_EVENTS {
             u.put("events_total", Value::from(self.total));
