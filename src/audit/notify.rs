@@ -25,7 +25,7 @@ use super::record::{Judged, RequestFacts};
 use super::time::rfc3339_ms;
 use super::Completion;
 use crate::policy::{Action, Decision, Mode, RuleMatch, Severity};
-use crate::scim::endpoint::printable;
+use crate::scim::endpoint::{printable, without_query};
 use crate::scim::normalize::REDACTED;
 use crate::scim::{Event, EventKind};
 
@@ -217,12 +217,7 @@ fn data(
         ("rules", Value::Array(rules)),
         ("actor", Value::from(j.actor.map(printable))),
         ("method", Value::from(printable(&req.method))),
-        (
-            "path",
-            Value::from(printable(
-                req.path.split(['?', '#']).next().unwrap_or_default(),
-            )),
-        ),
+        ("path", Value::from(printable(without_query(&req.path)))),
         (
             "resource_type",
             Value::from(n.map(|n| n.resource_type.as_str())),

@@ -42,7 +42,7 @@ use serde_json::{Map, Value};
 use super::record::{Judged, RequestFacts};
 use super::Completion;
 use crate::policy::{Action, Decision, Mode, Severity};
-use crate::scim::endpoint::printable;
+use crate::scim::endpoint::{printable, without_query};
 use crate::scim::normalize::REDACTED;
 use crate::scim::{Change, Event, EventKind, Method, Operation, ScimError};
 
@@ -506,7 +506,7 @@ impl<'a> Shared<'a> {
             ("http_method", printable(&self.req.method).into()),
             (
                 "url",
-                object([("path", printable(path_without_query(&self.req.path)).into())]),
+                object([("path", printable(without_query(&self.req.path)).into())]),
             ),
             ("uid", self.correlation.as_str().into()),
         ]);
@@ -568,7 +568,7 @@ impl<'a> Shared<'a> {
                     (None, _) => {
                         e.put(
                             "name",
-                            Value::from(printable(path_without_query(&self.req.path))),
+                            Value::from(printable(without_query(&self.req.path))),
                         );
                         e.put("type", Value::from("SCIM request"));
                     }
@@ -608,7 +608,7 @@ impl<'a> Shared<'a> {
                 format!(
                     "{} {}",
                     printable(&self.req.method),
-                    printable(path_without_query(&self.req.path))
+                    printable(without_query(&self.req.path))
                 )
             },
             |op| match self.resource_id(item) {
@@ -885,9 +885,4 @@ fn severity_name(id: u8) -> &'static str {
         5 => "Critical",
         _ => "Unknown",
     }
-}
-
-/// Query strings can carry tokens (`?access_token=`); events keep the path only.
-fn path_without_query(path: &str) -> &str {
-    path.split(['?', '#']).next().unwrap_or_default()
 }

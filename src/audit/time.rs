@@ -8,12 +8,10 @@ pub fn rfc3339_ms(epoch_ms: u64) -> String {
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    let Ok(year) = u64::try_from(y) else {
-        return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z");
+    let year = match u64::try_from(y) {
+        Ok(year) if year <= 9999 => year,
+        _ => return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z"),
     };
-    if year > 9999 {
-        return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z");
-    }
     // The common case without the formatting machinery (one record per SCIM write).
     let mut out = String::with_capacity(24);
     digits(&mut out, year, 4);

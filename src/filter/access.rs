@@ -31,7 +31,7 @@ use super::root::Shared;
 use super::ship;
 use crate::audit::detect::{keep, Keep};
 use crate::audit::{access_record, AccessFacts, RequestFacts};
-use crate::scim::endpoint::{classify, Route};
+use crate::scim::endpoint::{classify, without_query, Route};
 use crate::scim::Headers;
 
 /// The request header that marks a request the audit log must record (see `mark`).
@@ -60,7 +60,7 @@ pub fn begin(shared: &Shared, method: &str, path: &str, headers: &Headers) -> Op
     {
         return None;
     }
-    let clean = path.split(['?', '#']).next().unwrap_or_default();
+    let clean = without_query(path);
     let route = if a.routes.is_empty() {
         clean.to_string()
     } else {
@@ -108,11 +108,7 @@ pub fn mark(shared: &Shared, access: &mut Access) {
 /// An operator action on the ops route: always recorded, actor from the policy's actor header.
 pub fn operator(shared: &Shared, method: &str, path: &str, headers: &Headers) -> Access {
     let s = &shared.engine.policy().settings;
-    let route = path
-        .split(['?', '#'])
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let route = without_query(path).to_string();
     of(
         method,
         path,

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::detect;
 use super::host;
 use super::root::Shared;
+use crate::scim::endpoint::without_query;
 
 pub const PREFIX: &str = "/scimguard/";
 const STATE: &str = "/scimguard/detections";
@@ -42,7 +43,7 @@ pub fn handle(shared: &Shared, method: &str, path: &str) -> Handled {
             return Handled::No;
         }
     }
-    let clean = path.split(['?', '#']).next().unwrap_or_default();
+    let clean = without_query(path);
     let (status, body, audit) = match (method, clean) {
         ("GET", STATE) => match detect::storm() {
             Ok(st) => (

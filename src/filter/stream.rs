@@ -17,11 +17,6 @@
 //!   `get_current_time` (the record's start); body: `get_buffer`, 2 `set_map_value` (tags; 4 for a
 //!   tag decision); response headers: 2 `set_map_value`; `on_log`: 2 `get_property` (source.address,
 //!   response.code), `get_current_time`, `set_property`.
-//!
-//! Not every call costs the same (instructions per call, callgrind over Envoy 1.40 + V8): a call
-//! that returns data (`get_map` ≈ 23k for 9 headers, `get_property` ≈ 12k, `get_buffer` ≈ 10k) makes
-//! Envoy call back into the VM to allocate the copy; `set_map_value` ≈ 3k; `get_current_time` ≈ 1k.
-//! Hence the clock, not the `request.time` property, for the start.
 //! - a PATCH of a Group adds `get_current_time` + one `get_shared_data` per id whose name a rule needs,
 //!   and `get_map` of the response headers; a lookup adds per id `dispatch_http_call`, `get_map` +
 //!   `get_buffer` of the answer, `set_shared_data`, and one `resume_http_request`.
@@ -29,7 +24,12 @@
 //! - the audit-trail sections add: `filter.actor_metadata` one `get_property` per SCIM write;
 //!   `detections` see `detect` (none for a write without deprovisions from an untracked actor);
 //!   shipping and notifications none (an in-VM queue; the root context sends); access auditing on
-//!   application routes see `access` (4 host calls for a read sampled out, 9–10 for a kept one).
+//!   application routes see `access` (3 host calls for a read sampled out, 7–8 for a kept one).
+//!
+//! Not every call costs the same (instructions per call, callgrind over Envoy 1.40 + V8): a call
+//! that returns data (`get_map` ≈ 23k for 9 headers, `get_property` ≈ 12k, `get_buffer` ≈ 10k) makes
+//! Envoy call back into the VM to allocate the copy; `set_map_value` ≈ 3k; `get_current_time` ≈ 1k.
+//! Hence the clock, not the `request.time` property, for the start.
 //!
 //! The audit record goes into filter state in `on_log`, once the final status and duration are
 //! known. Checked in Envoy 1.40: the HCM access log sees filter state set in `on_log`, because filter

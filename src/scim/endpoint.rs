@@ -320,7 +320,8 @@ fn could_be_scim(raw: &str, base_paths: &[String]) -> bool {
     })
 }
 
-/// `path` up to its query (`?`) or fragment (`#`).
+/// `path` up to its query (`?`) or fragment (`#`). Query strings can carry tokens
+/// (`?access_token=`): audit outputs keep the path only.
 pub fn without_query(path: &str) -> &str {
     match path.bytes().position(|b| b == b'?' || b == b'#') {
         Some(end) => path.get(..end).unwrap_or_default(),

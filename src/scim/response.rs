@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use super::endpoint::without_query;
 use super::strict_json;
 
 /// `(id, displayName)` of every group in a Group resource or a ListResponse of groups.
@@ -32,12 +33,7 @@ pub fn group_names(body: &[u8]) -> Vec<(String, String)> {
 /// The id of a created resource: the last segment of `Location`, else the body's `id`.
 pub fn created_id(location: Option<&str>, body: Option<&[u8]>) -> Option<String> {
     let from_location = location
-        .map(|l| {
-            l.split(['?', '#'])
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches('/')
-        })
+        .map(|l| without_query(l).trim_end_matches('/'))
         .and_then(|l| l.rsplit('/').next())
         .filter(|s| !s.is_empty())
         .map(str::to_string);
