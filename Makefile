@@ -228,7 +228,7 @@ BENCH_EMPTY      := tests/bench/empty-filter
 BENCH_EMPTY_WASM := target/bench-empty-filter/$(WASM_TARGET)/release/bench_empty_filter.wasm
 BENCH_ARGS       ?=
 
-.PHONY: bench bench-tools bench-empty-filter bench-profile bench-instructions
+.PHONY: bench bench-tools bench-empty-filter bench-profile bench-instructions bench-size
 
 bench-tools: ## wrk and h2load (Debian: wrk, nghttp2-client) if missing
 	@command -v wrk >/dev/null && command -v h2load >/dev/null || \
@@ -262,6 +262,16 @@ bench-profile: rust-targets venv ## per-function CPU profile of the filter's gue
 bench-instructions: bench-tools wasm venv bench-empty-filter ## instructions per request in Envoy (valgrind callgrind)
 	command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
 	$(VPY) tests/bench/instructions.py
+
+# The .wasm size budget measured (about 3 minutes): bytes and V8 µs/request at opt-level 3, s and z,
+# and what the shipped module's bytes are (twiggy, installed into target/tools from crates.io):
+# tests/bench/results/size.json, which the next `make bench` report includes. Run it before `make bench`.
+TWIGGY := target/tools/bin/twiggy
+bench-size: rust-targets venv bench-empty-filter $(RUN_DIR)/.stamp-binaryen $(TWIGGY) ## .wasm bytes and µs per opt-level, and what the bytes are
+	$(VPY) tests/bench/size.py --twiggy $(TWIGGY)
+
+$(TWIGGY):
+	cargo install --quiet --locked --root target/tools twiggy@0.8.0
 
 test-bench-smoke: bench-tools wasm venv bench-empty-filter ## the bench harness end to end, 1 short round (counts only)
 	$(VPY) tests/bench/bench.py --smoke --work $(RUN_DIR)/bench-smoke-work --out $(RUN_DIR)/bench-smoke

@@ -812,6 +812,14 @@ def main(argv: list[str] | None = None) -> int:
             results["instructions"] = instructions
         else:
             log(f"{counted} was counted on another build of the filter: left out of the report")
+    # The size matrix (tests/bench/size.py, `make bench-size`), when it was measured on this .wasm.
+    sized = args.out / "size.json"
+    if sized.exists():
+        size = json.loads(sized.read_text())
+        if size.get("wasm_sha256") == results["wasm_sha256"]:
+            results["size"] = size
+        else:
+            log(f"{sized} was measured on another build of the filter: left out of the report")
     # Imported here so a broken report never costs a finished measurement: the JSON is written first.
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -168,8 +168,15 @@ def budgets(f: Figures) -> list[dict[str, Any]]:
              ", ".join(f"{w} {c['host_calls']}" for w, c in hc.items()), ok,
              "counted from Envoy's wasm trace log (every VM->host crossing), one request per workload")
     size = r["wasm_bytes"]["scimguard"]
-    line(".wasm size", f"<= {WASM_BUDGET_BYTES // 1000} KB", f"{size:,} bytes ({size / 1000:.0f} KB)", size <= WASM_BUDGET_BYTES,
-         "target/wasm32-wasip1/release/scimguard.wasm as `make wasm` builds it")
+    sized = r.get("size", {})
+    levels = {l["opt_level"]: l["us_per_request"] for l in sized.get("levels", [])}
+    small = next((l for l in sized.get("levels", []) if l["opt_level"] == "z"), None)
+    shipped_us = levels.get(sized.get("shipped_opt_level", ""), {}).get("entra_patch")
+    tradeoff = (f"; the size-optimised build (opt-level z, wasm-opt -Oz) is {small['bytes']:,} bytes and spends "
+                f"{small['us_per_request']['entra_patch'] / shipped_us:.1f}x the guest time per PATCH (see Size)"
+                if small and shipped_us and small["us_per_request"].get("entra_patch") else "")
+    line(".wasm size", f"<= {WASM_BUDGET_BYTES // 1000} KB", f"{size:,} bytes ({size / 1000:.0f} KB){tradeoff}",
+         size <= WASM_BUDGET_BYTES, "target/wasm32-wasip1/release/scimguard.wasm as `make wasm` builds it (opt-level 3)")
     mem = r["memory"]
     if "scimguard" in mem["end"] and "baseline" in mem["end"]:
         end = mem["end"]["scimguard"]["VmRSS"] - mem["end"]["baseline"]["VmRSS"]
@@ -345,6 +352,7 @@ def markdown(f: Figures, lines: list[dict[str, Any]]) -> str:
         out.append("")
     out += breakdown(f)
     out += instructions_section(r)
+    out += size_section(r)
     native = r.get("native_engine", [])
     if native:
         out += ["## Native engine vs the filter in Envoy (v8)", "",
@@ -427,6 +435,36 @@ def instructions_section(r: dict[str, Any]) -> list[str]:
                 f"{label} {per[v][w]:,}" + ("" if i == 0 else f" ({per[v][w] - per[steps[i - 1][0]][w]:+,})")
                 for i, (v, label) in enumerate(steps))]
     out.append("")
+    return out
+
+
+def size_section(r: dict[str, Any]) -> list[str]:
+    """The .wasm at each optimisation level, and what the shipped one's bytes are (tests/bench/size.py)."""
+    size = r.get("size")
+    if not size:
+        return []
+    workloads = list(dict.fromkeys(w for l in size["levels"] for w in l["us_per_request"]))
+    out = ["## Size", "",
+           f"`make bench-size` ({size['generated']}, {size['wall_seconds']} s): the filter built as `make wasm "
+           "WASM_OPT_LEVEL=<level>` builds it (rustc opt-level, then wasm-opt), its bytes, and the guest's time per request "
+           "in V8 (tests/bench/filter-v8.mjs, median of 5). The shipped level is "
+           f"{size['shipped_opt_level']}: per-request CPU is paid on every write, the bytes once per worker at start-up.", "",
+           "| opt-level | bytes | " + " | ".join(f"{w} µs" for w in workloads) + " |",
+           "|---|---:|" + "---:|" * len(workloads)]
+    for l in size["levels"]:
+        out.append(f"| {l['opt_level']}{' (shipped)' if l['opt_level'] == size['shipped_opt_level'] else ''} "
+                   f"| {l['bytes']:,} | " + " | ".join(fmt(l['us_per_request'].get(w), '.2f') for w in workloads) + " |")
+    parts = size["parts_of_shipped"]
+    total = sum(p["bytes"] for p in parts)
+    out += ["", "What the shipped module's bytes are (twiggy, a build of the same level that keeps its names; each "
+            "function body and data segment counted once, under the first crate, or scimguard module, its symbol names)"
+            + (f"; the empty proxy-wasm filter, std and the SDK with no logic, is {size['empty_filter_bytes']:,} bytes"
+               if size.get("empty_filter_bytes") else "") + ":", "",
+            "| part | bytes | share |", "|---|---:|---:|"]
+    shown = [p for p in parts if p["bytes"] >= 2000]
+    out += [f"| {p['part']} | {p['bytes']:,} | {p['bytes'] / total:.0%} |" for p in shown]
+    rest = total - sum(p["bytes"] for p in shown)
+    out += [f"| {len(parts) - len(shown)} smaller parts | {rest:,} | {rest / total:.0%} |", f"| total | {total:,} | |", ""]
     return out
 
 
