@@ -803,27 +803,13 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "wall_seconds": round(time.monotonic() - started, 1),
     }
-    # Instruction counts (tests/bench/instructions.py, `make bench-instructions`), when they were
-    # taken of this very .wasm: the noise-free companion of the wall-clock figures.
-    counted = args.out / "instructions.json"
-    if counted.exists():
-        instructions = json.loads(counted.read_text())
-        if instructions.get("wasm_sha256") == results["wasm_sha256"]:
-            results["instructions"] = instructions
-        else:
-            log(f"{counted} was counted on another build of the filter: left out of the report")
-    # The size matrix (tests/bench/size.py, `make bench-size`), when it was measured on this .wasm.
-    sized = args.out / "size.json"
-    if sized.exists():
-        size = json.loads(sized.read_text())
-        if size.get("wasm_sha256") == results["wasm_sha256"]:
-            results["size"] = size
-        else:
-            log(f"{sized} was measured on another build of the filter: left out of the report")
     # Imported here so a broken report never costs a finished measurement: the JSON is written first.
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
     import report  # noqa: PLC0415  (tests/bench/report.py)
+    for note in report.attach_companions(results, args.out):
+        log(note)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
     summary = report.write(results, args.out)
     problems = [r for r in runs if r["problems"]]
     log(f"wrote {args.out}/latest.json, latest.md, ratios.svg ({results['wall_seconds']:.0f} s); "

@@ -192,6 +192,28 @@ def budgets(f: Figures) -> list[dict[str, Any]]:
     return lines
 
 
+# Measurements other make targets write beside latest.json, and the key the report reads them under:
+# `make bench-instructions` (callgrind) and `make bench-size`. Each is taken into the report only when
+# it was measured on the very .wasm this run loaded.
+COMPANIONS = {"instructions": "instructions.json", "size": "size.json"}
+
+
+def attach_companions(results: dict[str, Any], folder: Path) -> list[str]:
+    """Adds the companion measurements in `folder` that match `results`' .wasm; says what it left out."""
+    notes = []
+    for key, name in COMPANIONS.items():
+        path = folder / name
+        if not path.exists():
+            continue
+        companion = json.loads(path.read_text())
+        if companion.get("wasm_sha256") == results["wasm_sha256"]:
+            results[key] = companion
+        else:
+            results.pop(key, None)
+            notes.append(f"{path} was measured on another build of the filter: left out of the report")
+    return notes
+
+
 def write(results: dict[str, Any], out: Path) -> str:
     f = Figures(results)
     lines = budgets(f)
@@ -542,8 +564,12 @@ def svg(f: Figures) -> str:
 
 
 def main(argv: list[str]) -> int:
+    """Renders the report again from latest.json (and the companions that match its .wasm)."""
     path = Path(argv[1]) if len(argv) > 1 else Path(__file__).parent / "results" / "latest.json"
     results = json.loads(path.read_text())
+    for note in attach_companions(results, path.parent):
+        print(f"report: {note}", file=sys.stderr)
+    path.write_text(json.dumps(results, indent=1) + "\n")
     print(write(results, path.parent))
     return 0
 
