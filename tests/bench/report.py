@@ -380,7 +380,7 @@ def markdown(f: Figures, lines: list[dict[str, Any]]) -> str:
         out += ["## Native engine vs the filter in Envoy (v8)", "",
                 "`cargo bench --bench engine` (tests/bench/engine.rs: normalise + evaluate, and the same plus the audit "
                 "record the filter writes per request; same payloads), the same bench built for wasm32-wasip1 and run in "
-                "Node's V8 (tests/bench/engine-wasi.mjs), and the p50 the filter adds over the empty floor in Envoy at one "
+                "Node's V8 (tests/bench/engine-wasi.mjs; only with `make bench BENCH_ARGS=--engine-in-v8`), and the p50 the filter adds over the empty floor in Envoy at one "
                 "connection (which also copies the body into the VM, crosses the boundary, tags and logs). "
                 "`filter in V8` is the whole filter (the `.wasm` Envoy loads, every callback of a request) under a "
                 "minimal proxy-wasm host in Node (tests/bench/filter-v8.mjs): the guest's own work plus the cheapest "
