@@ -34,6 +34,38 @@ VARIANTS = ["baseline", "wasm-empty", "lua", "wasm-hostcalls", "scimguard-noaudi
 WORKLOADS = ["nonscim_get", "filter_on_get", "scim_get", "entra_patch", "group_patch_100"]
 # The diagnostics only where bench.py's breakdown uses them.
 DIAGNOSTIC_WORKLOADS = {"wasm-hostcalls": ["scim_get", "entra_patch"], "scimguard-noaudit": ["scim_get", "entra_patch"]}
+# What the non-SCIM route (filter off per route) pays for, part by part: scimguard's shipped Envoy
+# configuration with parts taken out. Each keeps what its name says, and nothing else of the three:
+# the wasm filter (disabled on the route), the audit access log, the early header mutation that
+# removes a client's `x-scim-audit-id`.
+PARTS = {
+    "parts: filter only": {"filter"},
+    "parts: audit log only": {"log"},
+    "parts: mutation only": {"mutation"},
+    "parts: audit log + mutation": {"log", "mutation"},
+}
+PARTS_WORKLOADS = ["nonscim_get"]
+
+
+def render_parts(keep: set[str], ports: dict[str, int], upstream_port: int, policy: Path, work: Path, name: str) -> Path:
+    """scimguard's variant config with only the parts in `keep`."""
+    config_path = bench.render_under_test("scimguard", ports, upstream_port, policy, work / name)
+    config = bench.yaml.safe_load(config_path.read_text())
+    listener = bench.find(config["static_resources"]["listeners"], "bench")
+    hcm = bench.find(listener["filter_chains"][0]["filters"], bench.HCM)["typed_config"]
+    if "log" not in keep:
+        hcm.pop("access_log", None)
+    if "mutation" not in keep:
+        hcm.pop("early_header_mutation_extensions", None)
+    if "filter" not in keep:
+        hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != bench.WASM_FILTER]
+        for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
+            route.pop("typed_per_filter_config", None)
+    out = work / name / "envoy.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"# Rendered by tests/bench/instructions.py: {name}. Do not edit.\n"
+                   + bench.yaml.safe_dump(config, sort_keys=False, width=1 << 20))
+    return out
 
 
 def envoy_binary() -> Path:
@@ -52,14 +84,20 @@ def total_instructions(dump: Path) -> int:
 
 def count(variant: str, workloads: list[str], policy: Path, upstream_port: int, work: Path, n: int) -> dict[str, int]:
     ports = {"admin": bench.free_port(), "listen": bench.free_port()}
-    config = bench.render_under_test(variant, ports, upstream_port, policy, work)
-    out = work / variant / "callgrind.out"
+    if variant in PARTS:
+        folder = variant.replace(": ", "-").replace(" + ", "-").replace(" ", "-")
+        config = render_parts(PARTS[variant], ports, upstream_port, policy, work, folder)
+        variant_dir = work / folder
+    else:
+        config = bench.render_under_test(variant, ports, upstream_port, policy, work)
+        variant_dir = work / variant
+    out = variant_dir / "callgrind.out"
     argv = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", f"--callgrind-out-file={out}",
             str(envoy_binary()), "-c", str(config), "--concurrency", "1", "--disable-hot-restart",
-            "--log-level", "warn", "--log-path", str(work / variant / "envoy.log")]
-    with open(work / variant / "valgrind.log", "w") as log:
+            "--log-level", "warn", "--log-path", str(variant_dir / "envoy.log")]
+    with open(variant_dir / "valgrind.log", "w") as log:
         popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, cwd=bench.ROOT)
-    envoy = bench.Envoy(variant, popen, ports["admin"], ports["listen"], work / variant)
+    envoy = bench.Envoy(variant, popen, ports["admin"], ports["listen"], variant_dir)
     results: dict[str, int] = {}
     try:
         bench.wait_ready([envoy], timeout=900)
@@ -120,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             (work / variant).mkdir(parents=True, exist_ok=True)
             workloads = DIAGNOSTIC_WORKLOADS.get(variant, WORKLOADS)
             per_variant[variant] = count(variant, workloads, policy, up_ports["listen"], work, args.requests)
+        parts = {name: count(name, PARTS_WORKLOADS, policy, up_ports["listen"], work, args.requests)
+                 for name in PARTS}
     finally:
         upstream.stop()
     result: dict[str, Any] = {
@@ -131,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         "wasm_sha256": hashlib.sha256((work / "scimguard.wasm").read_bytes()).hexdigest(),
         "requests": args.requests,
         "instructions_per_request": per_variant,
+        # scimguard's shipped Envoy configuration part by part, on the non-SCIM route (PARTS).
+        "parts_per_request": parts,
         "wall_seconds": round(time.monotonic() - started, 1),
     }
     args.out.mkdir(parents=True, exist_ok=True)
