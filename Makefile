@@ -74,9 +74,10 @@ $(RUN_DIR)/.stamp-apt:
 deps: rust-targets venv apt-deps ## everything a fresh machine needs
 
 # The filter is built for speed (opt-level 3), then optimised again by binaryen's wasm-opt (Debian
-# package `binaryen`). Measured trade-off (README, Performance): opt-level 3 about 575 kB and 5.5 us
-# per Entra PATCH with its audit record in V8; opt-level z 421 kB and 11.6 us. Per-request CPU is
-# what operators pay on every write; `make wasm WASM_OPT_LEVEL=z` builds the smaller one.
+# package `binaryen`). Measured trade-off (`make bench-size`, README Performance): opt-level 3 583 kB
+# and 6.7 us per Entra PATCH with its audit record in V8; s 477 kB and 7.8 us; z 418 kB and 11.3 us.
+# Per-request CPU is what operators pay on every write; `make wasm WASM_OPT_LEVEL=z` builds the
+# smaller one.
 WASM_OPT_LEVEL ?= 3
 WASM_OPT       := wasm-opt
 # After -O3: --merge-similar-functions folds functions that differ only in constants (the copies of
