@@ -43,7 +43,6 @@ import re
 import shutil
 import signal
 import statistics
-import socket
 import subprocess
 import sys
 import time
@@ -53,6 +52,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared ports.py
+from ports import free_port  # noqa: E402  (re-exported: instructions.py and size.py use bench.free_port)
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "bench"
@@ -280,36 +282,6 @@ def render_upstream(ports: dict[str, int], work: Path) -> Path:
 
 
 # ---- processes -----------------------------------------------------------------------------------
-
-HANDED_OUT: set[int] = set()
-
-
-def ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def free_port() -> int:
-    """A port to listen on, below the kernel's ephemeral range: a port taken from that range (bind to
-    port 0) can be given by the kernel to an outgoing connection (wrk's, Envoy's to its upstream)
-    before the Envoy it was meant for binds it, which once failed a 10-minute run at its end."""
-    low, _ = ephemeral_range()
-    start = 20000 if low > 21000 else 1024
-    for port in range(start + os.getpid() % 500 * 2, max(low, start + 1)):
-        if port in HANDED_OUT:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        HANDED_OUT.add(port)
-        return port
-    raise SystemExit(f"bench: no free port below the ephemeral range ({low})")
-
 
 @dataclass
 class Envoy:

