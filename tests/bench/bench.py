@@ -625,33 +625,32 @@ def startup(variants: list[str], policy: Path, upstream_port: int, work: Path, t
     return out
 
 
+def filter_v8(wasm: Path, policy: Path, work: Path, prefix: str, *options: str) -> list[dict[str, Any]] | None:
+    """Runs tests/bench/filter-v8.mjs on `wasm` (on Envoy's core) and returns its `prefix` lines,
+    parsed; None, with the reason logged, when node is missing or the run failed."""
+    if not shutil.which("node"):
+        log("node not found: the filter-in-V8 figures are skipped")
+        return None
+    run = subprocess.run(["taskset", "-c", ENVOY_CPU, "node", "--no-warnings", str(HERE / "filter-v8.mjs"),
+                          str(wasm), str(policy), str(work), *options],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    if run.returncode != 0:
+        log(f"filter-v8.mjs {' '.join(options)} failed: {run.stderr[-1500:]}")
+        return None
+    return [json.loads(l.split(" ", 1)[1]) for l in run.stdout.splitlines() if l.startswith(prefix + " ")]
+
+
 def filter_memory_in_v8(policy: Path, work: Path, in_flight: int = 32) -> list[dict[str, Any]]:
     """The VM's linear memory with `in_flight` judged requests awaiting their upstream at once
     (tests/bench/filter-v8.mjs --in-flight): what a worker keeps after such a burst."""
-    if not shutil.which("node"):
-        return []
-    run = subprocess.run(["taskset", "-c", ENVOY_CPU, "node", "--no-warnings", str(HERE / "filter-v8.mjs"),
-                          str(LOADED_WASM[0]), str(policy), str(work), "--in-flight", str(in_flight),
-                          "--only", "entra_patch,group_patch_100,bulk_100kib,bulk_1mib"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
-    if run.returncode != 0:
-        log(f"filter memory bench in Node failed: {run.stderr[-1500:]}")
-        return []
-    return [json.loads(l.split(" ", 1)[1]) for l in run.stdout.splitlines() if l.startswith("FILTER_V8_MEMORY ")]
+    return filter_v8(LOADED_WASM[0], policy, work, "FILTER_V8_MEMORY", "--in-flight", str(in_flight),
+                     "--only", "entra_patch,group_patch_100,bulk_100kib,bulk_1mib") or []
 
 
 def filter_in_v8(policy: Path, work: Path) -> list[dict[str, Any]]:
     """The filter itself (the .wasm Envoy loads) under a minimal proxy-wasm host in Node's V8
     (tests/bench/filter-v8.mjs): the guest's own work per request, with no Envoy around it."""
-    if not shutil.which("node"):
-        log("node not found: the filter-in-V8 figures are skipped")
-        return []
-    run = subprocess.run(["taskset", "-c", ENVOY_CPU, "node", "--no-warnings", str(HERE / "filter-v8.mjs"),
-                          str(LOADED_WASM[0]), str(policy), str(work)], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    if run.returncode != 0:
-        log(f"filter bench in Node failed: {run.stderr[-1500:]}")
-        return []
-    return [json.loads(l.split(" ", 1)[1]) for l in run.stdout.splitlines() if l.startswith("FILTER_V8 ")]
+    return filter_v8(LOADED_WASM[0], policy, work, "FILTER_V8") or []
 
 
 def engine_in_v8() -> list[dict[str, Any]]:

@@ -174,12 +174,12 @@ def budgets(f: Figures) -> list[dict[str, Any]]:
              "counted from Envoy's wasm trace log (every VM->host crossing), one request per workload")
     size = r["wasm_bytes"]["scimguard"]
     sized = r.get("size", {})
-    levels = {l["opt_level"]: l["us_per_request"] for l in sized.get("levels", [])}
-    small = next((l for l in sized.get("levels", []) if l["opt_level"] == "z"), None)
-    shipped_us = levels.get(sized.get("shipped_opt_level", ""), {}).get("entra_patch")
-    tradeoff = (f"; the size-optimised build (opt-level z, wasm-opt -Oz) is {small['bytes']:,} bytes and spends "
-                f"{small['us_per_request']['entra_patch'] / shipped_us:.1f}x the guest time per PATCH (see Size)"
-                if small and shipped_us and small["us_per_request"].get("entra_patch") else "")
+    by_level = {l["opt_level"]: l["us_per_request"].get("entra_patch") for l in sized.get("levels", [])}
+    small_bytes = next((l["bytes"] for l in sized.get("levels", []) if l["opt_level"] == "z"), None)
+    small_us, shipped_us = by_level.get("z"), by_level.get(sized.get("shipped_opt_level"))
+    tradeoff = (f"; the size-optimised build (opt-level z, wasm-opt -Oz) is {small_bytes:,} bytes and spends "
+                f"{small_us / shipped_us:.1f}x the guest time per PATCH (see Size)"
+                if small_bytes and small_us and shipped_us else "")
     line(".wasm size", f"<= {WASM_BUDGET_BYTES // 1000} KB", f"{size:,} bytes ({size / 1000:.0f} KB){tradeoff}",
          size <= WASM_BUDGET_BYTES, "target/wasm32-wasip1/release/scimguard.wasm as `make wasm` builds it (opt-level 3)")
     mem = r["memory"]

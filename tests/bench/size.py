@@ -69,11 +69,10 @@ def build(level: str, work: Path, keep_names: bool) -> Path:
 
 
 def v8_us(wasm: Path, work: Path) -> dict[str, float]:
-    run = subprocess.run(["taskset", "-c", bench.ENVOY_CPU, "node", "--no-warnings",
-                          str(bench.HERE / "filter-v8.mjs"), str(wasm), str(work / "bench-policy.json"), str(work),
-                          "--only", ",".join(WORKLOADS), "--seconds", "1"],
-                         capture_output=True, text=True, check=True)
-    lines = [json.loads(l.split(" ", 1)[1]) for l in run.stdout.splitlines() if l.startswith("FILTER_V8 ")]
+    lines = bench.filter_v8(wasm, work / "bench-policy.json", work, "FILTER_V8",
+                            "--only", ",".join(WORKLOADS), "--seconds", "1")
+    if lines is None:
+        raise SystemExit(f"size: could not time {wasm} in V8 (see above)")
     return {d["workload"]: d["us_per_request"] for d in lines}
 
 
