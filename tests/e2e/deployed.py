@@ -150,9 +150,10 @@ def ecds_file_source(path: Path) -> dict[str, Any]:
 
 
 def write_ecds(path: Path, resource: dict[str, Any], version: str) -> None:
-    """Replace the ECDS file atomically (write beside it, rename over it)."""
+    """Replace the ECDS file atomically: write it in the parent of the watched directory (same
+    file system, no event in the watched one), then rename it over the old one."""
     response = {"version_info": version, "resources": [{"@type": TYPED_EXTENSION_CONFIG, **resource}]}
-    temporary = path.with_name(f".{path.name}.{version}.tmp")
+    temporary = path.parent.parent / f".{path.name}.{version}.tmp"
     temporary.write_text(json.dumps(response), encoding="utf-8")
     os.replace(temporary, path)
 
