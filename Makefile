@@ -277,3 +277,47 @@ $(TWIGGY):
 test-bench-smoke: bench-tools wasm venv bench-empty-filter ## the bench harness end to end, 1 short round (counts only)
 	$(VPY) tests/bench/bench.py --smoke --work $(RUN_DIR)/bench-smoke-work --out $(RUN_DIR)/bench-smoke
 # ==== end bench ===============================================================================
+
+# ==== deploy: the wasm image, Istio / Envoy Gateway manifests, monitoring (issue 15) ============
+#   make oci             target/oci: the compat wasm image of the .wasm (reproducible OCI layout);
+#                        prints its manifest digest (also in target/oci.digest)
+#   make oci-push IMAGE=registry/repo:tag [OCI_PUSH_FLAGS=--dest-tls-verify=false]
+#   make deploy-render   re-render deploy/ from $(POLICY) and deploy/values.json
+#                        (DIGEST=sha256:... IMAGE=... set them first; see docs/deploying.md)
+#   make test-deploy     image via a private registry + skopeo, manifests vs CRD schemas and Envoy,
+#                        Prometheus + promtool (tests/deploy/). The Envoy proofs of the deployed shapes
+#                        (code.remote, ECDS from the pulled image, no-flag shape, live reload) are e2e
+#                        tests, tests/e2e/test_deployed.py: `make test-e2e` runs them, hence its extra deps.
+OCI_DIR        := target/oci
+OCI_TAG        ?= $(CARGO_VERSION)
+OCI_PUSH_FLAGS ?=
+DEPLOY_APT     := docker-registry skopeo prometheus
+# SCIMGUARD_CRDS: the CRD schemas; ../shared/crds beside the clone unless set.
+DEPLOY_TESTS   := tests/deploy
+
+TEST_TARGETS += test-deploy
+.PHONY: oci oci-push deploy-render deploy-tools test-deploy
+
+oci: wasm ## the compat wasm image (OCI layout) in target/oci; prints the manifest digest
+	$(PYTHON) deploy/oci.py --wasm $(WASM) --out $(OCI_DIR) --tag $(OCI_TAG)
+
+oci-push: ## push target/oci with skopeo: make oci-push IMAGE=registry/repo:tag
+	@test -n "$(IMAGE)" || { echo "oci-push: set IMAGE=registry/repo:tag"; exit 1; }
+	@test -f $(OCI_DIR)/index.json || { echo "oci-push: run make oci first"; exit 1; }
+	command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo; }
+	skopeo copy --preserve-digests $(OCI_PUSH_FLAGS) oci:$(OCI_DIR):$(OCI_TAG) docker://$(IMAGE)
+	@echo "oci-push: $(IMAGE) is $$(cat $(OCI_DIR).digest) (the sha256 an oci:// URL pins)"
+
+deploy-render: venv ## re-render deploy/ manifests (POLICY=..., DIGEST=sha256:..., IMAGE=registry/repo:tag)
+	$(VPY) deploy/render.py --policy $(POLICY) $(if $(DIGEST),--digest $(DIGEST)) $(if $(IMAGE),--image $(IMAGE))
+
+deploy-tools: ## Debian docker-registry, skopeo and prometheus (promtool), if missing
+	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v promtool >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPLOY_APT); }
+
+test-e2e: deploy-tools oci
+
+test-deploy: deploy-tools oci venv ## the deploy proofs: image, manifests, Envoy shapes, Prometheus
+	$(VPY) deploy/render.py --check
+	$(VPY) -m pytest $(DEPLOY_TESTS) $(PYTEST_ARGS) -o cache_dir=$(RUN_DIR)/pytest-cache --basetemp=$(RUN_DIR)/deploy
+# ==== end deploy ================================================================================
