@@ -245,14 +245,15 @@ def render_all(policy_path: Path, values: dict[str, Any]) -> dict[Path, str]:
     head = HEADER.format(policy=policy_path.resolve().relative_to(ROOT) if policy_path.resolve().is_relative_to(ROOT)
                          else policy_path)
     caveat = (
-        "# The simple way, with a weaker guarantee: a WasmPlugin cannot set allow_on_headers_stop_iteration\n"
-        "# (istio/api extensions/v1alpha1/wasm.proto has no field for it), so for a write the request headers\n"
-        "# reach the application BEFORE scimguard has read the body; a body-phase block then resets a request\n"
-        "# the application has already started (docs/deploying.md shows exactly what it sees). The body itself\n"
-        "# never arrives. Prefer envoyfilter.yaml. Apply ONE of the two, never both.\n")
+        "# The simple way, and NOT a working protection on its own: a WasmPlugin cannot set\n"
+        "# allow_on_headers_stop_iteration (istio/api extensions/v1alpha1/wasm.proto has no field for it), and\n"
+        "# without it Envoy 1.40 never hands scimguard the body: every SCIM write with a body stalls (never\n"
+        "# judged, forwarded or answered; the application receives nothing), while reads and DELETEs work\n"
+        "# (tests/e2e/test_deployed.py, docs/deploying.md). Use envoyfilter.yaml. Never apply both.\n")
     eg_caveat = (
-        "# Envoy Gateway v1.9 cannot set allow_on_headers_stop_iteration from this policy (gateway#8382): apply\n"
-        "# envoypatchpolicy.yaml as well (needs enableEnvoyPatchPolicy in the EnvoyGateway config).\n")
+        "# Envoy Gateway v1.9 cannot set allow_on_headers_stop_iteration from this policy (gateway#8382), and\n"
+        "# without it every SCIM write with a body stalls (docs/deploying.md): apply envoypatchpolicy.yaml too\n"
+        "# (needs extensionApis.enableEnvoyPatchPolicy in the EnvoyGateway config).\n")
     return {
         DEPLOY / "istio" / "envoyfilter.yaml": head + dump(istio_envoyfilter(policy_text, values, parts)),
         DEPLOY / "istio" / "wasmplugin.yaml": head + caveat + dump(istio_wasmplugin(policy, values, parts)),
