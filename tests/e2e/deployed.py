@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 import threading
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from harness import ROOT, Gateway, free_port, render_config, start_envoy, start_upstream
+from harness import ROOT, Gateway, Process, envoy_binary, free_port, render_config, spawn, start_envoy, start_upstream
 
 sys.path.insert(0, str(ROOT / "deploy"))
 import render as deploy_render  # noqa: E402  (deploy/render.py: the manifests' generator)
@@ -193,9 +194,8 @@ def start_shaped(workdir: Path, shape: Shape, *, policy: Path | None = None, wai
     return gateway
 
 
-def spawn_envoy(workdir: Path, config: Path, base_id: int) -> Any:
+def spawn_envoy(workdir: Path, config: Path, base_id: int) -> Process:
     """Envoy started without waiting for /ready (the test watches it come up)."""
-    from harness import envoy_binary, spawn
     argv = [envoy_binary(), "-c", str(config), "--base-id", str(base_id), "--concurrency", "2",
             "--log-path", str(workdir / "envoy.log"), "--file-flush-interval-msec", "50"]
     return spawn("envoy", argv, workdir)
@@ -203,7 +203,6 @@ def spawn_envoy(workdir: Path, config: Path, base_id: int) -> Any:
 
 def stat(gateway: Gateway, name: str) -> int:
     """One counter from the admin `/stats` (0 when absent)."""
-    import urllib.request
     url = f"http://127.0.0.1:{gateway.admin_port}/stats?filter=^{name}$&format=json"
     with urllib.request.urlopen(url, timeout=5) as response:
         stats = json.load(response).get("stats", [])

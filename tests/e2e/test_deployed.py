@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 import threading
 import time
@@ -26,7 +25,6 @@ from typing import Any
 import httpx
 import payloads
 import pytest
-import yaml
 from conftest import require_inputs
 from deployed import (
     MODULE_CLUSTER, ModuleServer, Shape, WireUpstream, deploy_render, ecds_file_source, module_cluster,
@@ -312,7 +310,8 @@ class Traffic:
     """Steady writes from one keep-alive client until stopped: (sent at, status, audit id)."""
 
     def __init__(self, gateway: Gateway, user: str) -> None:
-        self.gateway, self.user, self.results = gateway, user, []  # type: list[tuple[float, int, str]]
+        self.gateway, self.user = gateway, user
+        self.results: list[tuple[float, int, str]] = []
         self.errors: list[str] = []
         self.running = True
         self.thread = threading.Thread(target=self.run, daemon=True)
