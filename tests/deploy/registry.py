@@ -54,12 +54,17 @@ def local_registry(workdir: Path) -> Iterator[tuple[Registry, str]]:
 
 
 def skopeo_push(layout: Path, tag: str, destination: str, *, docker_format: bool = False) -> None:
-    """`skopeo copy oci:<layout>:<tag> docker://<destination>`, keeping the manifest bytes
-    (or converting to Docker schema 2 media types with `docker_format`)."""
-    argv = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false"]
-    argv += ["--format", "v2s2"] if docker_format else ["--preserve-digests"]
-    subprocess.run([*argv, f"oci:{layout}:{tag}", f"docker://{destination}"], check=True,
-                   capture_output=True, text=True, timeout=120)
+    """Push the layout's `tag` to `destination` (host:port/repo:tag). The shipped image goes through
+    `make oci-push` itself (skopeo, keeping the manifest bytes); `docker_format` converts it to Docker
+    schema 2 media types with `skopeo --format v2s2` instead."""
+    if docker_format:
+        argv = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--format", "v2s2",
+                f"oci:{layout}:{tag}", f"docker://{destination}"]
+    else:
+        argv = ["make", "--no-print-directory", "-C", str(ROOT), "oci-push", f"IMAGE={destination}",
+                f"OCI_TAG={tag}", "OCI_PUSH_FLAGS=--dest-tls-verify=false"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 
 def layout_tag(layout: Path = OCI_LAYOUT) -> str:
