@@ -207,3 +207,99 @@ def stat(gateway: Gateway, name: str) -> int:
     with urllib.request.urlopen(url, timeout=5) as response:
         stats = json.load(response).get("stats", [])
     return int(next((s["value"] for s in stats if s.get("name") == name), 0))
+
+
+# --- Envoy Gateway's shape ------------------------------------------------------------------------
+
+
+def eg_listener_edit(extension_policy: dict[str, Any], module_url: str, module_sha256: str,
+                     listener_name: str, patch_policy: dict[str, Any] | None) -> Callable[[dict[str, Any]], None]:
+    """An edit that makes envoy.yaml's SCIM listener look as Envoy Gateway v1.9 builds it from
+    `extension_policy` (internal/xds/translator/wasm.go: the wasm filter named
+    `envoy.filters.http.wasm/<ir name>`, disabled in the HCM and enabled on the policy's route,
+    code served over HTTP by the controller, the policy's `config` as a JSON StringValue, its own
+    vm_id), then applies `patch_policy`'s JSON patches to that listener as Envoy Gateway does
+    (proto field names, jsonPath → JSON pointers, RFC 6902 add creating missing parents)."""
+    entry = extension_policy["spec"]["wasm"][0]
+    name = f"envoy.filters.http.wasm/envoyextensionpolicy/{extension_policy['metadata']['namespace']}/" \
+           f"{extension_policy['metadata']['name']}/wasm/0"
+    wasm = {"name": name, "disabled": True, "typed_config": {
+        "@type": deploy_render.WASM_TYPE,
+        "config": {
+            "name": entry["name"], "root_id": entry["rootID"],
+            "configuration": {"@type": deploy_render.STRING_VALUE,
+                              "value": json.dumps(entry["config"], separators=(",", ":"))},
+            "vm_config": {"vm_id": name.split("/", 1)[1], "runtime": "envoy.wasm.runtime.v8",
+                          "code": deploy_render.remote_code(module_url, module_sha256, cluster=MODULE_CLUSTER,
+                                                            timeout="10s")},
+        }}}
+
+    def edit(config: dict[str, Any]) -> None:
+        listener = deploy_render.named(config["static_resources"]["listeners"], "scim_ingress")
+        hcm = deploy_render.named(listener["filter_chains"][0]["filters"], deploy_render.HCM)["typed_config"]
+        # Envoy Gateway's defaults: no buffer limit of ours, its own access log, no audit mark removal.
+        listener.pop("per_connection_buffer_limit_bytes")
+        hcm.pop("early_header_mutation_extensions")
+        hcm["access_log"] = [log for log in hcm["access_log"] if "wasm.scimguard" not in json.dumps(log)]
+        replace_scim_filter(config, wasm)
+        for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
+            route.pop("typed_per_filter_config", None)
+            if route["match"].get("prefix") == "/scim/v2/":
+                route["typed_per_filter_config"] = {name: {
+                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "config": {}}}
+        listener["name"] = listener_name
+        for patch in (patch_policy or {}).get("spec", {}).get("jsonPatches", []):
+            assert patch["name"] == listener_name, f"patch targets `{patch['name']}`, not `{listener_name}`"
+            operation = patch["operation"]
+            targets = json_path(listener, operation["jsonPath"]) if "jsonPath" in operation else [listener]
+            assert targets, f"jsonPath matched nothing: {operation['jsonPath']}"
+            for target in targets:
+                json_pointer_add(target, operation["path"], operation["value"])
+    return edit
+
+
+def json_path(document: Any, path: str) -> list[Any]:
+    """The nodes a JSONPath of the forms the shipped patches use selects: `..key`, `.key`,
+    `[?(@.name=='value')]` (a subset of ojg's JSONPath, which Envoy Gateway uses)."""
+    import re
+    tokens = re.findall(r"\.\.[A-Za-z_]+|\.[A-Za-z_]+|\[\?\(@\.name=='[^']*'\)\]", path)
+    assert "".join(tokens) == path, f"unsupported JSONPath: {path}"
+    nodes = [document]
+    for token in tokens:
+        if token.startswith(".."):
+            nodes = [found for node in nodes for found in descend(node, token[2:])]
+        elif token.startswith("."):
+            nodes = [node[token[1:]] for node in nodes if isinstance(node, dict) and token[1:] in node]
+        else:
+            wanted = token[len("[?(@.name=='"):-len("')]")]
+            nodes = [item for node in nodes if isinstance(node, list) for item in node
+                     if isinstance(item, dict) and item.get("name") == wanted]
+    return nodes
+
+
+def descend(node: Any, key: str) -> list[Any]:
+    found = []
+    if isinstance(node, dict):
+        if key in node:
+            found.append(node[key])
+        children = list(node.values())
+    elif isinstance(node, list):
+        children = node
+    else:
+        return []
+    for child in children:
+        found.extend(descend(child, key))
+    return found
+
+
+def json_pointer_add(target: dict[str, Any], pointer: str, value: Any) -> None:
+    """RFC 6902 `add` at `pointer` below `target`, creating missing parents (EnsurePathExistsOnAdd)."""
+    parts = pointer.lstrip("/").split("/")
+    node: Any = target
+    for index, part in enumerate(parts[:-1]):
+        node = node.setdefault(part, [] if parts[index + 1] == "-" else {})
+    last = parts[-1]
+    if last == "-":
+        node.append(value)
+    else:
+        node[last] = value

@@ -19,15 +19,17 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import payloads
 import pytest
+import yaml
 from conftest import require_inputs
 from deployed import (
-    MODULE_CLUSTER, ModuleServer, Shape, WireUpstream, deploy_render, ecds_file_source, module_cluster,
+    MODULE_CLUSTER, ModuleServer, eg_listener_edit, Shape, WireUpstream, deploy_render, ecds_file_source, module_cluster,
     replace_scim_filter, scim_filters, sha256_hex, start_shaped, stat, write_ecds,
 )
 from harness import ROOT, Gateway, http_ok, policy_path, wait_for, wasm_path
@@ -241,9 +243,13 @@ def test_envoyfilter_ecds_resource_blocks_before_the_upstream(tmp_path: Path, pu
     assert result["tag"]["reached_upstream"] and result["allow"]["reached_upstream"]
 
 
-def wire_outcome(gateway: Gateway, wire: WireUpstream, method: str, body: bytes | None) -> dict[str, Any]:
-    """(status or "no answer", bytes the application received) for one write."""
-    mark = gateway.audit_mark()
+def wire_outcome(gateway: Gateway, wire: WireUpstream, method: str, body: bytes | None,
+                 records: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """Status (or "no answer"), what the application received, and how many audit lines the write
+    left (in `records()`, by default the audit log file) for one write."""
+    records = records or gateway.audit_records
+    gateway.audit_mark()
+    mark = len(records())
     wire.connections.clear()
     try:
         status: int | str = httpx.request(method, gateway.url + "/Users/2819c223-7f76-453a-919d-413861904646",
@@ -254,7 +260,7 @@ def wire_outcome(gateway: Gateway, wire: WireUpstream, method: str, body: bytes 
     time.sleep(0.5)  # let the last bytes and the audit line land
     received = b"".join(bytes(c) for c in wire.connections)
     return {"status": status, "upstream_bytes": len(received), "upstream_body": received.partition(b"\r\n\r\n")[2],
-            "audit_lines": len(gateway.audit_records()) - mark}
+            "audit_lines": len(records()) - mark}
 
 
 def test_wasmplugin_shape_stalls_writes_with_a_body(
@@ -292,6 +298,59 @@ def test_wasmplugin_shape_stalls_writes_with_a_body(
     summary.append("deploy: no flag (WasmPlugin / EnvoyExtensionPolicy alone): writes with a body stall "
                    "(never judged, forwarded or answered; 0 bytes upstream, no audit line); DELETE works. "
                    "With the flag: block 403, 0 bytes upstream")
+
+
+# --- Envoy Gateway ---------------------------------------------------------------------------------
+
+
+def test_envoy_gateway_shape_needs_the_patch_policy(tmp_path: Path, summary: list[str]) -> None:
+    """deploy/envoy-gateway/ as Envoy Gateway v1.9 turns it into Envoy config (replicated from its
+    translator, tests/e2e/deployed.py `eg_listener_edit`): the EnvoyExtensionPolicy alone stalls
+    writes with a body; with the shipped EnvoyPatchPolicy applied, its JSONPaths find the filter
+    and a blocked write is a 403 the application never sees."""
+    require_inputs()
+    documents = {name: yaml.safe_load((ROOT / "deploy" / "envoy-gateway" / f"{name}.yaml").read_text())
+                 for name in ("envoyextensionpolicy", "envoypatchpolicy")}
+    values = deploy_render.load_values(ROOT / "deploy" / "values.json")
+    listener_name = "/".join(values["gateway"][key] for key in ("namespace", "name", "listener"))
+    wasm = wasm_path().read_bytes()
+    server = ModuleServer({"/scimguard.wasm": wasm}).start()
+    outcomes = {}
+    try:
+        for patched in (False, True):
+            wire = WireUpstream()
+            edit = eg_listener_edit(documents["envoyextensionpolicy"], f"http://127.0.0.1:{server.port}/scimguard.wasm",
+                                    sha256_hex(wasm), listener_name, documents["envoypatchpolicy"] if patched else None)
+            shape = Shape(edit, [module_cluster(server.port)], upstream_port=wire.port)
+            gateway = start_shaped(tmp_path / f"eg-{patched}", shape)
+            # The patched audit access log writes to Envoy's stdout (a pod's log), as shipped.
+            stdout = gateway.processes[-1].stdout
+
+            def stdout_records() -> list[dict[str, Any]]:
+                return [json.loads(line) for line in stdout.read_text().splitlines() if line.startswith("{")]
+
+            try:
+                outcomes[patched] = {
+                    "blocked PATCH": wire_outcome(gateway, wire, "PATCH", ADMIN_ROLE, stdout_records),
+                    "allowed PATCH": wire_outcome(gateway, wire, "PATCH", payloads.replace("displayName", "Dep"),
+                                                  stdout_records),
+                }
+                oversize = httpx.post(gateway.url + "/Users", content=payloads.oversize_user(1_100_000),
+                                      headers={"content-type": "application/scim+json"}, timeout=10) if patched else None
+            finally:
+                gateway.stop()
+                wire.stop()
+    finally:
+        server.stop()
+    stalled = {"status": "no answer in 3 s", "upstream_bytes": 0, "upstream_body": b"", "audit_lines": 0}
+    assert outcomes[False]["blocked PATCH"] == stalled and outcomes[False]["allowed PATCH"] == stalled
+    assert outcomes[True]["blocked PATCH"] == {"status": 403, "upstream_bytes": 0, "upstream_body": b"", "audit_lines": 1}
+    assert outcomes[True]["allowed PATCH"]["status"] == 200 and outcomes[True]["allowed PATCH"]["audit_lines"] == 1
+    # The patched buffer limit: over the policy's 1 MiB cap, scimguard's own SCIM 413, not Envoy's.
+    assert oversize is not None and oversize.status_code == 413
+    assert oversize.headers["content-type"].startswith("application/scim+json")
+    summary.append("deploy: Envoy Gateway shape: EnvoyExtensionPolicy alone stalls writes with a body; with the "
+                   "shipped EnvoyPatchPolicy: block 403, 0 bytes upstream, audit line, SCIM 413 over 1 MiB")
 
 
 # --- live policy reload -------------------------------------------------------------------------
