@@ -317,7 +317,7 @@ deploy-tools: ## Debian docker-registry, skopeo and prometheus (promtool), if mi
 
 test-e2e: deploy-tools oci
 
-test-deploy: deploy-tools oci venv ## the deploy proofs: image, manifests, Envoy shapes, Prometheus
+test-deploy: deploy-tools oci venv ## image via registry + skopeo, manifests vs CRDs and Envoy, Prometheus + promtool
 	$(VPY) deploy/render.py --check
 	$(VPY) -m pytest $(DEPLOY_TESTS) $(PYTEST_ARGS) -o cache_dir=$(RUN_DIR)/pytest-cache --basetemp=$(RUN_DIR)/deploy
 # ==== end deploy ================================================================================
