@@ -600,7 +600,10 @@ impl<'a> Shared<'a> {
             .event()
             .and_then(|e| e.display_name.as_deref())
             .or_else(|| item.op.and_then(|o| o.display_name.as_deref()))
-            .or_else(|| item.op.and_then(|o| o.names_in_bulk.first().map(String::as_str)));
+            .or_else(|| {
+                item.op
+                    .and_then(|o| o.names_in_bulk.first().map(String::as_str))
+            });
         let known = || {
             id.and_then(|id| self.ctx.group_names.and_then(|names| names.get(id)))
                 .map(String::as_str)

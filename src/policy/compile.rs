@@ -216,7 +216,12 @@ impl Compiler<'_> {
         let Some(o) = self.members(
             v,
             "/scim",
-            &["base_paths", "resource_types", "method_override", "user_groups"],
+            &[
+                "base_paths",
+                "resource_types",
+                "method_override",
+                "user_groups",
+            ],
             "`scim`",
         ) else {
             return;

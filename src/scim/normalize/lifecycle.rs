@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::{Builder, UserGroups};
 use crate::scim::change::{Change, EventKind, Op, Operation};
-use crate::scim::endpoint::ResourceType;
 use crate::scim::endpoint::Method;
+use crate::scim::endpoint::ResourceType;
 use crate::scim::error::ScimError;
 use crate::scim::path::Filter;
 
@@ -152,7 +152,11 @@ impl Builder<'_> {
 
     /// A User's `groups`: refused, or read as member events on each group it names, each group an
     /// operation of its own so that privileged-group rules and name lookups see it.
-    fn user_groups(&mut self, change: &mut Change, filter: Option<&Filter>) -> Result<(), ScimError> {
+    fn user_groups(
+        &mut self,
+        change: &mut Change,
+        filter: Option<&Filter>,
+    ) -> Result<(), ScimError> {
         let sub = change.sub_attribute.is_some();
         if change
             .sub_attribute
