@@ -183,11 +183,12 @@ impl Builder<'_> {
         };
         let mut named_all = false;
         for (kind, groups, scope) in reading {
+            // A replace of the whole list also drops the user from every group it does not list.
+            named_all |= groups.is_empty() || kind == EventKind::GroupMembersReplaced;
             let kind = match kind {
                 EventKind::GroupMembersReplaced => EventKind::GroupMemberAdded,
                 k => k,
             };
-            named_all |= groups.is_empty();
             for group in groups {
                 let op = self.group_op(group, kind, member.clone(), scope);
                 self.derived.push(op);
@@ -247,7 +248,7 @@ fn membership(
     let listed = filter.and_then(Filter::listed_values);
     let identity_write = sub.is_some_and(|s| s == "value" || s == "$ref");
     let given = match sub {
-        None => entry_ids(&change.values, name)?,
+        None => entry_ids(&change.values, filter.map(|_| listed.as_deref()), name)?,
         Some(s) if identity_write => sub_ids(&change.values, s, name)?,
         // `type` and any other sub-attribute: the listed entries change what they refer to.
         Some(_) => listed.clone().unwrap_or_default(),
@@ -293,12 +294,22 @@ fn membership(
 }
 
 /// The ids of whole entries (`{"value", "$ref", …}` objects, or bare ids), each entry checked.
-fn entry_ids(values: &[Value], name: &str) -> Result<Vec<String>, ScimError> {
+/// Under a value filter (`matched`: the ids it lists, if any), an entry without an id edits the
+/// entries the filter selects, so it names those.
+fn entry_ids(
+    values: &[Value],
+    matched: Option<Option<&[String]>>,
+    name: &str,
+) -> Result<Vec<String>, ScimError> {
     let mut ids = Vec::with_capacity(values.len());
     for (i, v) in values.iter().enumerate() {
-        ids.push(entry_id(v).map_err(|why| {
-            ScimError::new(400, Some("invalidValue"), format!("`{name}[{i}]` {why}"))
-        })?);
+        let refuse =
+            |why: &str| ScimError::new(400, Some("invalidValue"), format!("`{name}[{i}]` {why}"));
+        match (entry_id(v).map_err(refuse)?, matched) {
+            (Some(id), _) => ids.push(id),
+            (None, Some(listed)) => ids.extend(listed.unwrap_or_default().iter().cloned()),
+            (None, None) => return Err(refuse("names no member: it needs a `value` or a `$ref`")),
+        }
     }
     Ok(ids)
 }
@@ -323,10 +334,11 @@ fn sub_ids(values: &[Value], sub: &str, name: &str) -> Result<Vec<String>, ScimE
     Ok(ids)
 }
 
-/// One entry's id: its `value`, or the id its `$ref` ends with; both present must agree.
-fn entry_id(entry: &Value) -> Result<String, &'static str> {
+/// One entry's id: its `value`, or the id its `$ref` ends with; both present must agree. `None`
+/// when it has neither.
+fn entry_id(entry: &Value) -> Result<Option<String>, &'static str> {
     let obj = match entry {
-        Value::String(s) => return nonempty(s).ok_or("is an empty id"),
+        Value::String(s) => return nonempty(s).ok_or("is an empty id").map(Some),
         Value::Object(o) => o,
         _ => return Err("must be an object with a `value` or a `$ref`"),
     };
@@ -344,9 +356,8 @@ fn entry_id(entry: &Value) -> Result<String, &'static str> {
     };
     match (value, reference) {
         (Some(v), Some(r)) if v != r => Err("has a `value` and a `$ref` that name different ids"),
-        (Some(v), _) => Ok(v),
-        (None, Some(r)) => Ok(r),
-        (None, None) => Err("names no member: it needs a `value` or a `$ref`"),
+        (Some(v), _) | (None, Some(v)) => Ok(Some(v)),
+        (None, None) => Ok(None),
     }
 }
 
@@ -416,18 +427,31 @@ mod tests {
 
     #[test]
     fn entries_need_one_identity() {
-        assert_eq!(entry_id(&json!({"value": "a"})), Ok("a".to_string()));
-        assert_eq!(entry_id(&json!({"$ref": "/Users/b"})), Ok("b".to_string()));
+        let id = |s: &str| Ok(Some(s.to_string()));
+        assert_eq!(entry_id(&json!({"value": "a"})), id("a"));
+        assert_eq!(entry_id(&json!({"$ref": "/Users/b"})), id("b"));
         assert_eq!(
             entry_id(&json!({"value": "b", "$ref": "https://h/Users/b"})),
-            Ok("b".to_string())
+            id("b")
         );
         assert!(entry_id(&json!({"value": "a", "$ref": "/Users/b"})).is_err());
-        assert!(entry_id(&json!({})).is_err());
-        assert!(entry_id(&json!({"display": "x"})).is_err());
+        assert_eq!(entry_id(&json!({})), Ok(None));
+        assert_eq!(entry_id(&json!({"display": "x"})), Ok(None));
         assert!(entry_id(&json!({"value": 7})).is_err());
         assert!(entry_id(&json!({"value": "a", "Value": "b"})).is_err());
         assert!(entry_id(&json!(null)).is_err());
         assert!(entry_id(&json!("")).is_err());
+    }
+
+    #[test]
+    fn an_id_less_entry_needs_a_filter_and_then_names_what_it_selects() {
+        let listed = ["u1".to_string()];
+        let edit = [json!({"display": "Babs"})];
+        assert!(entry_ids(&edit, None, "members").is_err());
+        assert_eq!(
+            entry_ids(&edit, Some(Some(&listed)), "members").unwrap(),
+            ["u1"]
+        );
+        assert!(entry_ids(&edit, Some(None), "members").unwrap().is_empty());
     }
 }
