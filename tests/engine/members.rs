@@ -172,6 +172,32 @@ fn user_groups_refuse_refuses_named_groups_and_passes_an_empty_list() {
 }
 
 #[test]
+fn one_operation_writes_at_most_1000_values_by_default() {
+    // 250,000 empty entries once took the upstream 7 s; the cap stays above mass-member-add (100).
+    let body = |n: usize| {
+        let v: Vec<Value> = (0..n).map(|i| json!({"value": format!("u{i}")})).collect();
+        json!({"Operations": [{"op": "add", "path": "members", "value": v}]})
+    };
+    let facts = Facts {
+        group_names: [("g1".into(), "Sales".into())].into(),
+        ..Default::default()
+    };
+    let engine = default_engine();
+    let at = engine.evaluate_request(&request("PATCH", "/scim/v2/Groups/g1", body(1000)), &facts);
+    assert_eq!(at.decision, Decision::Tag);
+    assert_eq!(at.rule_ids(), ["mass-member-add"]);
+    let over = engine.evaluate_request(&request("PATCH", "/scim/v2/Groups/g1", body(1001)), &facts);
+    let err = over.error.unwrap();
+    assert_eq!(err.status, 413);
+    assert!(
+        err.detail.contains("more than 1000 values"),
+        "{}",
+        err.detail
+    );
+    assert_eq!(over.decision, Decision::Block);
+}
+
+#[test]
 fn max_values_per_operation_is_a_setting() {
     let engine = default_engine_with(|p| p["limits"]["max_values_per_operation"] = json!(2));
     let body = |n: usize| {
