@@ -174,6 +174,8 @@ impl Engine {
         let limits = scim::Limits {
             max_depth: s.max_depth,
             max_operations: s.max_operations,
+            max_values: s.max_values,
+            user_groups: s.user_groups,
             sensitive: &s.sensitive_attributes,
             base_paths: &s.base_paths,
             resource_types: &s.resource_types,

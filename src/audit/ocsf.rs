@@ -215,7 +215,7 @@ pub fn events(
         Some(n) => n
             .operations
             .iter()
-            .flat_map(|op| op_items(op, !n.bulk && n.operations.len() == 1))
+            .flat_map(|op| op_items(op, !n.bulk && sent_operations(n) == 1))
             .take(MAX_EVENTS + 1)
             .collect(),
         None if j.error.is_some() => vec![Item::unreadable(&req.method)],
@@ -323,6 +323,11 @@ fn needs_update(op: &Operation) -> bool {
         };
         !covered
     })
+}
+
+/// The operations the client sent (not those read from them, `via`).
+fn sent_operations(n: &crate::scim::Normalized) -> usize {
+    n.operations.iter().filter(|o| o.via.is_none()).count()
 }
 
 /// How many items a request would yield without the cap (for `events_total`).
@@ -594,7 +599,11 @@ impl<'a> Shared<'a> {
         let from_request = item
             .event()
             .and_then(|e| e.display_name.as_deref())
-            .or_else(|| item.op.and_then(|o| o.display_name.as_deref()));
+            .or_else(|| item.op.and_then(|o| o.display_name.as_deref()))
+            .or_else(|| {
+                item.op
+                    .and_then(|o| o.names_in_bulk.first().map(String::as_str))
+            });
         let known = || {
             id.and_then(|id| self.ctx.group_names.and_then(|names| names.get(id)))
                 .map(String::as_str)

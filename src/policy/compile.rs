@@ -216,7 +216,12 @@ impl Compiler<'_> {
         let Some(o) = self.members(
             v,
             "/scim",
-            &["base_paths", "resource_types", "method_override"],
+            &[
+                "base_paths",
+                "resource_types",
+                "method_override",
+                "user_groups",
+            ],
             "`scim`",
         ) else {
             return;
@@ -250,13 +255,25 @@ impl Compiler<'_> {
                 None => {}
             }
         }
+        if let Some(v) = o.field("user_groups") {
+            match self.choice(v, "/scim/user_groups", &["judge", "refuse"]) {
+                Some("refuse") => s.user_groups = crate::scim::UserGroups::Refuse,
+                Some(_) => s.user_groups = crate::scim::UserGroups::Judge,
+                None => {}
+            }
+        }
     }
 
     fn limits(&mut self, v: &Value, s: &mut Settings) {
         let Some(o) = self.members(
             v,
             "/limits",
-            &["max_body_bytes", "max_depth", "max_operations"],
+            &[
+                "max_body_bytes",
+                "max_depth",
+                "max_operations",
+                "max_values_per_operation",
+            ],
             "`limits`",
         ) else {
             return;
@@ -278,6 +295,12 @@ impl Compiler<'_> {
             .and_then(|v| self.count(v, "/limits/max_operations", 1, 100_000))
         {
             s.max_operations = n;
+        }
+        if let Some(n) = o
+            .field("max_values_per_operation")
+            .and_then(|v| self.count(v, "/limits/max_values_per_operation", 1, 1_000_000))
+        {
+            s.max_values = n;
         }
     }
 

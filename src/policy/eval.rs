@@ -193,11 +193,8 @@ impl GroupView {
                 if id.is_some_and(|id| p.id_is_privileged(id)) {
                     return true;
                 }
-                if op
-                    .display_name
-                    .as_deref()
-                    .is_some_and(|n| p.name_is_privileged(n))
-                {
+                let named = op.display_name.iter().chain(op.names_in_bulk.iter());
+                if named.into_iter().any(|n| p.name_is_privileged(n)) {
                     return true;
                 }
                 let Some(id) = id else { return false };

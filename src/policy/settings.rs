@@ -48,6 +48,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_depth: usize,
     pub max_operations: usize,
+    /// `limits.max_values_per_operation`: values one PATCH operation or body attribute may write.
+    pub max_values: usize,
+    /// `scim.user_groups`: how a User's readOnly `groups` is read.
+    pub user_groups: crate::scim::UserGroups,
     pub on_invalid: ErrorOutcome,
     pub on_too_large: ErrorOutcome,
     pub on_unreadable: ErrorOutcome,
@@ -107,6 +111,8 @@ impl Default for Settings {
             max_body_bytes: 1024 * 1024,
             max_depth: 32,
             max_operations: 1000,
+            max_values: 1000,
+            user_groups: crate::scim::UserGroups::Judge,
             on_invalid: ErrorOutcome::Block,
             on_too_large: ErrorOutcome::Block,
             on_unreadable: ErrorOutcome::Block,

@@ -2,6 +2,10 @@
 //!
 //! `bulkId:<id>` references must resolve to a `bulkId` defined in the same request (a create here
 //! and an add-to-group there is one escalation, so the group's name and the member travel along).
+//! Every name a group is given anywhere in the Bulk (create, rename by id or by `bulkId:`) travels to
+//! every operation on that group, before and after: a group is judged privileged if it is privileged
+//! under any of them, so renaming in one operation and adding a member in another is judged as the
+//! same two writes in one PATCH, and a rename away, add, rename back does not launder the add.
 //! PATCH `data` is accepted in the three shapes servers apply: `{"schemas","Operations"}`,
 //! `{"Operations"}` and a bare array. Bulk `method` is case-folded; nested Bulk is refused.
 
@@ -47,18 +51,21 @@ pub fn normalize(body: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, Sci
     let mut refs = Vec::new();
     for (i, op) in ops.into_iter().enumerate() {
         collect_refs(&op, &mut refs, 0, i);
-        let mut normalized = bulk_operation(op, limits).map_err(|mut e| {
+        let normalized = bulk_operation(op, limits).map_err(|mut e| {
             e.detail = format!("Bulk Operations[{i}]: {}", e.detail);
             e
         })?;
-        normalized.bulk_index = Some(i);
-        out.push(normalized);
+        out.extend(normalized.into_iter().map(|mut o| {
+            o.bulk_index = Some(i);
+            o
+        }));
     }
-    resolve_references(&mut out, &refs)?;
+    resolve_references(&out, &refs)?;
+    carry_group_names(&mut out);
     Ok(out)
 }
 
-fn bulk_operation(op: Value, limits: &Limits<'_>) -> Result<Operation, ScimError> {
+fn bulk_operation(op: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, ScimError> {
     let Value::Object(obj) = op else {
         return Err(ScimError::syntax("a Bulk operation must be an object"));
     };
@@ -149,20 +156,16 @@ fn bulk_operation(op: Value, limits: &Limits<'_>) -> Result<Operation, ScimError
 }
 
 /// Checks every `bulkId:` reference (`refs`: each with the index of the operation that holds it, in
-/// request order) and carries a created group's displayName to the operations that target it.
-fn resolve_references(ops: &mut [Operation], refs: &[(usize, String)]) -> Result<(), ScimError> {
+/// request order).
+fn resolve_references(ops: &[Operation], refs: &[(usize, String)]) -> Result<(), ScimError> {
     let mut defined = BTreeSet::new();
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    for op in ops.iter() {
+    for op in ops.iter().filter(|op| op.via.is_none()) {
         if op.method == Method::Post {
             if let Some(b) = &op.bulk_id {
                 if !defined.insert(b.clone()) {
                     return Err(ScimError::syntax(format!(
                         "`bulkId` `{b}` is defined twice"
                     )));
-                }
-                if let Some(n) = &op.display_name {
-                    names.insert(b.clone(), n.clone());
                 }
             }
         }
@@ -174,14 +177,48 @@ fn resolve_references(ops: &mut [Operation], refs: &[(usize, String)]) -> Result
             format!("Bulk Operations[{i}]: `bulkId:{missing}` does not refer to an operation of this request"),
         ));
     }
-    for op in ops.iter_mut() {
-        if op.method != Method::Post && op.display_name.is_none() {
-            if let Some(n) = op.bulk_id.as_ref().and_then(|b| names.get(b)) {
-                op.display_name = Some(n.clone());
+    Ok(())
+}
+
+/// Which group an operation writes: its id, or the `bulkId` of the create it refers to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum GroupKey {
+    Id(String),
+    BulkId(String),
+}
+
+fn group_key(op: &Operation) -> Option<GroupKey> {
+    if op.resource_type != ResourceType::Groups {
+        return None;
+    }
+    match (&op.resource_id, &op.bulk_id) {
+        (Some(id), _) => Some(GroupKey::Id(id.clone())),
+        (None, Some(b)) => Some(GroupKey::BulkId(b.clone())),
+        (None, None) => None,
+    }
+}
+
+/// Gives every operation on a group the other names the Bulk gives that group (`names_in_bulk`).
+fn carry_group_names(ops: &mut [Operation]) {
+    let mut names: BTreeMap<GroupKey, Vec<String>> = BTreeMap::new();
+    for op in ops.iter() {
+        if let (Some(key), Some(name)) = (group_key(op), &op.display_name) {
+            let held = names.entry(key).or_default();
+            if !held.contains(name) {
+                held.push(name.clone());
             }
         }
     }
-    Ok(())
+    for op in ops.iter_mut() {
+        let Some(held) = group_key(op).and_then(|k| names.get(&k)) else {
+            continue;
+        };
+        op.names_in_bulk = held
+            .iter()
+            .filter(|n| op.display_name.as_ref() != Some(*n))
+            .cloned()
+            .collect();
+    }
 }
 
 fn collect_refs(v: &Value, out: &mut Vec<(usize, String)>, depth: usize, op: usize) {

@@ -186,4 +186,13 @@ pub struct Operation {
     /// A new `displayName` this operation gives the group (create, rename), for privileged-group tests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// Inside a Bulk: the other names the same group is given by the operations of this Bulk
+    /// (before or after this one). A group is judged privileged if any of them is privileged, so a
+    /// rename in one operation cannot launder a member add in another.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names_in_bulk: Vec<String>,
+    /// Set when this operation is read from another write rather than sent as such: `user_groups`
+    /// is a User's `groups` attribute read as a membership change of each group it names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
 }

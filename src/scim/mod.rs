@@ -20,5 +20,5 @@ pub mod strict_json;
 pub use change::{Change, Event, EventKind, Op, Operation};
 pub use endpoint::{Endpoint, Method, ResourceType, Route};
 pub use error::ScimError;
-pub use normalize::{normalize, Limits, Normalized};
+pub use normalize::{normalize, Limits, Normalized, UserGroups};
 pub use request::{Headers, HttpRequest, RequestView};

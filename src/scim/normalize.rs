@@ -25,10 +25,25 @@ mod lifecycle;
 pub struct Limits<'a> {
     pub max_depth: usize,
     pub max_operations: usize,
+    /// The most values one PATCH operation or one attribute of a body may write (members above all).
+    pub max_values: usize,
+    /// How a User's `groups` (readOnly, RFC 7643 §4.1.2) is read.
+    pub user_groups: UserGroups,
     /// Lower-case canonical names of attributes whose values are redacted.
     pub sensitive: &'a [String],
     pub base_paths: &'a [String],
     pub resource_types: &'a [String],
+}
+
+/// How a User's `groups` attribute in a write is read. It is readOnly, yet permissive servers apply
+/// it as membership of the groups it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserGroups {
+    /// As membership changes of each referenced group (`via: user_groups` operations).
+    #[default]
+    Judge,
+    /// Refused (400 mutability) when it names a group; an empty list passes (Okta sends `[]`).
+    Refuse,
 }
 
 /// A normalised SCIM write.
@@ -71,7 +86,7 @@ pub fn normalize(
             operations,
         });
     }
-    let op = operation(
+    let operations = operation(
         &method,
         &endpoint.resource_type,
         endpoint.id.clone(),
@@ -84,12 +99,13 @@ pub fn normalize(
         resource_type: endpoint.resource_type.clone(),
         resource_id: endpoint.id.clone(),
         bulk: false,
-        operations: vec![op],
+        operations,
     })
 }
 
-/// Normalises one write on one resource (the whole request, or one Bulk operation). The body is
-/// consumed: its values move into the changes (no copy per value).
+/// Normalises one write on one resource (the whole request, or one Bulk operation), followed by the
+/// operations read from it (a User's `groups` as membership of each group). The body is consumed:
+/// its values move into the changes (no copy per value).
 pub fn operation(
     method: &Method,
     resource_type: &ResourceType,
@@ -97,7 +113,7 @@ pub fn operation(
     bulk_id: Option<String>,
     body: Option<Value>,
     limits: &Limits<'_>,
-) -> Result<Operation, ScimError> {
+) -> Result<Vec<Operation>, ScimError> {
     // `/Me` is the authenticated user (RFC 7644 §3.11): judge it as a User.
     let rt = if *resource_type == ResourceType::Me {
         ResourceType::Users
@@ -133,7 +149,7 @@ pub fn operation(
             ));
         }
     }
-    Ok(b.op)
+    Ok(b.finish())
 }
 
 fn object(body: Option<Value>, what: &str) -> Result<Map<String, Value>, ScimError> {
@@ -202,6 +218,8 @@ fn check_content_type(ct: &str) -> Result<(), ScimError> {
 /// Builds one `Operation`, change by change, deriving lifecycle events as it goes.
 struct Builder<'l> {
     op: Operation,
+    /// Operations read from this one (`via`), in order.
+    derived: Vec<Operation>,
     limits: &'l Limits<'l>,
 }
 
@@ -222,8 +240,22 @@ impl<'l> Builder<'l> {
             changes: Vec::new(),
             events: Vec::new(),
             display_name: None,
+            names_in_bulk: Vec::new(),
+            via: None,
         };
-        Builder { op, limits }
+        Builder {
+            op,
+            derived: Vec::new(),
+            limits,
+        }
+    }
+
+    /// The operation, then the operations read from it.
+    fn finish(self) -> Vec<Operation> {
+        let mut out = Vec::with_capacity(1 + self.derived.len());
+        out.push(self.op);
+        out.extend(self.derived);
+        out
     }
 
     fn users(&self) -> bool {
@@ -419,13 +451,19 @@ impl<'l> Builder<'l> {
             return Err(ScimError::value("`active` must be a boolean"));
         }
         let (values, mut flags) = self.values_of(&attr, value)?;
+        if values.len() > self.limits.max_values {
+            return Err(ScimError::too_large(format!(
+                "`{}` writes more than {} values in one operation",
+                attr.attribute, self.limits.max_values
+            )));
+        }
         let mut change = self.change(op, &attr, filter.as_ref(), values);
         change.flags.append(&mut flags);
         let first_event = self.op.events.len();
         if self.groups() {
-            self.group_events(&mut change, filter.as_ref());
+            self.group_events(&mut change, filter.as_ref())?;
         } else if self.users() {
-            self.user_events(&mut change)?;
+            self.user_events(&mut change, filter.as_ref())?;
         }
         if self.is_sensitive(&change.attribute) {
             // Events are derived from the real values (a boolean must stay a boolean); what leaves
@@ -597,8 +635,8 @@ pub(crate) fn patch_array(
     bulk_id: Option<String>,
     ops: Vec<Value>,
     limits: &Limits<'_>,
-) -> Result<Operation, ScimError> {
+) -> Result<Vec<Operation>, ScimError> {
     let mut b = Builder::new(Method::Patch, resource_type.clone(), id, bulk_id, limits);
     b.patch_ops(ops)?;
-    Ok(b.op)
+    Ok(b.finish())
 }

@@ -11,6 +11,7 @@
 mod cases;
 mod compact;
 mod errors;
+mod members;
 mod notify;
 mod ocsf;
 mod properties;

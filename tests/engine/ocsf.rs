@@ -603,11 +603,16 @@ fn reads_yield_no_events() {
 
 #[test]
 fn a_huge_membership_change_is_capped_and_says_so() {
-    let members: Vec<Value> = (0..1500)
-        .map(|i| json!({"value": format!("u{i}")}))
-        .collect();
+    // Two operations of 750 members: one operation may write at most 1000 values.
+    let members = |from: usize| -> Vec<Value> {
+        (from..from + 750)
+            .map(|i| json!({"value": format!("u{i}")}))
+            .collect()
+    };
     let r = request(
-        json!({"method":"PATCH","path":"/scim/v2/Groups/g1","body":{"Operations":[{"op":"add","path":"members","value":members}]}}),
+        json!({"method":"PATCH","path":"/scim/v2/Groups/g1","body":{"Operations":[
+            {"op":"add","path":"members","value":members(0)},
+            {"op":"add","path":"members","value":members(750)}]}}),
     );
     let f = Facts {
         group_names: [("g1".into(), "Sales".into())].into(),
