@@ -143,43 +143,69 @@ fn plan(j: &Judged<'_>, req: &RequestFacts, done: &Completion, cut: &mut Cut) {
             }
         }
     }
-    // Events without members, the notable operations' first.
-    let order = by_priority(events.iter().map(|(op, _)| notable(*op)));
-    for &idx in &order {
-        let Some((_, e)) = events.get(idx) else {
-            continue;
-        };
-        let cost = size(&|out| event(out, e, created, Some((0, m))));
-        if cost <= room {
-            room -= cost;
-            if let Some(k) = cut.events.get_mut(idx) {
-                *k = Some(0);
+    // Events: the notable operations' first, each group first without members, then with as
+    // many members as fit, in order.
+    for notable_group in [true, false] {
+        let group: Vec<usize> = (0..events.len())
+            .filter(|&i| {
+                events
+                    .get(i)
+                    .is_some_and(|(op, _)| notable(*op) == notable_group)
+            })
+            .collect();
+        for &idx in &group {
+            let Some((_, e)) = events.get(idx) else {
+                continue;
+            };
+            let cost = size(&|out| event(out, e, created, Some((0, m))));
+            if cost <= room {
+                room -= cost;
+                if let Some(k) = cut.events.get_mut(idx) {
+                    *k = Some(0);
+                }
             }
         }
-    }
-    // Then their members, in the same order.
-    for &idx in &order {
-        let (Some((_, e)), Some(Some(kept))) = (events.get(idx), cut.events.get(idx)) else {
-            continue;
-        };
-        // `"members":[` and `]` with a comma, once per event.
-        let mut used = 13;
-        let mut k = 0;
-        for member in &e.members {
-            let cost = shorten(member, m).len() + 3;
-            if used + cost > room {
-                break;
-            }
-            used += cost;
-            k += 1;
-        }
-        if k > *kept {
-            room -= used;
+        for &idx in &group {
+            let (Some((_, e)), Some(Some(0))) = (events.get(idx), cut.events.get(idx)) else {
+                continue;
+            };
+            let k = members_that_fit(&e.members, m, &mut room);
             if let Some(slot) = cut.events.get_mut(idx) {
                 *slot = Some(k);
             }
         }
     }
+}
+
+/// How many of `members` (cut to `m` characters) fit in `room`, which is reduced by what they use.
+fn members_that_fit(members: &[String], m: usize, room: &mut usize) -> usize {
+    // `"members":[` and `]` with a comma, once per event.
+    let mut used = 13;
+    let mut k = 0;
+    for member in members {
+        let cost = json_len(&shorten(member, m)) + 1;
+        if used + cost > *room {
+            break;
+        }
+        used += cost;
+        k += 1;
+    }
+    if k > 0 {
+        *room -= used;
+    }
+    k
+}
+
+/// The length of `s` as a JSON string (quotes and escapes included).
+fn json_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..0x20 => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
 }
 
 /// Indexes `0..n`: those flagged true first, each group in order.
