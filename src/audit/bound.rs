@@ -295,7 +295,9 @@ fn fit_value(
             break;
         }
     }
-    let mut minimal = cut;
+    // Every list emptied: the totals are those of the whole output's outermost lists.
+    let mut minimal = v.clone();
+    let mut totals = Map::new();
     empty_arrays(&mut minimal, "", &mut totals);
     cut_strings(&mut minimal, 64);
     mark(&mut minimal, marker(&totals, true), full.len());
@@ -394,5 +396,60 @@ fn cut_strings(v: &mut Value, max: usize) {
         Value::Array(items) => items.iter_mut().for_each(|i| cut_strings(i, max)),
         Value::Object(map) => map.values_mut().for_each(|i| cut_strings(i, max)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(fields: usize, text: usize, list: usize) -> Value {
+        let mut e = Map::new();
+        for i in 0..fields {
+            e.insert(format!("f{i}"), Value::from("y".repeat(text)));
+        }
+        e.insert("metadata".into(), json!({"version": "1.8.0"}));
+        e.insert(
+            "unmapped".into(),
+            json!({"rules": ["r1"], "ids": (0..list).map(|i| format!("id-{i:08}")).collect::<Vec<_>>()}),
+        );
+        Value::Object(e)
+    }
+
+    #[test]
+    fn the_largest_list_is_shortened_with_its_total() {
+        let line = ocsf(&event(2, 10, 10_000), 4096);
+        assert_eq!(line.fit, Fit::Cut);
+        assert!(line.text.len() <= 4096);
+        let v: Value = serde_json::from_str(&line.text).unwrap();
+        assert_eq!(v["metadata"]["is_truncated"], true);
+        let t = &v["unmapped"]["truncated"];
+        assert_eq!(t["cut"], json!({"/unmapped/ids": 10_000}));
+        assert_eq!(t["sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(v["unmapped"]["rules"], json!(["r1"]), "small lists stay");
+        assert_eq!(
+            v["unmapped"]["ids"][0], "id-00000000",
+            "the first items stay"
+        );
+    }
+
+    #[test]
+    fn the_last_resort_empties_every_list_and_cuts_strings_further() {
+        // Thirty 1000-character strings: cut to 256 they are still too long, and no list helps.
+        let line = ocsf(&event(30, 1000, 3), 4096);
+        assert_eq!(line.fit, Fit::Minimal);
+        assert!(line.text.len() <= 4096, "{}", line.text.len());
+        let v: Value = serde_json::from_str(&line.text).unwrap();
+        assert_eq!(v["unmapped"]["truncated"]["minimal"], true);
+        assert_eq!(v["unmapped"]["ids"], json!([]));
+        assert_eq!(v["f0"].as_str().unwrap().chars().count(), 65);
+    }
+
+    #[test]
+    fn what_cannot_fit_is_dropped_not_cut_silently() {
+        let line = ocsf(&event(300, 1000, 3), 4096);
+        assert_eq!(line, Line::dropped());
     }
 }
