@@ -73,7 +73,6 @@ impl Line {
 const SLACK: usize = 64;
 
 /// The record cut to fit, given the whole record `full` that did not.
-#[inline(never)]
 pub(super) fn record(j: &Judged<'_>, req: &RequestFacts, done: &Completion, full: &[u8]) -> Line {
     let max = j.stamp.max_bytes;
     let mut cut = Cut {
@@ -228,7 +227,6 @@ fn by_priority(flags: impl Iterator<Item = bool>) -> Vec<usize> {
 /// An OCSF event as one line of at most `max` bytes. A cut event says so in
 /// `metadata.is_truncated` / `metadata.untruncated_size` (kilobytes, rounded up) and in
 /// `unmapped.truncated` (`bytes`, `sha256`, and the total of each list it shortened).
-#[inline(never)]
 pub fn ocsf(event: &Value, max: usize) -> Line {
     fit_value(event, max, &[], |v, marker, full| {
         if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -241,7 +239,6 @@ pub fn ocsf(event: &Value, max: usize) -> Line {
 
 /// A notification (CloudEvent) as one body of at most `max` bytes. A cut one says so in
 /// `data.truncated`; its OCSF copies (`data.ocsf`) are shortened first.
-#[inline(never)]
 pub fn notification(ce: &Value, max: usize) -> Line {
     fit_value(ce, max, &["data", "ocsf"], |v, marker, _| {
         put(v, "data", marker);

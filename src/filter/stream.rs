@@ -760,9 +760,7 @@ fn queue_outbound(
     }
 }
 
-/// Counts an output cut to fit `audit.max_record_bytes`, or (never expected) dropped. One shared
-/// copy for the three outputs (not inlined three times).
-#[inline(never)]
+/// Counts an output cut to fit `audit.max_record_bytes`, or (never expected) dropped.
 fn count_fit(shared: &Shared, fit: Fit) {
     match fit {
         Fit::Whole => {}
