@@ -6,6 +6,7 @@
 //! The CLI and the web build call `evaluate`, which chains the same steps.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,6 +24,8 @@ use crate::scim::{
 #[derive(Debug, Clone)]
 pub struct Engine {
     policy: Policy,
+    /// The policy's identity and the audit size bound, shared by every evaluation.
+    stamp: Arc<audit::Stamp>,
 }
 
 /// Host facts for one request.
@@ -75,6 +78,10 @@ pub struct Evaluation {
     pub actor: Option<String>,
     /// The policy's mode when this request was judged.
     pub mode: policy::Mode,
+    /// Operations a reviewer needs first (`policy::eval::Judgement::notable`).
+    pub notable: Vec<usize>,
+    /// The policy that judged the request and the audit size bound.
+    pub stamp: Arc<audit::Stamp>,
 }
 
 /// A local reply that replaces the upstream's answer.
@@ -88,7 +95,18 @@ pub struct Reply {
 impl Engine {
     /// Compiles a policy document. Every problem is reported at once.
     pub fn from_json(policy_json: &str) -> Result<Engine, PolicyErrors> {
-        policy::compile(policy_json).map(|policy| Engine { policy })
+        policy::compile(policy_json).map(|policy| {
+            let stamp = Arc::new(audit::Stamp {
+                policy: policy.id.clone(),
+                max_bytes: policy.settings.audit.max_record_bytes,
+            });
+            Engine { policy, stamp }
+        })
+    }
+
+    /// What every audit output of this engine names and obeys.
+    pub fn stamp(&self) -> &audit::Stamp {
+        &self.stamp
     }
 
     pub fn policy(&self) -> &Policy {
@@ -223,6 +241,8 @@ impl Engine {
             unknown_groups: j.unknown_groups,
             actor,
             mode: self.policy.settings.mode,
+            notable: j.notable,
+            stamp: Arc::clone(&self.stamp),
         }
     }
 
@@ -247,6 +267,8 @@ impl Engine {
             unknown_groups: Vec::new(),
             actor: self.actor(headers, facts),
             mode: s.mode,
+            notable: Vec::new(),
+            stamp: Arc::clone(&self.stamp),
         }
     }
 
@@ -263,6 +285,8 @@ impl Engine {
                 unknown_groups: Vec::new(),
                 actor: self.actor(view.headers, facts),
                 mode: self.policy.settings.mode,
+                notable: Vec::new(),
+                stamp: Arc::clone(&self.stamp),
             },
             Plan::Inspect { target, .. } => match self.normalize(view, &target) {
                 Ok(n) => self.judge(n, view.headers, facts),
@@ -361,9 +385,15 @@ impl Evaluation {
         })
     }
 
-    /// The audit record (one JSON line) for this request, once the stream has completed.
+    /// The audit record (one JSON line, at most `audit.max_record_bytes`) for this request, once
+    /// the stream has completed.
     pub fn audit_record(&self, req: &audit::RequestFacts, done: &audit::Completion) -> String {
         audit::write_record(&self.judged(), req, done)
+    }
+
+    /// `audit_record`, and whether it had to be cut to fit.
+    pub fn audit_line(&self, req: &audit::RequestFacts, done: &audit::Completion) -> audit::Line {
+        audit::audit_line(&self.judged(), req, done)
     }
 
     /// The parts of this evaluation audit output shows.
@@ -377,6 +407,8 @@ impl Evaluation {
             error: self.error.as_ref(),
             actor: self.actor.as_deref(),
             unknown_groups: &self.unknown_groups,
+            notable: &self.notable,
+            stamp: &self.stamp,
         }
     }
 
@@ -406,6 +438,19 @@ impl Evaluation {
         audit::ocsf::events(&self.judged(), req, done, ctx)
     }
 
+    /// `ocsf_events_with`, each event as one line of at most `audit.max_record_bytes`.
+    pub fn ocsf_lines(
+        &self,
+        req: &audit::RequestFacts,
+        done: &audit::Completion,
+        ctx: &audit::ocsf::Context<'_>,
+    ) -> Vec<audit::Line> {
+        self.ocsf_events_with(req, done, ctx)
+            .iter()
+            .map(|e| audit::bound::ocsf(e, self.stamp.max_bytes))
+            .collect()
+    }
+
     /// Whether this request notifies: a matched rule has `notify: true`, or the risk reaches `threshold`.
     pub fn should_notify(&self, threshold: Option<Severity>) -> bool {
         audit::should_notify(&self.matches, self.risk, threshold)
@@ -420,6 +465,20 @@ impl Evaluation {
         ocsf: &[Value],
     ) -> Value {
         audit::cloudevent(&self.judged(), req, done, notice, ocsf)
+    }
+
+    /// `notification` as the body to send, at most `audit.max_record_bytes`.
+    pub fn notification_body(
+        &self,
+        req: &audit::RequestFacts,
+        done: &audit::Completion,
+        notice: &audit::notify::Notice<'_>,
+        ocsf: &[Value],
+    ) -> audit::Line {
+        audit::bound::notification(
+            &self.notification(req, done, notice, ocsf),
+            self.stamp.max_bytes,
+        )
     }
 
     /// The `scimguard eval` output object (a contract other tools read; keep these keys).

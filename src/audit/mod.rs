@@ -3,11 +3,13 @@
 //! Owns: the record format (`record`, written by a small JSON writer, `json`), the OCSF 1.8.0 projection (`ocsf`), high-risk notifications
 //! (`notify`: CloudEvents envelope, Standard Webhooks signature), time formatting (`time`), the
 //! delivery queue the filter ships through (`batch`: bounded, batched, capped backoff, accounted) and
-//! the state transitions of detections across requests and of access sampling (`detect`).
+//! the state transitions of detections across requests and of access sampling (`detect`), and the
+//! size bound every output keeps (`bound`). Every output names the policy that judged it (`Stamp`).
 //! Redaction happens when a record is built: sensitive values never reach a record (the normaliser
 //! already replaced them), and free text from the request is cut and stripped of control characters.
 
 pub mod batch;
+pub mod bound;
 pub mod compact;
 pub mod detect;
 mod json;
@@ -16,5 +18,8 @@ pub mod ocsf;
 pub mod record;
 pub mod time;
 
+pub use bound::{Fit, Line};
 pub use notify::{cloudevent, parse_secret, should_notify, sign, webhook_headers, WebhookKey};
-pub use record::{access_record, write_record, AccessFacts, Completion, Judged, RequestFacts};
+pub use record::{
+    access_record, audit_line, write_record, AccessFacts, Completion, Judged, RequestFacts, Stamp,
+};

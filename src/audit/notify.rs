@@ -226,6 +226,13 @@ fn data(
         ("bulk", Value::from(n.is_some_and(|n| n.bulk))),
         ("events", events(j, done, sole_create)),
         ("status", Value::from(done.status)),
+        (
+            "policy",
+            object([
+                ("sha256", j.stamp.policy.sha256.as_str().into()),
+                ("version", j.stamp.policy.version.into()),
+            ]),
+        ),
         ("audit_id", Value::from(audit_id)),
         ("request_id", Value::from(request_id)),
         (

@@ -30,6 +30,10 @@
 //! let through. Status: Failure when blocked (`status_detail: "policy <rule ids>"`) or when the
 //! upstream answered non-2xx; Success on a 2xx; Unknown when no status is known (e.g. `eval`).
 //!
+//! Every event carries the `security_control` profile and its `policy` object (`uid`: the SHA-256 of
+//! the policy document, `version`), so an auditor can tell which rules were in force; the outcome
+//! attributes (`action_id`, `disposition_id`, `is_alert`) only when scimguard acted or flagged.
+//!
 //! Redaction: nothing here reads a raw body. Values come from the normalised request, where sensitive
 //! attributes already read `"[redacted]"`; paths lose their query string; free text is stripped of
 //! control characters and cut. Privileges written to an attribute whose changes were redacted are
@@ -438,6 +442,7 @@ impl<'a> Shared<'a> {
             ev.put("disposition", Value::from(c.disposition));
             ev.put("is_alert", Value::from(c.alert || severity_id >= 4));
         }
+        ev.put("policy", policy(self.j));
         ev.put("unmapped", self.unmapped(item));
         Value::Object(ev)
     }
@@ -474,10 +479,9 @@ impl<'a> Shared<'a> {
                 ]),
             ),
         ]);
-        if self.control.is_some() {
-            if let Some(o) = m.as_object_mut() {
-                o.put("profiles", Value::from(["security_control"].as_slice()));
-            }
+        // Every event names the policy that judged it (`policy`, a security-control attribute).
+        if let Some(o) = m.as_object_mut() {
+            o.put("profiles", Value::from(["security_control"].as_slice()));
         }
         m
     }
@@ -666,6 +670,16 @@ impl<'a> Shared<'a> {
         }
         Value::Object(u)
     }
+}
+
+/// The OCSF `policy` object: `uid` the SHA-256 of the policy document, `version` its `version`.
+fn policy(j: &Judged<'_>) -> Value {
+    let id = &j.stamp.policy;
+    object([
+        ("name", "scimguard policy".into()),
+        ("uid", id.sha256.as_str().into()),
+        ("version", id.version.to_string().into()),
+    ])
 }
 
 /// What the SCIM request said about this item: event kinds, resource, Bulk position, ambiguity flags.

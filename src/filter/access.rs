@@ -180,6 +180,7 @@ pub fn finish(shared: &Shared, access: Access) {
             duration_ms,
             sampled: kept == Keep::Sampled,
         },
+        shared.engine.stamp(),
     );
     match host::set_filter_state(&s.filter.audit_property, record.as_bytes()) {
         Ok(()) => shared.metrics.count(Metric::AccessRecords),

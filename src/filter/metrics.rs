@@ -61,9 +61,13 @@ pub enum Metric {
     StormTrips,
     StormHits,
     ActorRiskHits,
+    /// Audit outputs (records, OCSF events, notifications) cut to fit `audit.max_record_bytes`,
+    /// and those that could not be made to fit and were dropped (never expected).
+    AuditCut,
+    AuditOversizeDropped,
 }
 
-const NAMES: [&str; 30] = [
+const NAMES: [&str; 32] = [
     "scimguard_requests_allow_total",
     "scimguard_requests_tag_total",
     "scimguard_requests_block_total",
@@ -94,6 +98,8 @@ const NAMES: [&str; 30] = [
     "scimguard_detection_storm_trips_total",
     "scimguard_detection_storm_hits_total",
     "scimguard_detection_actor_risk_hits_total",
+    "scimguard_audit_outputs_cut_total",
+    "scimguard_audit_outputs_oversize_dropped_total",
 ];
 
 /// Items waiting or in flight, per sink (gauges: every VM adds and subtracts, so the stat is the

@@ -55,7 +55,7 @@ use super::ship;
 use super::verdict;
 use crate::audit::compact::compact;
 use crate::audit::notify::{cloudevent, should_notify, Notice};
-use crate::audit::{ocsf, Completion, Judged, RequestFacts};
+use crate::audit::{bound, ocsf, Completion, Fit, RequestFacts};
 use crate::engine::{Evaluation, Facts, Plan, Target};
 use crate::policy::Decision;
 use crate::scim::response::{created_id, group_names};
@@ -311,13 +311,19 @@ impl Stream {
             created_id,
             duration_ms,
         };
-        let record = v.evaluation.audit_record(&v.facts, &done);
+        let line = v.evaluation.audit_line(&v.facts, &done);
+        count_fit(shared, line.fit);
+        let record = line.text;
         let settings = &shared.engine.policy().settings.filter;
-        match host::set_filter_state(&settings.audit_property, record.as_bytes()) {
-            Ok(()) => shared.metrics.count(Metric::AuditRecords),
-            Err(e) => shared.host_error(e),
+        // An empty record was dropped (counted by `count_fit`); the other outputs still go.
+        let kept = !record.is_empty();
+        if kept {
+            match host::set_filter_state(&settings.audit_property, record.as_bytes()) {
+                Ok(()) => shared.metrics.count(Metric::AuditRecords),
+                Err(e) => shared.host_error(e),
+            }
         }
-        if settings.audit_to_log {
+        if settings.audit_to_log && kept {
             host::log(LogLevel::Info, &format!("scimguard audit: {record}"));
         }
         let traceparent = self
@@ -715,41 +721,56 @@ fn queue_outbound(
     if !collect && !notify {
         return;
     }
-    let judged = Judged {
-        decision: e.decision,
-        risk: e.risk,
-        mode: e.mode,
-        matches: &e.matches,
-        normalized: e.normalized.as_ref(),
-        error: e.error.as_ref(),
-        actor: e.actor.as_deref(),
-        unknown_groups: &e.unknown_groups,
-    };
+    let judged = e.judged();
+    let max = e.stamp.max_bytes;
     let events = if (collect && s.audit.format.ocsf()) || notify {
         ocsf::events(&judged, facts, done, &ocsf::Context::default())
     } else {
         Vec::new()
     };
-    if collect && s.audit.format.records() {
+    if collect && s.audit.format.records() && !record.is_empty() {
         ship::record(shared, record);
     }
     if collect && s.audit.format.ocsf() {
-        events
-            .iter()
-            .for_each(|event| ship::record(shared, event.to_string()));
+        for event in &events {
+            let line = bound::ocsf(event, max);
+            count_fit(shared, line.fit);
+            if !line.text.is_empty() {
+                ship::record(shared, line.text);
+            }
+        }
     }
     if notify {
         let notice = Notice {
             node: &shared.node,
             traceparent,
         };
-        let body = cloudevent(&judged, facts, done, &notice, &events).to_string();
+        let line = bound::notification(&cloudevent(&judged, facts, done, &notice, &events), max);
+        count_fit(shared, line.fit);
+        if line.text.is_empty() {
+            return;
+        }
         ship::notify(
             shared,
             ship::Notice {
                 id: facts.audit_id.clone(),
-                body,
+                body: line.text,
             },
         );
+    }
+}
+
+/// Counts an output cut to fit `audit.max_record_bytes`, or (never expected) dropped.
+fn count_fit(shared: &Shared, fit: Fit) {
+    match fit {
+        Fit::Whole => {}
+        Fit::Cut | Fit::Minimal => shared.metrics.count(Metric::AuditCut),
+        Fit::Dropped => {
+            shared.metrics.count(Metric::AuditOversizeDropped);
+            host::log(
+                LogLevel::Error,
+                "scimguard: an audit output did not fit audit.max_record_bytes and was dropped",
+            );
+        }
     }
 }

@@ -13,7 +13,7 @@ use super::rule::Mode;
 use super::settings::{
     ErrorOutcome, MethodOverride, PrivilegedGroups, Settings, UnknownGroupOutcome,
 };
-use super::Policy;
+use super::{Policy, PolicyId};
 use crate::scim::strict_json;
 
 mod envoy;
@@ -209,7 +209,11 @@ impl Compiler<'_> {
                 Vec::new()
             }
         };
-        Some(Policy { settings: s, rules })
+        Some(Policy {
+            settings: s,
+            rules,
+            id: PolicyId::of(self.text, 1),
+        })
     }
 
     fn scim(&mut self, v: &Value, s: &mut Settings) {

@@ -118,6 +118,9 @@ pub struct Judgement {
     pub matches: Vec<RuleMatch>,
     /// Group ids whose displayName was needed but unknown (the unknown-group outcome applied).
     pub unknown_groups: Vec<String>,
+    /// Indexes of the operations a matched rule holds on or that target a privileged group, in
+    /// order.
+    pub notable: Vec<usize>,
 }
 
 /// Evaluates every rule of `policy` against `request`.
@@ -131,10 +134,13 @@ pub fn evaluate(policy: &Policy, request: &Normalized, ctx: &Context<'_>) -> Jud
         counts: &counts,
         attr_memo: RefCell::new(Vec::new()),
     };
+    // Operations a reviewer needs first: those on a privileged group, and those a matched rule
+    // holds on (audit outputs cut to fit keep these).
+    let mut notable = groups.privileged.clone();
     let matches: Vec<RuleMatch> = policy
         .rules
         .iter()
-        .filter(|rule| scope.rule_matches(rule))
+        .filter(|rule| scope.mark_matches(rule, &mut notable))
         .map(|rule| rule_match(policy, rule))
         .collect();
     let decision = decide(&matches);
@@ -144,6 +150,11 @@ pub fn evaluate(policy: &Policy, request: &Normalized, ctx: &Context<'_>) -> Jud
         risk,
         matches,
         unknown_groups: groups.unknown.into_iter().collect(),
+        notable: notable
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.then_some(i))
+            .collect(),
     }
 }
 
@@ -271,12 +282,23 @@ impl Counts {
 }
 
 impl<'a> Scope<'a> {
-    fn rule_matches(&self, rule: &Rule) -> bool {
-        self.request
-            .operations
-            .iter()
-            .enumerate()
-            .any(|(i, op)| self.holds(&rule.when, i, op))
+    /// Whether `rule` holds on some operation; if so, marks every operation it holds on. A rule
+    /// that does not match looks at every operation anyway, so marking costs a matched rule no
+    /// more than a rule that fails.
+    fn mark_matches(&self, rule: &Rule, notable: &mut [bool]) -> bool {
+        let ops = &self.request.operations;
+        let holds = |(i, op): &(usize, &'a Operation)| self.holds(&rule.when, *i, op);
+        let Some(first) = ops.iter().enumerate().position(|x| holds(&x)) else {
+            return false;
+        };
+        for (i, op) in ops.iter().enumerate().skip(first) {
+            if i == first || holds(&(i, op)) {
+                if let Some(n) = notable.get_mut(i) {
+                    *n = true;
+                }
+            }
+        }
+        true
     }
 
     fn holds(&self, c: &Condition, i: usize, op: &'a Operation) -> bool {

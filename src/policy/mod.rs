@@ -29,4 +29,40 @@ pub use settings::{
 pub struct Policy {
     pub settings: Settings,
     pub rules: Vec<Rule>,
+    /// Which document this is, as every audit output names it.
+    pub id: PolicyId,
+}
+
+/// The identity of a compiled policy: the SHA-256 of the exact bytes it was compiled from
+/// (lower-case hex, what `sha256sum policy.json` prints when the file is the configuration), and
+/// the document's `version`. Computed once, when the policy is compiled.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicyId {
+    pub sha256: String,
+    pub version: u64,
+}
+
+impl PolicyId {
+    /// The identity of the policy document `text`.
+    pub fn of(text: &str, version: u64) -> PolicyId {
+        use sha2::{Digest, Sha256};
+        PolicyId {
+            sha256: hex(&Sha256::digest(text.as_bytes())),
+            version,
+        }
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0xf] {
+            if let Some(&d) = DIGITS.get(usize::from(nibble)) {
+                out.push(char::from(d));
+            }
+        }
+    }
+    out
 }

@@ -168,11 +168,33 @@ impl Default for FilterSettings {
 }
 
 /// Where audit records go besides the local access log, and in which shape (`audit` section).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuditSettings {
     pub format: AuditFormat,
     /// Batched shipping to a collector cluster; `None`: the access log file is the only sink.
     pub collector: Option<CollectorSettings>,
+    /// The longest line any audit output may be (record, OCSF event, notification), in bytes:
+    /// longer ones are cut to fit (`audit::bound`).
+    pub max_record_bytes: usize,
+}
+
+impl AuditSettings {
+    /// `audit.max_record_bytes` when not set: below the line limits common log shippers apply
+    /// by default (Vector's file source, Fluent Bit's tail input, Splunk's `TRUNCATE`).
+    pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
+    /// The smallest bound accepted: the last-resort record of any request fits in it.
+    pub const MIN_MAX_RECORD_BYTES: usize = 4096;
+    pub const MAX_MAX_RECORD_BYTES: usize = 16 << 20;
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            format: AuditFormat::default(),
+            collector: None,
+            max_record_bytes: AuditSettings::DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
 }
 
 /// The shape of what is shipped to the collector. The local access log always gets the project's

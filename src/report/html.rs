@@ -678,7 +678,7 @@ fn input(o: &mut String, r: &Report) {
         o,
         "<section id=\"input\" data-section=\"input\"><h2>Input</h2><div class=\"facts\">"
     );
-    let facts: [(&str, u64); 10] = [
+    let facts: [(&str, u64); 11] = [
         ("lines", i.lines),
         ("scim_writes", i.scim_writes),
         ("access_events", i.access_events),
@@ -688,6 +688,7 @@ fn input(o: &mut String, r: &Report) {
         ("after_until", i.after_until),
         ("before_since", i.before_since),
         ("unattributed_events", i.unattributed_events),
+        ("truncated_records", i.truncated_records),
         ("access_actors_unmatched", r.input.access_actors_unmatched),
     ];
     for (k, v) in facts {

@@ -5,6 +5,8 @@
 //! line, `-` from an unset filter state) is *foreign* and skipped quietly; anything else is
 //! *malformed* and reported with a short reason.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -40,6 +42,13 @@ pub struct Record {
     pub rules: Vec<RawRule>,
     pub decision: Option<String>,
     pub status: Option<u16>,
+    /// A record cut to fit `audit.max_record_bytes`: its `events` are some of `events_total`,
+    /// counted by type in `events_by_type` (absent when every event is listed).
+    pub events_total: Option<u64>,
+    #[serde(default)]
+    pub events_by_type: BTreeMap<String, u64>,
+    /// Present on a record cut to fit (what was cut, and the digest of the whole record).
+    pub truncated: Option<Value>,
     /// A collector envelope: `{"records":[…]}`.
     pub records: Option<Vec<Record>>,
 }
@@ -52,6 +61,8 @@ pub struct RawEvent {
     pub resource_id: Option<String>,
     #[serde(default)]
     pub members: Vec<String>,
+    /// How many members the event had when its list was cut (the first ones are listed).
+    pub members_total: Option<u64>,
     #[serde(default)]
     pub values: Vec<Value>,
     pub user_name: Option<String>,
@@ -82,6 +93,23 @@ pub struct RawRule {
 impl Record {
     pub fn is_write(&self) -> bool {
         self.kind.as_deref() == Some("scim_write")
+    }
+
+    /// Events of this record that are not listed (it was cut to fit).
+    pub fn events_not_listed(&self) -> u64 {
+        self.events_total
+            .unwrap_or(0)
+            .saturating_sub(self.events.len() as u64)
+    }
+}
+
+impl RawEvent {
+    /// How many members the event named, listed or not.
+    pub fn member_count(&self) -> usize {
+        self.members_total
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+            .max(self.members.len())
     }
 }
 

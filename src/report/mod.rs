@@ -121,6 +121,11 @@ pub struct InputStats {
     /// Events with neither a resource id nor a name to attribute them to.
     pub unattributed_events: u64,
     pub access_without_actor: u64,
+    /// Records cut to fit `audit.max_record_bytes`, and what they count but do not list: their
+    /// kinds and member counts are right; state (who holds what) lacks the unlisted ids.
+    pub truncated_records: u64,
+    pub events_not_listed: u64,
+    pub members_not_listed: u64,
     pub first_time: Option<u64>,
     pub last_time: Option<u64>,
 }
@@ -281,28 +286,38 @@ impl Aggregator {
         if ctx.outcome == Outcome::Applied {
             role_changes_seen = self.role_changes(&ctx);
         }
+        if r.truncated.is_some() {
+            self.stats.truncated_records += 1;
+            self.stats.events_not_listed += r.events_not_listed();
+            self.stats.members_not_listed += r
+                .events
+                .iter()
+                .map(|e| (e.member_count() - e.members.len()) as u64)
+                .sum::<u64>();
+        }
+        // A cut record counts its events by type; the events it lists are some of them.
+        let counted = !r.events_by_type.is_empty();
+        if counted && in_window {
+            for (name, n) in &r.events_by_type {
+                match EventKind::parse(name) {
+                    Some(kind) => self.count_kind(kind, ctx.outcome, r.time_ms, *n),
+                    None => self.stats.unknown_events += n,
+                }
+            }
+        }
         for (i, ev) in r.events.iter().enumerate() {
             let Some(kind) = EventKind::parse(&ev.kind) else {
-                self.stats.unknown_events += 1;
+                if !counted {
+                    self.stats.unknown_events += 1;
+                }
                 continue;
             };
             let key = Key {
                 idx: u32::try_from(i).unwrap_or(u32::MAX),
                 ..ctx.key.clone()
             };
-            if in_window {
-                let counts = self.kinds.entry(kind).or_insert([0; 4]);
-                if let Some(c) = counts.get_mut(ctx.outcome.index()) {
-                    *c += 1;
-                }
-                if ctx.outcome == Outcome::Applied {
-                    *self
-                        .daily
-                        .entry(when::day_of(r.time_ms))
-                        .or_default()
-                        .entry(kind)
-                        .or_insert(0) += 1;
-                }
+            if in_window && !counted {
+                self.count_kind(kind, ctx.outcome, r.time_ms, 1);
             }
             let rt = ev
                 .resource_type
@@ -314,6 +329,22 @@ impl Aggregator {
             } else if rt.eq_ignore_ascii_case("Users") {
                 self.user_event(&ctx, &key, kind, ev, role_changes_seen);
             }
+        }
+    }
+
+    /// Counts `n` events of `kind` with `outcome` (by kind, and per day when applied).
+    fn count_kind(&mut self, kind: EventKind, outcome: Outcome, time_ms: u64, n: u64) {
+        let counts = self.kinds.entry(kind).or_insert([0; 4]);
+        if let Some(c) = counts.get_mut(outcome.index()) {
+            *c += n;
+        }
+        if outcome == Outcome::Applied {
+            *self
+                .daily
+                .entry(when::day_of(time_ms))
+                .or_default()
+                .entry(kind)
+                .or_insert(0) += n;
         }
     }
 
@@ -484,7 +515,7 @@ impl Aggregator {
             actor: ctx.actor,
             outcome: ctx.outcome,
             other: None,
-            count: ev.members.len(),
+            count: ev.member_count(),
             items: ev.members.iter().take(5).cloned().collect(),
             name: ev.display_name.clone(),
         };

@@ -574,3 +574,99 @@ fn html_is_self_contained_and_marked() {
 fn default_pattern_compiles() {
     assert!(regex_lite::Regex::new(super::DEFAULT_PRIVILEGED_PATTERN).is_ok());
 }
+
+/// Records the engine cut to fit `audit.max_record_bytes` still count right: kinds by
+/// `events_by_type`, member counts by `members_total`; the blocked grant keeps its rule and first
+/// members; the input section says how much is counted but not listed.
+#[test]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+fn cut_records_count_right() {
+    use crate::audit::{Completion, RequestFacts};
+    use crate::scim::HttpRequest;
+    let mut p: Value = serde_json::from_str(include_str!("../../policies/default.json")).unwrap();
+    p["limits"]["max_body_bytes"] = json!(8 << 20);
+    let engine = crate::Engine::from_json(&p.to_string()).unwrap();
+    let facts = crate::Facts {
+        group_names: [("g-admins".to_string(), "Domain Admins".to_string())].into(),
+        ..Default::default()
+    };
+    let bulk: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({"method":"POST","path":"/Users","bulkId":format!("q{i}"),
+            "data":{"userName":format!("user{i}@example.com"),"nickName":"x".repeat(600)}})
+        })
+        .collect();
+    let members: Vec<Value> = (0..20_000)
+        .map(|m| json!({"value": format!("2819c223-7f76-453a-919d-{m:012}")}))
+        .collect();
+    let requests = [
+        (
+            json!({"method":"POST","path":"/scim/v2/Bulk","body":{"Operations":bulk}}),
+            200,
+        ),
+        (
+            json!({"method":"PATCH","path":"/scim/v2/Groups/g-admins",
+            "body":{"Operations":[{"op":"add","path":"members","value":members}]}}),
+            403,
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (i, (r, status)) in requests.into_iter().enumerate() {
+        let r: HttpRequest = serde_json::from_value(r).unwrap();
+        let e = engine.evaluate_request(&r, &facts);
+        let req = RequestFacts {
+            time_ms: at("2026-04-01") + i as u64,
+            audit_id: format!("cut-{i}"),
+            method: r.method.clone(),
+            path: r.path.clone(),
+            ..RequestFacts::default()
+        };
+        let done = Completion {
+            status: Some(status),
+            ..Completion::default()
+        };
+        let line = e.audit_record(&req, &done);
+        assert!(line.len() <= 65536, "{}", line.len());
+        lines.push(line);
+    }
+    let listed = |i: usize, f: &dyn Fn(&Value) -> usize| {
+        f(&serde_json::from_str::<Value>(&lines[i]).unwrap())
+    };
+    let events_listed = listed(0, &|r| r["events"].as_array().unwrap().len());
+    let members_listed = listed(1, &|r| r["events"][0]["members"].as_array().unwrap().len());
+    assert!(events_listed < 1000 && members_listed < 20_000);
+
+    let r = run(&lines);
+    let count = |kind: &str| {
+        r.lifecycle
+            .events
+            .iter()
+            .find(|k| k.kind == kind)
+            .map(|k| (k.applied, k.blocked))
+    };
+    assert_eq!(count("user_provisioned"), Some((1000, 0)));
+    assert_eq!(count("group_member_added"), Some((0, 1)));
+    assert_eq!(r.summary.events_applied, 1000);
+    let i = &r.input.stats;
+    assert_eq!(i.truncated_records, 2);
+    assert_eq!(i.events_not_listed, (1000 - events_listed) as u64);
+    assert_eq!(i.members_not_listed, (20_000 - members_listed) as u64);
+    let attempt = &r.privileged.blocked_attempts[0];
+    assert_eq!(attempt.target_id, "g-admins");
+    assert!(attempt
+        .rules
+        .contains(&"privileged-group-member-add".to_string()));
+    assert_eq!(attempt.values[0], "2819c223-7f76-453a-919d-000000000000");
+    let group = r
+        .lifecycle
+        .groups
+        .iter()
+        .find(|g| g.id == "g-admins")
+        .unwrap();
+    assert!(
+        group.events[0].detail.contains("20000"),
+        "{}",
+        group.events[0].detail
+    );
+    assert!(super::text::render_text(&r).contains("2 records were cut to fit"));
+}

@@ -53,6 +53,13 @@ fn header(o: &mut String, r: &Report) {
         "input: {} lines, {} SCIM writes, {} access events, {} duplicates, {} foreign lines skipped, {} malformed",
         i.lines, i.scim_writes, i.access_events, i.duplicates, i.foreign_lines, i.malformed_lines
     );
+    if i.truncated_records > 0 {
+        out!(
+            o,
+            "  {} records were cut to fit audit.max_record_bytes: their counts are complete, but {} events and {} members are not listed by id",
+            i.truncated_records, i.events_not_listed, i.members_not_listed
+        );
+    }
     for m in &r.input.malformed {
         out!(
             o,

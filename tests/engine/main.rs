@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod bound;
 mod cases;
 mod compact;
 mod errors;

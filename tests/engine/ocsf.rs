@@ -682,8 +682,16 @@ fn the_checker_rejects_what_the_schema_forbids() {
         "unknown attribute"
     );
     assert!(
-        !broken(&|e| e["action_id"] = json!(2)).is_empty(),
+        !broken(&|e| {
+            e["action_id"] = json!(2);
+            e["metadata"].as_object_mut().unwrap().remove("profiles");
+        })
+        .is_empty(),
         "profile attribute without the profile"
+    );
+    assert!(
+        !broken(&|e| e["policy"] = json!({"sha256": "x"})).is_empty(),
+        "not an attribute of the policy object"
     );
     assert!(
         !broken(&|e| e["activity_name"] = json!("Remove")).is_empty(),

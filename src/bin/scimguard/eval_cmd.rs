@@ -99,8 +99,10 @@ fn ocsf(e: &Evaluation, r: &HttpRequest, n: usize, time_ms: Option<u64>) {
         method: r.method.clone(),
         path: r.path.clone(),
     };
-    for event in e.ocsf_events(&facts, &Completion::default()) {
-        println!("{event}");
+    // Each event as the filter ships it: at most `audit.max_record_bytes` long.
+    let ctx = scimguard::audit::ocsf::Context::default();
+    for line in e.ocsf_lines(&facts, &Completion::default(), &ctx) {
+        println!("{}", line.text);
     }
 }
 

@@ -96,9 +96,27 @@ impl Compiler<'_> {
 
     pub(super) fn audit(&mut self, v: &Value) -> AuditSettings {
         let mut a = AuditSettings::default();
-        let Some(o) = self.members(v, "/audit", &["format", "collector"], "`audit`") else {
+        let keys = ["format", "collector", "max_record_bytes"];
+        let Some(o) = self.members(v, "/audit", &keys, "`audit`") else {
             return a;
         };
+        if let Some(v) = o.field("max_record_bytes") {
+            let (min, max) = (
+                AuditSettings::MIN_MAX_RECORD_BYTES,
+                AuditSettings::MAX_MAX_RECORD_BYTES,
+            );
+            match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+                Some(n) if (min..=max).contains(&n) => a.max_record_bytes = n,
+                _ => self.err(
+                    "/audit/max_record_bytes",
+                    format!("expected the longest audit line in bytes, a whole number from {min} to {max}"),
+                    Some(format!(
+                        "the default is {}; log shippers often cut lines at 16 KiB to 256 KiB",
+                        AuditSettings::DEFAULT_MAX_RECORD_BYTES
+                    )),
+                ),
+            }
+        }
         if let Some(v) = o.field("format") {
             a.format = match self.choice(v, "/audit/format", &["scimguard", "ocsf", "both"]) {
                 Some("ocsf") => AuditFormat::Ocsf,
