@@ -585,6 +585,7 @@ fn cut_records_count_right() {
     use crate::scim::HttpRequest;
     let mut p: Value = serde_json::from_str(include_str!("../../policies/default.json")).unwrap();
     p["limits"]["max_body_bytes"] = json!(8 << 20);
+    p["limits"]["max_values_per_operation"] = json!(20_000);
     let engine = crate::Engine::from_json(&p.to_string()).unwrap();
     let facts = crate::Facts {
         group_names: [("g-admins".to_string(), "Domain Admins".to_string())].into(),

@@ -36,7 +36,7 @@ class Bounds:
         self.collector, self.webhook = Sink("collector"), Sink("webhook")
         policy = json.loads((ROOT / "policies" / "audit-trail.json").read_text())
         # Below Envoy's 2 MiB per-connection buffer (envoy.yaml), above a 100,000-member PATCH.
-        policy["limits"] = {"max_body_bytes": 2_090_000}
+        policy["limits"] = {"max_body_bytes": 2_090_000, "max_values_per_operation": 100_000}
         policy["privileged_groups"]["ids"] = [GROUP]
         policy["audit"]["collector"].update(flush_interval_ms=100)
         policy["detections"]["actor_risk"]["blocked_attempts"] = 100

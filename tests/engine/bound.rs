@@ -18,10 +18,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The default policy with a larger body limit (a 100,000-member PATCH is ~2 MB), and `max`.
+/// The default policy with larger body and values-per-operation limits (a 100,000-member PATCH is
+/// ~2 MB), and `max`.
 fn policy(max: Option<usize>) -> String {
     let mut p = crate::default_policy();
     p["limits"]["max_body_bytes"] = json!(8 << 20);
+    p["limits"]["max_values_per_operation"] = json!(100_000);
     p["limits"]["max_operations"] = json!(1000);
     if let Some(max) = max {
         p["audit"] = json!({ "max_record_bytes": max });
