@@ -3,7 +3,9 @@
 //! POST to a collection: every attribute present is an `add`. PUT: every attribute present is a
 //! `replace` (absent rule-relevant attributes get a `possible_clear` change: the server may clear
 //! them). PATCH: each operation in order, path-less values expanded key by key. DELETE: a delete
-//! event. Bulk: see `bulk`. Where upstreams read the same bytes differently, the most dangerous
+//! event. A PATCH without `Operations` is a SCIM 1.1 partial resource (`scim1_patch`). Every
+//! attribute named is checked against the schema (`schema`); two spellings of one attribute in one
+//! object are refused as duplicates. Bulk: see `bulk`. Where upstreams read the same bytes differently, the most dangerous
 //! plausible reading is taken and flagged (`string_boolean`, `remove_listed_or_all`…).
 
 use serde::Serialize;
@@ -13,12 +15,16 @@ use super::attribute::{self, AttrRef};
 use super::change::{Change, Event, EventKind, Op, Operation};
 use super::endpoint::{Endpoint, Method, ResourceType};
 use super::error::ScimError;
-use super::path::{self, Filter};
+use super::path::{self, CompareOp, Filter};
+use super::schema::{Schema, UnknownAttribute};
 use super::request::RequestView;
 use super::strict_json;
 use crate::scim::bulk;
 
 mod lifecycle;
+mod scim1;
+
+use scim1::is_patch_op;
 
 /// Limits and names the normaliser needs from the policy.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +35,8 @@ pub struct Limits<'a> {
     pub sensitive: &'a [String],
     pub base_paths: &'a [String],
     pub resource_types: &'a [String],
+    /// The attributes writes may name (RFC 7643 core + what the policy declares).
+    pub schema: &'a Schema,
 }
 
 /// A normalised SCIM write.
@@ -305,6 +313,9 @@ impl<'l> Builder<'l> {
     }
 
     fn patch(&mut self, body: Map<String, Value>) -> Result<(), ScimError> {
+        if !is_patch_op(&body) {
+            return self.scim1_patch(body);
+        }
         let mut ops = None;
         for (k, v) in body {
             if k.eq_ignore_ascii_case("Operations") {
@@ -418,18 +429,23 @@ impl<'l> Builder<'l> {
         if attr.attribute == "active" && (value.is_array() || value.is_object()) {
             return Err(ScimError::value("`active` must be a boolean"));
         }
+        let unknown = self.unknown_attribute(&attr, filter.as_ref(), &value)?;
         let (values, mut flags) = self.values_of(&attr, value)?;
         let mut change = self.change(op, &attr, filter.as_ref(), values);
         change.flags.append(&mut flags);
+        if unknown {
+            change.flags.push("unknown_attribute");
+        }
         let first_event = self.op.events.len();
         if self.groups() {
             self.group_events(&mut change, filter.as_ref());
         } else if self.users() {
             self.user_events(&mut change)?;
         }
-        if self.is_sensitive(&change.attribute) {
+        if unknown || self.is_sensitive(&change.attribute) {
             // Events are derived from the real values (a boolean must stay a boolean); what leaves
-            // the engine, the change and the events it produced, carries none of them.
+            // the engine, the change and the events it produced, carries none of them. What an
+            // unknown attribute holds cannot be told (an alias of a certificate?): never recorded.
             redact(&mut change.values);
             for e in self.op.events.iter_mut().skip(first_event) {
                 redact(&mut e.values);
@@ -439,6 +455,25 @@ impl<'l> Builder<'l> {
         }
         self.op.changes.push(change);
         Ok(())
+    }
+
+    /// Whether `attr` is outside the schema: `Err` under `unknown_attribute: block`, `Ok(true)`
+    /// (flag it) under `allow`.
+    fn unknown_attribute(
+        &self,
+        attr: &AttrRef,
+        filter: Option<&Filter>,
+        value: &Value,
+    ) -> Result<bool, ScimError> {
+        let schema = self.limits.schema;
+        match schema.check(&self.op.resource_type, attr, filter, value) {
+            Ok(()) => Ok(false),
+            Err(_) if schema.unknown == UnknownAttribute::Allow => Ok(true),
+            Err(u) => Err(ScimError::unknown_attribute(
+                &u.0,
+                self.op.resource_type.as_str(),
+            )),
+        }
     }
 
     /// The values written, one per element, with Entra's JSON-in-string roles decoded.
@@ -539,16 +574,20 @@ fn redact_name(name: &mut Option<String>) {
 /// Expands a resource body or a path-less PATCH value into `(attribute, value)` pairs: plain,
 /// dotted (`name.givenName`) and URN-qualified keys, and extension objects under their URN.
 /// `id`, `meta` and `schemas` are read-only and skipped (RFC 7644 §3.3).
+/// Two keys naming one attribute (`userName` and `urn:…:User:userName`, or `name` and
+/// `name.givenName`) are refused: servers keep the first, the last, or merge.
 fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
     let mut out = Vec::with_capacity(obj.len());
+    let mut keys: Vec<String> = Vec::with_capacity(obj.len());
     for (key, value) in obj {
         if attribute::is_schema_urn(&key) {
             let Value::Object(inner) = value else {
                 return Err(ScimError::value(format!("`{key}` must hold an object")));
             };
             for (k, v) in inner {
-                let attr = attribute::parse(&format!("{key}:{k}"))?;
-                out.push((attr, v));
+                let whole = format!("{key}:{k}");
+                let attr = attribute::parse(&whole)?;
+                push_unique(&mut out, &mut keys, whole, attr, v)?;
             }
             continue;
         }
@@ -556,9 +595,35 @@ fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
         if matches!(attr.attribute.as_str(), "id" | "meta" | "schemas") {
             continue;
         }
-        out.push((attr, value));
+        push_unique(&mut out, &mut keys, key, attr, value)?;
     }
     Ok(out)
+}
+
+fn push_unique(
+    out: &mut Vec<(AttrRef, Value)>,
+    keys: &mut Vec<String>,
+    key: String,
+    attr: AttrRef,
+    value: Value,
+) -> Result<(), ScimError> {
+    let clash = out.iter().zip(keys.iter()).find(|((a, _), _)| {
+        a.attribute.eq_ignore_ascii_case(&attr.attribute)
+            && (a.sub_attribute.is_none()
+                || attr.sub_attribute.is_none()
+                || a.sub_attribute == attr.sub_attribute)
+    });
+    if let Some((_, first)) = clash {
+        return Err(ScimError::syntax(format!(
+            "`{}` and `{}` name the same attribute `{}`",
+            first.escape_default(),
+            key.escape_default(),
+            attr.attribute
+        )));
+    }
+    out.push((attr, value));
+    keys.push(key);
+    Ok(())
 }
 
 /// Decodes `{"value":"{\"id\":…}"}` or `"{…}"` (JSON inside a string, as Entra sends roles).
