@@ -103,14 +103,19 @@ pub fn teaches_names(path: &str, base_paths: &[String], custom: &[String]) -> bo
     matches!(classify(path, base_paths, custom), Ok(Route::Scim(ep)) if ep.resource_type == ResourceType::Groups)
 }
 
-/// Groups whose displayName a write may change: replaced (PUT), deleted, or given a `displayName`
-/// (PATCH, Bulk). Once the upstream has applied it, their learned names are stale.
+/// Groups whose displayName a write may change: replaced (PUT), deleted, given a `displayName`
+/// (PATCH, Bulk), or written an attribute outside the schema (allowed by
+/// `on_error.unknown_attribute: allow`; it may be an alias the upstream reads as `displayName`).
+/// Once the upstream has applied it, their learned names are stale.
 pub fn renamed(e: &Evaluation) -> Vec<String> {
     let ops = e.normalized.iter().flat_map(|n| n.operations.iter());
     ops.filter(|op| op.resource_type == ResourceType::Groups)
         .filter(|op| {
             matches!(op.method, Method::Put | Method::Delete)
-                || op.changes.iter().any(|c| c.is("displayName"))
+                || op
+                    .changes
+                    .iter()
+                    .any(|c| c.is("displayName") || c.flags.contains(&"unknown_attribute"))
         })
         .filter_map(|op| op.resource_id.clone())
         .collect()
