@@ -15,6 +15,7 @@ mod notify;
 mod ocsf;
 mod properties;
 mod records;
+mod schema;
 
 use scimguard::Engine;
 use serde_json::Value;
