@@ -103,8 +103,7 @@ pub fn is_schema_urn(key: &str) -> bool {
     if !starts_with_urn(key) {
         return false;
     }
-    if is_enterprise(key) || CORE_ALIASES.iter().any(|u| u.eq_ignore_ascii_case(key))
-    {
+    if is_enterprise(key) || CORE_ALIASES.iter().any(|u| u.eq_ignore_ascii_case(key)) {
         return true;
     }
     let last = key.rsplit(':').next().unwrap_or_default();

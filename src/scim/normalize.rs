@@ -16,8 +16,8 @@ use super::change::{Change, Event, EventKind, Op, Operation};
 use super::endpoint::{Endpoint, Method, ResourceType};
 use super::error::ScimError;
 use super::path::{self, CompareOp, Filter};
-use super::schema::{Schema, UnknownAttribute};
 use super::request::RequestView;
+use super::schema::{Schema, UnknownAttribute};
 use super::strict_json;
 use crate::scim::bulk;
 

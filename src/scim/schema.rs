@@ -166,7 +166,10 @@ impl Schema {
             ResourceType::Groups => &mut self.groups,
             _ => &mut self.users,
         };
-        match list.iter_mut().find(|a| a.name.eq_ignore_ascii_case(&attr.name)) {
+        match list
+            .iter_mut()
+            .find(|a| a.name.eq_ignore_ascii_case(&attr.name))
+        {
             Some(existing) => merge_subs(existing, attr.sub_attributes),
             None => list.push(attr),
         }
@@ -204,7 +207,9 @@ impl Schema {
 
     /// Whether `urn` is a declared extension schema (the enterprise one included).
     pub fn has_extension(&self, urn: &str) -> bool {
-        self.extensions.iter().any(|e| e.urn.eq_ignore_ascii_case(urn))
+        self.extensions
+            .iter()
+            .any(|e| e.urn.eq_ignore_ascii_case(urn))
     }
 
     /// Checks a canonical attribute reference (and the filter of its PATCH path, and the keys of
@@ -367,12 +372,22 @@ mod tests {
 
     #[test]
     fn complex_values_name_sub_attributes() {
-        assert!(check(ResourceType::Groups, "members", json!([{"value": "u", "$ref": "r"}])).is_ok());
+        assert!(check(
+            ResourceType::Groups,
+            "members",
+            json!([{"value": "u", "$ref": "r"}])
+        )
+        .is_ok());
         assert_eq!(
             check(ResourceType::Groups, "members", json!([{"ref": "r"}])),
             Err(Unknown("members.ref".into()))
         );
-        assert!(check(ResourceType::Groups, "members", json!({"members": [{"value": "u"}]})).is_ok());
+        assert!(check(
+            ResourceType::Groups,
+            "members",
+            json!({"members": [{"value": "u"}]})
+        )
+        .is_ok());
         assert!(check(ResourceType::Users, "name", json!({"given_name": "x"})).is_err());
     }
 
@@ -380,14 +395,24 @@ mod tests {
     fn policy_declares_attributes_and_extensions() {
         let mut s = Schema::default();
         s.add_attribute(&ResourceType::Users, def("badgeId", &[]));
-        s.add_extension("urn:acme:params:scim:schemas:extension:acme:2.0:User", vec![def("clearance", &["level"])]);
+        s.add_extension(
+            "urn:acme:params:scim:schemas:extension:acme:2.0:User",
+            vec![def("clearance", &["level"])],
+        );
         let badge = parse("BADGEID").unwrap();
-        assert!(s.check(&ResourceType::Users, &badge, None, &json!("1")).is_ok());
-        assert!(s.check(&ResourceType::Groups, &badge, None, &json!("1")).is_err());
-        let c = parse("urn:acme:params:scim:schemas:extension:acme:2.0:User:clearance.level").unwrap();
+        assert!(s
+            .check(&ResourceType::Users, &badge, None, &json!("1"))
+            .is_ok());
+        assert!(s
+            .check(&ResourceType::Groups, &badge, None, &json!("1"))
+            .is_err());
+        let c =
+            parse("urn:acme:params:scim:schemas:extension:acme:2.0:User:clearance.level").unwrap();
         assert!(s.check(&ResourceType::Users, &c, None, &json!("1")).is_ok());
         let other = parse("urn:acme:params:scim:schemas:extension:acme:2.0:User:isAdmin").unwrap();
-        assert!(s.check(&ResourceType::Users, &other, None, &json!(true)).is_err());
+        assert!(s
+            .check(&ResourceType::Users, &other, None, &json!(true))
+            .is_err());
         assert!(s.has_extension("URN:acme:params:scim:schemas:extension:acme:2.0:User"));
     }
 }

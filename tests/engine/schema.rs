@@ -69,7 +69,9 @@ fn block_refuses_whatever_on_invalid_says() {
     assert_eq!(out["error"]["scimType"], "invalidPath");
     let reply = ev.reply().unwrap();
     assert_eq!(reply.status, 400);
-    assert!(reply.body.contains("`display_name` is not an attribute of Groups"));
+    assert!(reply
+        .body
+        .contains("`display_name` is not an attribute of Groups"));
     // An ordinary invalid request still follows `on_error.invalid`.
     let ev = eval(&e, "PATCH", "/scim/v2/Groups/g1", json!({"Operations": []}));
     assert_eq!(ev.to_json()["decision"], "tag");
@@ -91,7 +93,12 @@ fn a_rule_can_block_unknown_attributes_where_they_matter() {
         json!({"displayName": "Marketing", "display_name": "Domain Admins"}),
     );
     assert_eq!(group.rule_ids(), ["unknown-attribute-on-group"]);
-    let user = eval(&e, "POST", "/scim/v2/Users", json!({"userName": "a", "badge": "b"}));
+    let user = eval(
+        &e,
+        "POST",
+        "/scim/v2/Users",
+        json!({"userName": "a", "badge": "b"}),
+    );
     assert_eq!(user.to_json()["decision"], "allow");
 }
 

@@ -32,13 +32,20 @@ impl Compiler<'_> {
 
     /// `{"Users": [attribute…], "Groups": [attribute…]}`.
     fn core_attributes(&mut self, v: &Value, schema: &mut Schema) {
-        let Some(o) = self.members(v, "/schema/attributes", &["Users", "Groups"], "`attributes`")
-        else {
+        let Some(o) = self.members(
+            v,
+            "/schema/attributes",
+            &["Users", "Groups"],
+            "`attributes`",
+        ) else {
             return;
         };
-        for (rt, list) in [("Users", ResourceType::Users), ("Groups", ResourceType::Groups)]
-            .iter()
-            .filter_map(|(k, rt)| o.field(k).map(|l| (rt, l)))
+        for (rt, list) in [
+            ("Users", ResourceType::Users),
+            ("Groups", ResourceType::Groups),
+        ]
+        .iter()
+        .filter_map(|(k, rt)| o.field(k).map(|l| (rt, l)))
         {
             let at = format!("/schema/attributes/{}", rt.as_str());
             for d in self.attribute_list(list, &at) {
@@ -100,12 +107,17 @@ impl Compiler<'_> {
         for (i, item) in list.iter().enumerate() {
             let at = format!("{at}/{i}");
             let d = match item {
-                Value::String(name) => self
-                    .attr_name(name, &at)
-                    .then(|| AttrDef { name: name.clone(), sub_attributes: Vec::new() }),
+                Value::String(name) => self.attr_name(name, &at).then(|| AttrDef {
+                    name: name.clone(),
+                    sub_attributes: Vec::new(),
+                }),
                 Value::Object(_) => self.attribute_object(item, &at),
                 _ => {
-                    self.err(&at, "expected an attribute name or `{\"name\", \"sub_attributes\"}`", None);
+                    self.err(
+                        &at,
+                        "expected an attribute name or `{\"name\", \"sub_attributes\"}`",
+                        None,
+                    );
                     None
                 }
             };
@@ -129,7 +141,10 @@ impl Compiler<'_> {
                 }
             }
         }
-        ok.then_some(AttrDef { name, sub_attributes: subs })
+        ok.then_some(AttrDef {
+            name,
+            sub_attributes: subs,
+        })
     }
 
     /// RFC 7643 §2.1 ATTRNAME (`$ref` allowed, as for sub-attributes).
@@ -154,28 +169,46 @@ impl Compiler<'_> {
             Value::Object(o) => match o.field("Resources") {
                 Some(Value::Array(l)) => (l.as_slice(), format!("{at}/Resources")),
                 Some(_) => {
-                    self.err(&format!("{at}/Resources"), "expected a list of schemas", None);
+                    self.err(
+                        &format!("{at}/Resources"),
+                        "expected a list of schemas",
+                        None,
+                    );
                     return;
                 }
                 None => (std::slice::from_ref(v), String::new()),
             },
             _ => {
-                self.err(at, "expected a /Schemas ListResponse, a list of schemas or one schema", None);
+                self.err(
+                    at,
+                    "expected a /Schemas ListResponse, a list of schemas or one schema",
+                    None,
+                );
                 return;
             }
         };
         for (i, s) in list.iter().enumerate() {
-            let at = if at.is_empty() { "/schema/schemas".to_string() } else { format!("{at}/{i}") };
+            let at = if at.is_empty() {
+                "/schema/schemas".to_string()
+            } else {
+                format!("{at}/{i}")
+            };
             self.schema_resource(s, &at, schema);
         }
     }
 
     fn schema_resource(&mut self, v: &Value, at: &str, schema: &mut Schema) {
         let Some(o) = v.as_object() else {
-            self.err(at, "expected a schema (an object with `id` and `attributes`)", None);
+            self.err(
+                at,
+                "expected a schema (an object with `id` and `attributes`)",
+                None,
+            );
             return;
         };
-        let Some(id) = self.required(o, at, "id").and_then(|id| self.string(id, &format!("{at}/id")))
+        let Some(id) = self
+            .required(o, at, "id")
+            .and_then(|id| self.string(id, &format!("{at}/id")))
         else {
             return;
         };
@@ -219,20 +252,33 @@ impl Compiler<'_> {
                         subs.extend(self.rfc_name(s, &format!("{at}/subAttributes/{j}")));
                     }
                 }
-                Some(_) => self.err(&format!("{at}/subAttributes"), "expected a list of attribute definitions", None),
+                Some(_) => self.err(
+                    &format!("{at}/subAttributes"),
+                    "expected a list of attribute definitions",
+                    None,
+                ),
                 None => {}
             }
-            out.push(AttrDef { name, sub_attributes: subs });
+            out.push(AttrDef {
+                name,
+                sub_attributes: subs,
+            });
         }
         out
     }
 
     fn rfc_name(&mut self, v: &Value, at: &str) -> Option<String> {
         let Some(o) = v.as_object() else {
-            self.err(at, "expected an attribute definition (an object with `name`)", None);
+            self.err(
+                at,
+                "expected an attribute definition (an object with `name`)",
+                None,
+            );
             return None;
         };
-        let name = self.required(o, at, "name").and_then(|n| self.string(n, &format!("{at}/name")))?;
+        let name = self
+            .required(o, at, "name")
+            .and_then(|n| self.string(n, &format!("{at}/name")))?;
         self.attr_name(&name, &format!("{at}/name")).then_some(name)
     }
 }

@@ -25,8 +25,10 @@ pub(super) fn is_patch_op(body: &Map<String, Value>) -> bool {
         k.eq_ignore_ascii_case("Operations")
             || k.eq_ignore_ascii_case("schemas")
                 && v.as_array().is_some_and(|l| {
-                    l.iter()
-                        .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_URN)))
+                    l.iter().any(|s| {
+                        s.as_str()
+                            .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_URN))
+                    })
                 })
     })
 }
@@ -34,7 +36,10 @@ pub(super) fn is_patch_op(body: &Map<String, Value>) -> bool {
 impl Builder<'_> {
     /// Applies a SCIM 1.1 partial-resource PATCH body.
     pub(super) fn scim1_patch(&mut self, mut body: Map<String, Value>) -> Result<(), ScimError> {
-        let meta_key = body.keys().find(|k| k.eq_ignore_ascii_case("meta")).cloned();
+        let meta_key = body
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case("meta"))
+            .cloned();
         let removals = match meta_key.and_then(|k| body.remove(&k)) {
             Some(meta) => removed_names(meta)?,
             None => Vec::new(),
@@ -148,12 +153,16 @@ fn removed_names(meta: Value) -> Result<Vec<String>, ScimError> {
         return Ok(Vec::new());
     };
     let Value::Array(list) = list else {
-        return Err(ScimError::value("`meta.attributes` must be a list of names"));
+        return Err(ScimError::value(
+            "`meta.attributes` must be a list of names",
+        ));
     };
     list.into_iter()
         .map(|v| match v {
             Value::String(s) => Ok(s),
-            _ => Err(ScimError::value("`meta.attributes` must be a list of names")),
+            _ => Err(ScimError::value(
+                "`meta.attributes` must be a list of names",
+            )),
         })
         .collect()
 }
