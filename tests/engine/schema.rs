@@ -128,3 +128,69 @@ fn the_default_schema_knows_every_rfc7643_attribute() {
     let out = eval(&e, "POST", "/scim/v2/Groups", group).to_json();
     assert!(out["error"].is_null(), "{out}");
 }
+
+#[test]
+fn a_pasted_core_schema_adds_to_its_resource_type() {
+    let e = crate::default_engine_with(|p| {
+        p["schema"] = json!({"schemas": [{
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+            "id": "urn:ietf:params:scim:schemas:core:2.0:User",
+            "attributes": [{"name": "badge", "type": "complex", "mutability": "readWrite",
+                            "subAttributes": [{"name": "site", "type": "string"}]}]}]});
+    });
+    let ok = eval(
+        &e,
+        "POST",
+        "/scim/v2/Users",
+        json!({"userName": "a", "badge": {"site": "HQ"}}),
+    );
+    assert!(ok.to_json()["error"].is_null(), "{}", ok.to_json());
+    let sub = eval(
+        &e,
+        "POST",
+        "/scim/v2/Users",
+        json!({"userName": "a", "badge": {"room": "1"}}),
+    );
+    assert_eq!(sub.to_json()["error"]["scimType"], "invalidPath");
+    let group = eval(
+        &e,
+        "POST",
+        "/scim/v2/Groups",
+        json!({"displayName": "g", "badge": {"site": "HQ"}}),
+    );
+    assert_eq!(group.to_json()["error"]["scimType"], "invalidPath");
+}
+
+#[test]
+fn schema_errors_name_field_and_line() {
+    let text = r#"{
+  "version": 1,
+  "on_error": {"unknown_attribute": "alow"},
+  "schema": {
+    "attributes": {"Users": ["badge number"], "Group": []},
+    "extensions": {"urn:ietf:params:scim:schemas:core:2.0:User": ["a"], "acme": ["b"]},
+    "schemas": {"Resources": [{"id": "urn:x:y:User", "attributes": [{"type": "string"}]}]}
+  },
+  "rules": []
+}"#;
+    let errors = Engine::from_json(text).unwrap_err().0;
+    let got: Vec<(String, Option<usize>)> =
+        errors.iter().map(|e| (e.pointer.clone(), e.line)).collect();
+    for (pointer, line) in [
+        ("/on_error/unknown_attribute", 3),
+        ("/schema/attributes/Users/0", 5),
+        ("/schema/attributes/Group", 5),
+        (
+            "/schema/extensions/urn:ietf:params:scim:schemas:core:2.0:User",
+            6,
+        ),
+        ("/schema/extensions/acme", 6),
+        ("/schema/schemas/Resources/0/attributes/0", 7),
+    ] {
+        assert!(
+            got.contains(&(pointer.to_string(), Some(line))),
+            "{pointer} at line {line} not in {got:?}"
+        );
+    }
+    assert_eq!(errors.len(), 6, "{errors:?}");
+}
