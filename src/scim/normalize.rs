@@ -381,6 +381,7 @@ impl<'l> Builder<'l> {
             .find(|op| name.eq_ignore_ascii_case(op.as_str()))
             .ok_or_else(|| ScimError::syntax("`op` must be `add`, `replace` or `remove`"))?;
         match path {
+            Some(Value::String(p)) if attribute::is_schema_urn(&p) => self.schema_op(op, &p, value),
             Some(Value::String(p)) => {
                 let parsed = path::parse(&p)?;
                 if matches!(parsed.attr.attribute.as_str(), "id" | "meta" | "schemas") {
@@ -416,6 +417,37 @@ impl<'l> Builder<'l> {
             }
             Some(_) => Err(ScimError::path("`path` must be a string")),
         }
+    }
+
+    /// A PATCH whose path is a schema URN (`urn:…:enterprise:2.0:User`): the value holds that
+    /// schema's attributes, each written as if named `URN:attribute`; a `remove` removes every
+    /// attribute the schema has (so removing the enterprise extension removes the manager).
+    fn schema_op(&mut self, op: Op, urn: &str, value: Option<Value>) -> Result<(), ScimError> {
+        if op == Op::Remove {
+            let Some(names) = self.limits.schema.extension_attributes(urn) else {
+                // Not an extension the schema knows: an unknown attribute (refused or flagged).
+                let attr = attribute::parse(urn)?;
+                return self.apply(op, attr, None, Value::Null);
+            };
+            for name in names {
+                let attr = attribute::parse(&format!("{urn}:{name}"))?;
+                self.apply(op, attr, None, Value::Null)?;
+            }
+            return Ok(());
+        }
+        let Some(value @ Value::Object(_)) = value else {
+            return Err(ScimError::value(format!(
+                "`{}` with the path `{}` needs an object `value`",
+                op.as_str(),
+                urn.escape_default()
+            )));
+        };
+        let mut body = Map::with_capacity(1);
+        body.insert(urn.to_string(), value);
+        for (attr, v) in expand(body)? {
+            self.apply(op, attr, None, v)?;
+        }
+        Ok(())
     }
 
     /// Records one attribute change and the lifecycle events it implies.
@@ -573,7 +605,8 @@ fn redact_name(name: &mut Option<String>) {
 
 /// Expands a resource body or a path-less PATCH value into `(attribute, value)` pairs: plain,
 /// dotted (`name.givenName`) and URN-qualified keys, and extension objects under their URN.
-/// `id`, `meta` and `schemas` are read-only and skipped (RFC 7644 §3.3).
+/// `id`, `meta` and `schemas` are read-only and skipped (RFC 7644 §3.3), as is `schemas` inside
+/// an extension object.
 /// Two keys naming one attribute (`userName` and `urn:…:User:userName`, or `name` and
 /// `name.givenName`) are refused: servers keep the first, the last, or merge.
 fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
@@ -584,7 +617,11 @@ fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
             let Value::Object(inner) = value else {
                 return Err(ScimError::value(format!("`{key}` must hold an object")));
             };
-            for (k, v) in inner {
+            // An extension object may repeat its own `schemas` (scim2-models serialises it).
+            for (k, v) in inner
+                .into_iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+            {
                 let whole = format!("{key}:{k}");
                 let attr = attribute::parse(&whole)?;
                 push_unique(&mut out, &mut keys, whole, attr, v)?;

@@ -205,11 +205,12 @@ impl Schema {
         }
     }
 
-    /// Whether `urn` is a declared extension schema (the enterprise one included).
-    pub fn has_extension(&self, urn: &str) -> bool {
+    /// The attribute names of the extension schema `urn` (enterprise included), if it is one.
+    pub fn extension_attributes(&self, urn: &str) -> Option<Vec<String>> {
         self.extensions
             .iter()
-            .any(|e| e.urn.eq_ignore_ascii_case(urn))
+            .find(|e| e.urn.eq_ignore_ascii_case(urn))
+            .map(|e| e.attributes.iter().map(|a| a.name.clone()).collect())
     }
 
     /// Checks a canonical attribute reference (and the filter of its PATCH path, and the keys of
@@ -413,6 +414,10 @@ mod tests {
         assert!(s
             .check(&ResourceType::Users, &other, None, &json!(true))
             .is_err());
-        assert!(s.has_extension("URN:acme:params:scim:schemas:extension:acme:2.0:User"));
+        assert_eq!(
+            s.extension_attributes("URN:acme:params:scim:schemas:extension:acme:2.0:User"),
+            Some(vec!["clearance".to_string()])
+        );
+        assert_eq!(s.extension_attributes("urn:other:2.0:User"), None);
     }
 }
