@@ -8,6 +8,8 @@
 //! object are refused as duplicates. Bulk: see `bulk`. Where upstreams read the same bytes differently, the most dangerous
 //! plausible reading is taken and flagged (`string_boolean`, `remove_listed_or_all`…).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -611,7 +613,7 @@ fn redact_name(name: &mut Option<String>) {
 /// `name.givenName`) are refused: servers keep the first, the last, or merge.
 fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
     let mut out = Vec::with_capacity(obj.len());
-    let mut keys: Vec<String> = Vec::with_capacity(obj.len());
+    let mut seen = Seen::default();
     for (key, value) in obj {
         if attribute::is_schema_urn(&key) {
             let Value::Object(inner) = value else {
@@ -624,7 +626,8 @@ fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
             {
                 let whole = format!("{key}:{k}");
                 let attr = attribute::parse(&whole)?;
-                push_unique(&mut out, &mut keys, whole, attr, v)?;
+                seen.insert(&attr, whole)?;
+                out.push((attr, v));
             }
             continue;
         }
@@ -632,35 +635,54 @@ fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
         if matches!(attr.attribute.as_str(), "id" | "meta" | "schemas") {
             continue;
         }
-        push_unique(&mut out, &mut keys, key, attr, value)?;
+        seen.insert(&attr, key)?;
+        out.push((attr, value));
     }
     Ok(out)
 }
 
-fn push_unique(
-    out: &mut Vec<(AttrRef, Value)>,
-    keys: &mut Vec<String>,
-    key: String,
-    attr: AttrRef,
-    value: Value,
-) -> Result<(), ScimError> {
-    let clash = out.iter().zip(keys.iter()).find(|((a, _), _)| {
-        a.attribute.eq_ignore_ascii_case(&attr.attribute)
-            && (a.sub_attribute.is_none()
-                || attr.sub_attribute.is_none()
-                || a.sub_attribute == attr.sub_attribute)
-    });
-    if let Some((_, first)) = clash {
-        return Err(ScimError::syntax(format!(
-            "`{}` and `{}` name the same attribute `{}`",
-            first.escape_default(),
-            key.escape_default(),
-            attr.attribute
-        )));
+/// The attributes one object has named so far, by folded name, with the key that named each
+/// (a map, so a body of many keys costs `n log n`, not `n²`).
+#[derive(Default)]
+struct Seen(BTreeMap<String, Named>);
+
+#[derive(Default)]
+struct Named {
+    /// The key naming the whole attribute.
+    whole: Option<String>,
+    /// Keys naming one sub-attribute, by folded sub-attribute name.
+    subs: BTreeMap<String, String>,
+}
+
+impl Seen {
+    fn insert(&mut self, attr: &AttrRef, key: String) -> Result<(), ScimError> {
+        let named = self
+            .0
+            .entry(attr.attribute.to_ascii_lowercase())
+            .or_default();
+        let clash = match &attr.sub_attribute {
+            None => named.whole.as_ref().or(named.subs.values().next()),
+            Some(sub) => named
+                .whole
+                .as_ref()
+                .or(named.subs.get(&sub.to_ascii_lowercase())),
+        };
+        if let Some(first) = clash {
+            return Err(ScimError::syntax(format!(
+                "`{}` and `{}` name the same attribute `{}`",
+                first.escape_default(),
+                key.escape_default(),
+                attr.attribute
+            )));
+        }
+        match &attr.sub_attribute {
+            None => named.whole = Some(key),
+            Some(sub) => {
+                named.subs.insert(sub.to_ascii_lowercase(), key);
+            }
+        }
+        Ok(())
     }
-    out.push((attr, value));
-    keys.push(key);
-    Ok(())
 }
 
 /// Decodes `{"value":"{\"id\":…}"}` or `"{…}"` (JSON inside a string, as Entra sends roles).
