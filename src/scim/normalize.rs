@@ -641,31 +641,31 @@ fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
     Ok(out)
 }
 
-/// The attributes one object has named so far, by folded name, with the key that named each
-/// (a map, so a body of many keys costs `n log n`, not `n²`).
+/// The attributes one object has named so far, with the key that named each: `attr` for the whole
+/// attribute, `attr\0sub` for one sub-attribute, folded (a map, so a body of many keys costs
+/// `n log n`, not `n²`).
 #[derive(Default)]
-struct Seen(BTreeMap<String, Named>);
-
-#[derive(Default)]
-struct Named {
-    /// The key naming the whole attribute.
-    whole: Option<String>,
-    /// Keys naming one sub-attribute, by folded sub-attribute name.
-    subs: BTreeMap<String, String>,
-}
+struct Seen(BTreeMap<String, String>);
 
 impl Seen {
     fn insert(&mut self, attr: &AttrRef, key: String) -> Result<(), ScimError> {
-        let named = self
-            .0
-            .entry(attr.attribute.to_ascii_lowercase())
-            .or_default();
-        let clash = match &attr.sub_attribute {
-            None => named.whole.as_ref().or(named.subs.values().next()),
-            Some(sub) => named
-                .whole
-                .as_ref()
-                .or(named.subs.get(&sub.to_ascii_lowercase())),
+        let whole = attr.attribute.to_ascii_lowercase();
+        let (slot, clash) = match &attr.sub_attribute {
+            None => {
+                let subs = format!("{whole}\0");
+                let first_sub = self
+                    .0
+                    .range(subs.clone()..)
+                    .next()
+                    .filter(|(k, _)| k.starts_with(&subs));
+                let clash = self.0.get(&whole).or(first_sub.map(|(_, v)| v));
+                (whole, clash)
+            }
+            Some(sub) => {
+                let slot = format!("{whole}\0{}", sub.to_ascii_lowercase());
+                let clash = self.0.get(&whole).or(self.0.get(&slot));
+                (slot, clash)
+            }
         };
         if let Some(first) = clash {
             return Err(ScimError::syntax(format!(
@@ -675,12 +675,7 @@ impl Seen {
                 attr.attribute
             )));
         }
-        match &attr.sub_attribute {
-            None => named.whole = Some(key),
-            Some(sub) => {
-                named.subs.insert(sub.to_ascii_lowercase(), key);
-            }
-        }
+        self.0.insert(slot, key);
         Ok(())
     }
 }
@@ -725,4 +720,36 @@ pub(crate) fn patch_array(
     let mut b = Builder::new(Method::Patch, resource_type.clone(), id, bulk_id, limits);
     b.patch_ops(ops)?;
     Ok(b.op)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn expanded(body: Value) -> Result<usize, ScimError> {
+        let Value::Object(map) = body else { panic!() };
+        expand(map).map(|v| v.len())
+    }
+
+    #[test]
+    fn two_spellings_of_one_attribute_are_duplicates() {
+        let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+        for body in [
+            serde_json::json!({"userName": "a", format!("{core}:userName"): "b"}),
+            serde_json::json!({"name": {}, "name.givenName": "b"}),
+            serde_json::json!({"name.givenName": "b", "NAME": {}}),
+            serde_json::json!({"name.givenName": "a", format!("{core}:name.GIVENNAME"): "b"}),
+            serde_json::json!({"manager": "m", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": "n"}}),
+            serde_json::json!({"department": "a", "urn:scim:schemas:extension:enterprise:1.0": {"department": "b"}}),
+        ] {
+            let e = expanded(body.clone()).unwrap_err();
+            assert!(
+                e.detail.contains("name the same attribute"),
+                "{body}: {e:?}"
+            );
+        }
+        let distinct = serde_json::json!({"name.givenName": "a", "name.familyName": "b", "nameX": 1, "nickName": "n"});
+        assert_eq!(expanded(distinct).unwrap(), 4);
+    }
 }
