@@ -5,8 +5,8 @@
 //! attribute by its schema spelling (`userName`), an enterprise attribute as
 //! `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager` (also when sent unqualified,
 //! as Entra does for `manager`, or under SCIM 1.0's `urn:scim:schemas:extension:enterprise:1.0`),
-//! anything else lower-cased. Whether a name is known at all is `schema`'s question. Only ASCII names are accepted: Unicode
-//! case folding (`ſ` → `s`) differs between servers.
+//! anything else lower-cased. Whether a name is known at all is `schema`'s question. Only ASCII
+//! names are accepted: Unicode case folding (`ſ` → `s`) differs between servers.
 
 use super::error::ScimError;
 

@@ -3,10 +3,10 @@
 //! POST to a collection: every attribute present is an `add`. PUT: every attribute present is a
 //! `replace` (absent rule-relevant attributes get a `possible_clear` change: the server may clear
 //! them). PATCH: each operation in order, path-less values expanded key by key. DELETE: a delete
-//! event. A PATCH without `Operations` is a SCIM 1.1 partial resource (`scim1_patch`). Every
-//! attribute named is checked against the schema (`schema`); two spellings of one attribute in one
-//! object are refused as duplicates. Bulk: see `bulk`. Where upstreams read the same bytes differently, the most dangerous
-//! plausible reading is taken and flagged (`string_boolean`, `remove_listed_or_all`…).
+//! event. A PATCH without `Operations` is a SCIM 1.1 partial resource (`scim1`). Every attribute
+//! named is checked against the schema (`schema`); two spellings of one attribute in one object are
+//! refused as duplicates. Bulk: see `bulk`. Where upstreams read the same bytes differently, the
+//! most dangerous plausible reading is taken and flagged (`string_boolean`, `remove_listed_or_all`…).
 
 use std::collections::BTreeMap;
 
