@@ -190,4 +190,22 @@ mod tests {
         assert!(!teaches_names("/scim/v2/Users", &base, &[]));
         assert!(!teaches_names("/app/groups", &base, &[]));
     }
+
+    #[test]
+    fn an_allowed_unknown_attribute_on_a_group_forgets_its_name() {
+        let policy = r#"{"version": 1, "on_error": {"unknown_attribute": "allow"}, "rules": []}"#;
+        let engine = crate::engine::Engine::from_json(policy).unwrap();
+        let judge = |path: &str, body: &str| {
+            let request: crate::scim::HttpRequest = serde_json::from_str(&format!(
+                r#"{{"method": "PATCH", "path": "{path}", "body": {body}}}"#
+            ))
+            .unwrap();
+            engine.evaluate_request(&request, &crate::engine::Facts::default())
+        };
+        let alias = r#"{"Operations": [{"op": "replace", "path": "display_name", "value": "Domain Admins"}]}"#;
+        assert_eq!(renamed(&judge("/scim/v2/Groups/g1", alias)), ["g1"]);
+        let members =
+            r#"{"Operations": [{"op": "add", "path": "members", "value": [{"value": "u1"}]}]}"#;
+        assert!(renamed(&judge("/scim/v2/Groups/g1", members)).is_empty());
+    }
 }
