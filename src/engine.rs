@@ -197,6 +197,7 @@ impl Engine {
             sensitive: &s.sensitive_attributes,
             base_paths: &s.base_paths,
             resource_types: &s.resource_types,
+            schema: &s.schema,
         };
         scim::normalize(view, &target.endpoint, target.method.clone(), &limits)
     }
@@ -250,6 +251,7 @@ impl Engine {
     pub fn unreadable(&self, error: ScimError, headers: &Headers, facts: &Facts) -> Evaluation {
         let s = &self.policy.settings;
         let outcome = match error.status {
+            _ if error.unknown_attribute => ErrorOutcome::Block,
             413 => s.on_too_large,
             415 => s.on_unreadable,
             _ => s.on_invalid,

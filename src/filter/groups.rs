@@ -103,14 +103,19 @@ pub fn teaches_names(path: &str, base_paths: &[String], custom: &[String]) -> bo
     matches!(classify(path, base_paths, custom), Ok(Route::Scim(ep)) if ep.resource_type == ResourceType::Groups)
 }
 
-/// Groups whose displayName a write may change: replaced (PUT), deleted, or given a `displayName`
-/// (PATCH, Bulk). Once the upstream has applied it, their learned names are stale.
+/// Groups whose displayName a write may change: replaced (PUT), deleted, given a `displayName`
+/// (PATCH, Bulk), or written an attribute outside the schema (allowed by
+/// `on_error.unknown_attribute: allow`; it may be an alias the upstream reads as `displayName`).
+/// Once the upstream has applied it, their learned names are stale.
 pub fn renamed(e: &Evaluation) -> Vec<String> {
     let ops = e.normalized.iter().flat_map(|n| n.operations.iter());
     ops.filter(|op| op.resource_type == ResourceType::Groups)
         .filter(|op| {
             matches!(op.method, Method::Put | Method::Delete)
-                || op.changes.iter().any(|c| c.is("displayName"))
+                || op
+                    .changes
+                    .iter()
+                    .any(|c| c.is("displayName") || c.flags.contains(&"unknown_attribute"))
         })
         .filter_map(|op| op.resource_id.clone())
         .collect()
@@ -184,5 +189,23 @@ mod tests {
         ));
         assert!(!teaches_names("/scim/v2/Users", &base, &[]));
         assert!(!teaches_names("/app/groups", &base, &[]));
+    }
+
+    #[test]
+    fn an_allowed_unknown_attribute_on_a_group_forgets_its_name() {
+        let policy = r#"{"version": 1, "on_error": {"unknown_attribute": "allow"}, "rules": []}"#;
+        let engine = crate::engine::Engine::from_json(policy).unwrap();
+        let judge = |path: &str, body: &str| {
+            let request: crate::scim::HttpRequest = serde_json::from_str(&format!(
+                r#"{{"method": "PATCH", "path": "{path}", "body": {body}}}"#
+            ))
+            .unwrap();
+            engine.evaluate_request(&request, &crate::engine::Facts::default())
+        };
+        let alias = r#"{"Operations": [{"op": "replace", "path": "display_name", "value": "Domain Admins"}]}"#;
+        assert_eq!(renamed(&judge("/scim/v2/Groups/g1", alias)), ["g1"]);
+        let members =
+            r#"{"Operations": [{"op": "add", "path": "members", "value": [{"value": "u1"}]}]}"#;
+        assert!(renamed(&judge("/scim/v2/Groups/g1", members)).is_empty());
     }
 }

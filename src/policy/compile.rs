@@ -14,12 +14,14 @@ use super::settings::{
     ErrorOutcome, MethodOverride, PrivilegedGroups, Settings, UnknownGroupOutcome,
 };
 use super::{Policy, PolicyId};
+use crate::scim::schema::UnknownAttribute;
 use crate::scim::strict_json;
 
 mod envoy;
 mod rules;
+mod schema;
 
-const TOP: [&str; 17] = [
+const TOP: [&str; 18] = [
     "version",
     "description",
     "mode",
@@ -29,6 +31,7 @@ const TOP: [&str; 17] = [
     "actor",
     "privileged_groups",
     "sensitive_attributes",
+    "schema",
     "block_status",
     "filter",
     "audit",
@@ -184,6 +187,9 @@ impl Compiler<'_> {
             }
             s.sensitive_attributes = list;
         }
+        if let Some(v) = obj.field("schema") {
+            self.schema(v, &mut s.schema);
+        }
         if let Some(v) = obj.field("block_status") {
             s.block_status = self.status(v, "/block_status").unwrap_or(403);
         }
@@ -309,7 +315,13 @@ impl Compiler<'_> {
     }
 
     fn on_error(&mut self, v: &Value, s: &mut Settings) {
-        let keys = ["invalid", "too_large", "unreadable", "unknown_group"];
+        let keys = [
+            "invalid",
+            "too_large",
+            "unreadable",
+            "unknown_group",
+            "unknown_attribute",
+        ];
         let Some(o) = self.members(v, "/on_error", &keys, "`on_error`") else {
             return;
         };
@@ -334,6 +346,13 @@ impl Compiler<'_> {
             ) {
                 Some("not_privileged") => s.on_unknown_group = UnknownGroupOutcome::NotPrivileged,
                 Some(_) => s.on_unknown_group = UnknownGroupOutcome::Privileged,
+                None => {}
+            }
+        }
+        if let Some(v) = o.field("unknown_attribute") {
+            match self.choice(v, "/on_error/unknown_attribute", &["block", "allow"]) {
+                Some("allow") => s.schema.unknown = UnknownAttribute::Allow,
+                Some(_) => s.schema.unknown = UnknownAttribute::Block,
                 None => {}
             }
         }

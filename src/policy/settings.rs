@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use regex_lite::Regex;
 
 use super::rule::Mode;
+use crate::scim::schema::Schema;
 
 /// What to do with a request carrying a method-override header (`X-HTTP-Method-Override`…).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,8 @@ pub struct Settings {
     pub privileged: PrivilegedGroups,
     /// Attributes whose values never leave the engine (lower-case canonical names).
     pub sensitive_attributes: Vec<String>,
+    /// The attributes writes may name, and what happens to others (`on_error.unknown_attribute`).
+    pub schema: Schema,
     /// Status of a block reply when the rule names none.
     pub block_status: u16,
     pub filter: FilterSettings,
@@ -120,6 +123,7 @@ impl Default for Settings {
             actor_header: None,
             privileged: PrivilegedGroups::default(),
             sensitive_attributes: vec!["password".to_string()],
+            schema: Schema::default(),
             block_status: 403,
             filter: FilterSettings::default(),
             audit: AuditSettings::default(),

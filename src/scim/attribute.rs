@@ -4,14 +4,18 @@
 //! omitted; extension attributes are `URN:name`, split at the LAST colon. Canonical form: a core
 //! attribute by its schema spelling (`userName`), an enterprise attribute as
 //! `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager` (also when sent unqualified,
-//! as Entra does for `manager`), anything else lower-cased. Only ASCII names are accepted: Unicode
-//! case folding (`ſ` → `s`) differs between servers.
+//! as Entra does for `manager`, or under SCIM 1.0's `urn:scim:schemas:extension:enterprise:1.0`),
+//! anything else lower-cased. Whether a name is known at all is `schema`'s question. Only ASCII
+//! names are accepted: Unicode case folding (`ſ` → `s`) differs between servers.
 
 use super::error::ScimError;
 
 pub const CORE_USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const CORE_GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// SCIM 1.0's enterprise extension (OneLogin's enterprise template posts it as an object key):
+/// the same attributes, read as the 2.0 extension.
+pub const ENTERPRISE_1_0_URN: &str = "urn:scim:schemas:extension:enterprise:1.0";
 
 /// URNs that mean "the core schema" (including SCIM 1.x and non-standard spellings IdPs send).
 const CORE_ALIASES: [&str; 5] = [
@@ -99,9 +103,7 @@ pub fn is_schema_urn(key: &str) -> bool {
     if !starts_with_urn(key) {
         return false;
     }
-    if key.eq_ignore_ascii_case(ENTERPRISE_URN)
-        || CORE_ALIASES.iter().any(|u| u.eq_ignore_ascii_case(key))
-    {
+    if is_enterprise(key) || CORE_ALIASES.iter().any(|u| u.eq_ignore_ascii_case(key)) {
         return true;
     }
     let last = key.rsplit(':').next().unwrap_or_default();
@@ -132,7 +134,7 @@ pub fn parse(text: &str) -> Result<AttrRef, ScimError> {
 /// Canonical attribute from an optional schema URN and a name.
 pub fn canonical(urn: Option<&str>, name: &str) -> String {
     let core = urn.is_none_or(|u| CORE_ALIASES.iter().any(|c| c.eq_ignore_ascii_case(u)));
-    let enterprise = urn.is_some_and(|u| u.eq_ignore_ascii_case(ENTERPRISE_URN));
+    let enterprise = urn.is_some_and(is_enterprise);
     if core {
         if let Some(n) = CORE_NAMES.iter().find(|n| n.eq_ignore_ascii_case(name)) {
             return (*n).to_string();
@@ -152,8 +154,12 @@ pub fn canonical(urn: Option<&str>, name: &str) -> String {
     }
 }
 
+fn is_enterprise(urn: &str) -> bool {
+    urn.eq_ignore_ascii_case(ENTERPRISE_URN) || urn.eq_ignore_ascii_case(ENTERPRISE_1_0_URN)
+}
+
 fn canonical_urn(urn: &str) -> String {
-    if urn.eq_ignore_ascii_case(ENTERPRISE_URN) {
+    if is_enterprise(urn) {
         ENTERPRISE_URN.to_string()
     } else {
         urn.to_ascii_lowercase()
@@ -239,6 +245,10 @@ mod tests {
             "value"
         );
         assert_eq!(
+            attr("urn:scim:schemas:extension:enterprise:1.0:Department").0,
+            format!("{ENTERPRISE_URN}:department")
+        );
+        assert_eq!(
             attr("urn:acme:ext:2.0:User:isAdmin").0,
             "urn:acme:ext:2.0:user:isadmin"
         );
@@ -256,6 +266,7 @@ mod tests {
     #[test]
     fn schema_urns() {
         assert!(is_schema_urn(ENTERPRISE_URN));
+        assert!(is_schema_urn(ENTERPRISE_1_0_URN));
         assert!(is_schema_urn(
             "urn:acme:params:scim:schemas:extension:acme:2.0:User"
         ));

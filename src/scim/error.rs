@@ -12,6 +12,10 @@ pub struct ScimError {
     pub scim_type: Option<&'static str>,
     /// Human-readable reason. Never holds a secret value.
     pub detail: String,
+    /// The request names an attribute outside the schema (`on_error.unknown_attribute: block`):
+    /// refused whatever `on_error.invalid` says.
+    #[serde(skip)]
+    pub unknown_attribute: bool,
 }
 
 impl ScimError {
@@ -20,6 +24,7 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            unknown_attribute: false,
         }
     }
     pub fn syntax(detail: impl Into<String>) -> Self {
@@ -30,6 +35,16 @@ impl ScimError {
     }
     pub fn value(detail: impl Into<String>) -> Self {
         Self::new(400, Some("invalidValue"), detail)
+    }
+    /// A write naming an attribute outside the schema (`name` as the request spelled it, canonical).
+    pub fn unknown_attribute(name: &str, resource_type: &str) -> Self {
+        let mut e = Self::path(format!(
+            "`{}` is not an attribute of {resource_type} that scimguard knows: declare it in the \
+             policy's `schema` section, or set `on_error.unknown_attribute` to `allow`",
+            name.escape_default()
+        ));
+        e.unknown_attribute = true;
+        e
     }
     pub fn too_large(detail: impl Into<String>) -> Self {
         Self::new(413, Some("tooMany"), detail)

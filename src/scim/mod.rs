@@ -3,7 +3,7 @@
 //!
 //! Owns: endpoint classification (`endpoint`), strict JSON parsing that rejects ambiguity
 //! (`strict_json`), attribute-name canonicalisation (`attribute`), PATCH path and filter parsing
-//! (`path`), the normaliser for PATCH/POST/PUT/DELETE (`normalize`) and Bulk (`bulk`).
+//! (`path`), the attribute schema (`schema`), the normaliser for PATCH/POST/PUT/DELETE (`normalize`) and Bulk (`bulk`).
 //! Does not own: any judgement of risk (that is `policy`), any I/O.
 
 pub mod attribute;
@@ -15,6 +15,7 @@ pub mod normalize;
 pub mod path;
 pub mod request;
 pub mod response;
+pub mod schema;
 pub mod strict_json;
 
 pub use change::{Change, Event, EventKind, Op, Operation};

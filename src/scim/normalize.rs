@@ -3,8 +3,12 @@
 //! POST to a collection: every attribute present is an `add`. PUT: every attribute present is a
 //! `replace` (absent rule-relevant attributes get a `possible_clear` change: the server may clear
 //! them). PATCH: each operation in order, path-less values expanded key by key. DELETE: a delete
-//! event. Bulk: see `bulk`. Where upstreams read the same bytes differently, the most dangerous
-//! plausible reading is taken and flagged (`string_boolean`, `remove_listed_or_all`…).
+//! event. A PATCH without `Operations` is a SCIM 1.1 partial resource (`scim1`). Every attribute
+//! named is checked against the schema (`schema`); two spellings of one attribute in one object are
+//! refused as duplicates. Bulk: see `bulk`. Where upstreams read the same bytes differently, the
+//! most dangerous plausible reading is taken and flagged (`string_boolean`, `remove_listed_or_all`…).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -13,12 +17,16 @@ use super::attribute::{self, AttrRef};
 use super::change::{Change, Event, EventKind, Op, Operation};
 use super::endpoint::{Endpoint, Method, ResourceType};
 use super::error::ScimError;
-use super::path::{self, Filter};
+use super::path::{self, CompareOp, Filter};
 use super::request::RequestView;
+use super::schema::{Schema, UnknownAttribute};
 use super::strict_json;
 use crate::scim::bulk;
 
 mod lifecycle;
+mod scim1;
+
+use scim1::is_patch_op;
 
 /// Limits and names the normaliser needs from the policy.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +41,8 @@ pub struct Limits<'a> {
     pub sensitive: &'a [String],
     pub base_paths: &'a [String],
     pub resource_types: &'a [String],
+    /// The attributes writes may name (RFC 7643 core + what the policy declares).
+    pub schema: &'a Schema,
 }
 
 /// How a User's `groups` attribute in a write is read. It is readOnly, yet permissive servers apply
@@ -337,6 +347,9 @@ impl<'l> Builder<'l> {
     }
 
     fn patch(&mut self, body: Map<String, Value>) -> Result<(), ScimError> {
+        if !is_patch_op(&body) {
+            return self.scim1_patch(body);
+        }
         let mut ops = None;
         for (k, v) in body {
             if k.eq_ignore_ascii_case("Operations") {
@@ -402,6 +415,7 @@ impl<'l> Builder<'l> {
             .find(|op| name.eq_ignore_ascii_case(op.as_str()))
             .ok_or_else(|| ScimError::syntax("`op` must be `add`, `replace` or `remove`"))?;
         match path {
+            Some(Value::String(p)) if attribute::is_schema_urn(&p) => self.schema_op(op, &p, value),
             Some(Value::String(p)) => {
                 let parsed = path::parse(&p)?;
                 if matches!(parsed.attr.attribute.as_str(), "id" | "meta" | "schemas") {
@@ -439,6 +453,37 @@ impl<'l> Builder<'l> {
         }
     }
 
+    /// A PATCH whose path is a schema URN (`urn:…:enterprise:2.0:User`): the value holds that
+    /// schema's attributes, each written as if named `URN:attribute`; a `remove` removes every
+    /// attribute the schema has (so removing the enterprise extension removes the manager).
+    fn schema_op(&mut self, op: Op, urn: &str, value: Option<Value>) -> Result<(), ScimError> {
+        if op == Op::Remove {
+            let Some(names) = self.limits.schema.extension_attributes(urn) else {
+                // Not an extension the schema knows: an unknown attribute (refused or flagged).
+                let attr = attribute::parse(urn)?;
+                return self.apply(op, attr, None, Value::Null);
+            };
+            for name in names {
+                let attr = attribute::parse(&format!("{urn}:{name}"))?;
+                self.apply(op, attr, None, Value::Null)?;
+            }
+            return Ok(());
+        }
+        let Some(value @ Value::Object(_)) = value else {
+            return Err(ScimError::value(format!(
+                "`{}` with the path `{}` needs an object `value`",
+                op.as_str(),
+                urn.escape_default()
+            )));
+        };
+        let mut body = Map::with_capacity(1);
+        body.insert(urn.to_string(), value);
+        for (attr, v) in expand(body)? {
+            self.apply(op, attr, None, v)?;
+        }
+        Ok(())
+    }
+
     /// Records one attribute change and the lifecycle events it implies.
     fn apply(
         &mut self,
@@ -450,6 +495,7 @@ impl<'l> Builder<'l> {
         if attr.attribute == "active" && (value.is_array() || value.is_object()) {
             return Err(ScimError::value("`active` must be a boolean"));
         }
+        let unknown = self.unknown_attribute(&attr, filter.as_ref(), &value)?;
         let (values, mut flags) = self.values_of(&attr, value)?;
         if values.len() > self.limits.max_values {
             return Err(ScimError::too_large(format!(
@@ -459,15 +505,19 @@ impl<'l> Builder<'l> {
         }
         let mut change = self.change(op, &attr, filter.as_ref(), values);
         change.flags.append(&mut flags);
+        if unknown {
+            change.flags.push("unknown_attribute");
+        }
         let first_event = self.op.events.len();
         if self.groups() {
             self.group_events(&mut change, filter.as_ref())?;
         } else if self.users() {
             self.user_events(&mut change, filter.as_ref())?;
         }
-        if self.is_sensitive(&change.attribute) {
+        if unknown || self.is_sensitive(&change.attribute) {
             // Events are derived from the real values (a boolean must stay a boolean); what leaves
-            // the engine, the change and the events it produced, carries none of them.
+            // the engine, the change and the events it produced, carries none of them. What an
+            // unknown attribute holds cannot be told (an alias of a certificate?): never recorded.
             redact(&mut change.values);
             for e in self.op.events.iter_mut().skip(first_event) {
                 redact(&mut e.values);
@@ -477,6 +527,25 @@ impl<'l> Builder<'l> {
         }
         self.op.changes.push(change);
         Ok(())
+    }
+
+    /// Whether `attr` is outside the schema: `Err` under `unknown_attribute: block`, `Ok(true)`
+    /// (flag it) under `allow`.
+    fn unknown_attribute(
+        &self,
+        attr: &AttrRef,
+        filter: Option<&Filter>,
+        value: &Value,
+    ) -> Result<bool, ScimError> {
+        let schema = self.limits.schema;
+        match schema.check(&self.op.resource_type, attr, filter, value) {
+            Ok(()) => Ok(false),
+            Err(_) if schema.unknown == UnknownAttribute::Allow => Ok(true),
+            Err(u) => Err(ScimError::unknown_attribute(
+                &u.0,
+                self.op.resource_type.as_str(),
+            )),
+        }
     }
 
     /// The values written, one per element, with Entra's JSON-in-string roles decoded.
@@ -576,16 +645,26 @@ fn redact_name(name: &mut Option<String>) {
 
 /// Expands a resource body or a path-less PATCH value into `(attribute, value)` pairs: plain,
 /// dotted (`name.givenName`) and URN-qualified keys, and extension objects under their URN.
-/// `id`, `meta` and `schemas` are read-only and skipped (RFC 7644 §3.3).
+/// `id`, `meta` and `schemas` are read-only and skipped (RFC 7644 §3.3), as is `schemas` inside
+/// an extension object.
+/// Two keys naming one attribute (`userName` and `urn:…:User:userName`, or `name` and
+/// `name.givenName`) are refused: servers keep the first, the last, or merge.
 fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
     let mut out = Vec::with_capacity(obj.len());
+    let mut seen = Seen::default();
     for (key, value) in obj {
         if attribute::is_schema_urn(&key) {
             let Value::Object(inner) = value else {
                 return Err(ScimError::value(format!("`{key}` must hold an object")));
             };
-            for (k, v) in inner {
-                let attr = attribute::parse(&format!("{key}:{k}"))?;
+            // An extension object may repeat its own `schemas` (scim2-models serialises it).
+            for (k, v) in inner
+                .into_iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+            {
+                let whole = format!("{key}:{k}");
+                let attr = attribute::parse(&whole)?;
+                seen.insert(&attr, whole)?;
                 out.push((attr, v));
             }
             continue;
@@ -594,9 +673,49 @@ fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
         if matches!(attr.attribute.as_str(), "id" | "meta" | "schemas") {
             continue;
         }
+        seen.insert(&attr, key)?;
         out.push((attr, value));
     }
     Ok(out)
+}
+
+/// The attributes one object has named so far, with the key that named each: `attr` for the whole
+/// attribute, `attr\0sub` for one sub-attribute, folded (a map, so a body of many keys costs
+/// `n log n`, not `n²`).
+#[derive(Default)]
+struct Seen(BTreeMap<String, String>);
+
+impl Seen {
+    fn insert(&mut self, attr: &AttrRef, key: String) -> Result<(), ScimError> {
+        let whole = attr.attribute.to_ascii_lowercase();
+        let (slot, clash) = match &attr.sub_attribute {
+            None => {
+                let subs = format!("{whole}\0");
+                let first_sub = self
+                    .0
+                    .range(subs.clone()..)
+                    .next()
+                    .filter(|(k, _)| k.starts_with(&subs));
+                let clash = self.0.get(&whole).or(first_sub.map(|(_, v)| v));
+                (whole, clash)
+            }
+            Some(sub) => {
+                let slot = format!("{whole}\0{}", sub.to_ascii_lowercase());
+                let clash = self.0.get(&whole).or(self.0.get(&slot));
+                (slot, clash)
+            }
+        };
+        if let Some(first) = clash {
+            return Err(ScimError::syntax(format!(
+                "`{}` and `{}` name the same attribute `{}`",
+                first.escape_default(),
+                key.escape_default(),
+                attr.attribute
+            )));
+        }
+        self.0.insert(slot, key);
+        Ok(())
+    }
 }
 
 /// Decodes `{"value":"{\"id\":…}"}` or `"{…}"` (JSON inside a string, as Entra sends roles).
@@ -639,4 +758,36 @@ pub(crate) fn patch_array(
     let mut b = Builder::new(Method::Patch, resource_type.clone(), id, bulk_id, limits);
     b.patch_ops(ops)?;
     Ok(b.finish())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn expanded(body: Value) -> Result<usize, ScimError> {
+        let Value::Object(map) = body else { panic!() };
+        expand(map).map(|v| v.len())
+    }
+
+    #[test]
+    fn two_spellings_of_one_attribute_are_duplicates() {
+        let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+        for body in [
+            serde_json::json!({"userName": "a", format!("{core}:userName"): "b"}),
+            serde_json::json!({"name": {}, "name.givenName": "b"}),
+            serde_json::json!({"name.givenName": "b", "NAME": {}}),
+            serde_json::json!({"name.givenName": "a", format!("{core}:name.GIVENNAME"): "b"}),
+            serde_json::json!({"manager": "m", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": "n"}}),
+            serde_json::json!({"department": "a", "urn:scim:schemas:extension:enterprise:1.0": {"department": "b"}}),
+        ] {
+            let e = expanded(body.clone()).unwrap_err();
+            assert!(
+                e.detail.contains("name the same attribute"),
+                "{body}: {e:?}"
+            );
+        }
+        let distinct = serde_json::json!({"name.givenName": "a", "name.familyName": "b", "nameX": 1, "nickName": "n"});
+        assert_eq!(expanded(distinct).unwrap(), 4);
+    }
 }

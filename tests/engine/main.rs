@@ -17,6 +17,7 @@ mod notify;
 mod ocsf;
 mod properties;
 mod records;
+mod schema;
 
 use scimguard::Engine;
 use serde_json::Value;

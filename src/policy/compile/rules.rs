@@ -49,7 +49,7 @@ const VALUE_TESTS: [&str; 8] = [
     "equals", "any_of", "matches", "is", "gt", "gte", "lt", "lte",
 ];
 const METHODS: [&str; 5] = ["POST", "PUT", "PATCH", "DELETE", "GET"];
-const FLAGS: [&str; 10] = [
+const FLAGS: [&str; 11] = [
     "string_boolean",
     "number_boolean",
     "json_in_string",
@@ -60,6 +60,7 @@ const FLAGS: [&str; 10] = [
     "active_removed",
     "wrapped_value",
     "redacted",
+    "unknown_attribute",
 ];
 
 impl Compiler<'_> {

@@ -1,0 +1,423 @@
+//! The attribute schema: which attributes (and sub-attributes) each resource type has, so a write
+//! that names anything else is refused or flagged instead of read as a harmless unknown.
+//!
+//! Built in: RFC 7643 core User (§4.1), Group (§4.2), EnterpriseUser (§4.3), the common attributes
+//! (§3.1) and the default sub-attributes of multi-valued attributes (§2.4), plus SCIM 1.x names
+//! real IdPs still send (`meta.attributes`, `manager.managerId`). The policy adds custom
+//! attributes and extension schemas (`schema` section). Why a schema rather than a list of bad
+//! spellings: servers accept aliases the engine cannot enumerate (scim2-models reads its Python
+//! field names, `display_name`); anything outside what the engine knows may be one of them.
+//! Does not: judge types or values, or know custom resource types (those are not checked).
+
+use serde_json::Value;
+
+use super::attribute::{canonical_sub, AttrRef, ENTERPRISE_URN};
+use super::endpoint::ResourceType;
+use super::path::Filter;
+
+/// What happens to a write naming an attribute outside the schema (`on_error.unknown_attribute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownAttribute {
+    /// Refuse it: SCIM 400 `invalidPath` naming the attribute (default).
+    #[default]
+    Block,
+    /// Judge it, with the change flagged `unknown_attribute` and its values redacted.
+    Allow,
+}
+
+/// One attribute: its name in schema spelling and, for a complex attribute, its sub-attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttrDef {
+    pub name: String,
+    /// Empty for a simple attribute.
+    pub sub_attributes: Vec<String>,
+}
+
+/// An extension schema: its URN and attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    pub urn: String,
+    pub attributes: Vec<AttrDef>,
+    /// Only on Users (the enterprise extension); declared extensions apply to every core type.
+    pub users_only: bool,
+}
+
+/// The attributes the engine knows, per resource type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    users: Vec<AttrDef>,
+    groups: Vec<AttrDef>,
+    extensions: Vec<Extension>,
+    pub unknown: UnknownAttribute,
+}
+
+/// RFC 7643 §2.4: the sub-attributes every multi-valued attribute may carry.
+const MULTI: [&str; 5] = ["value", "display", "type", "primary", "$ref"];
+/// RFC 7643 §3.1 `meta`, with SCIM 1.1's `attributes` (the names a SCIM 1.1 PATCH removes).
+const META: [&str; 6] = [
+    "resourceType",
+    "created",
+    "lastModified",
+    "location",
+    "version",
+    "attributes",
+];
+const NAME: [&str; 6] = [
+    "formatted",
+    "familyName",
+    "givenName",
+    "middleName",
+    "honorificPrefix",
+    "honorificSuffix",
+];
+const ADDRESS: [&str; 7] = [
+    "formatted",
+    "streetAddress",
+    "locality",
+    "region",
+    "postalCode",
+    "country",
+    "type",
+];
+/// `managerId` is SCIM 1.0's spelling of `value` (OneLogin's enterprise template sends it).
+const MANAGER: [&str; 4] = ["value", "$ref", "displayName", "managerId"];
+
+const COMMON_SIMPLE: [&str; 3] = ["id", "externalId", "schemas"];
+const USER_SIMPLE: [&str; 11] = [
+    "userName",
+    "displayName",
+    "nickName",
+    "profileUrl",
+    "title",
+    "userType",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "active",
+    "password",
+];
+const USER_MULTI: [&str; 8] = [
+    "emails",
+    "phoneNumbers",
+    "ims",
+    "photos",
+    "groups",
+    "entitlements",
+    "roles",
+    "x509Certificates",
+];
+const ENTERPRISE_SIMPLE: [&str; 5] = [
+    "employeeNumber",
+    "costCenter",
+    "organization",
+    "division",
+    "department",
+];
+
+fn def(name: &str, subs: &[&str]) -> AttrDef {
+    AttrDef {
+        name: name.to_string(),
+        sub_attributes: subs.iter().map(|s| (*s).to_string()).collect(),
+    }
+}
+
+fn common() -> Vec<AttrDef> {
+    let mut v: Vec<AttrDef> = COMMON_SIMPLE.iter().map(|n| def(n, &[])).collect();
+    v.push(def("meta", &META));
+    v
+}
+
+impl Default for Schema {
+    /// RFC 7643 core User, Group and EnterpriseUser.
+    fn default() -> Self {
+        let mut users = common();
+        users.extend(USER_SIMPLE.iter().map(|n| def(n, &[])));
+        users.extend(USER_MULTI.iter().map(|n| def(n, &MULTI)));
+        users.push(def("name", &NAME));
+        let mut address = ADDRESS.to_vec();
+        address.extend(MULTI.iter().filter(|s| !ADDRESS.contains(s)));
+        users.push(def("addresses", &address));
+        let mut groups = common();
+        groups.push(def("displayName", &[]));
+        groups.push(def("members", &MULTI));
+        let mut enterprise: Vec<AttrDef> = ENTERPRISE_SIMPLE.iter().map(|n| def(n, &[])).collect();
+        enterprise.push(def("manager", &MANAGER));
+        Schema {
+            users,
+            groups,
+            extensions: vec![Extension {
+                urn: ENTERPRISE_URN.to_string(),
+                attributes: enterprise,
+                users_only: true,
+            }],
+            unknown: UnknownAttribute::Block,
+        }
+    }
+}
+
+/// Why an attribute reference is outside the schema, naming what is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unknown(pub String);
+
+impl Schema {
+    /// Adds a custom top-level attribute to a core resource type (Users or Groups).
+    pub fn add_attribute(&mut self, resource_type: &ResourceType, attr: AttrDef) {
+        let list = match resource_type {
+            ResourceType::Groups => &mut self.groups,
+            _ => &mut self.users,
+        };
+        match list
+            .iter_mut()
+            .find(|a| a.name.eq_ignore_ascii_case(&attr.name))
+        {
+            Some(existing) => merge_subs(existing, attr.sub_attributes),
+            None => list.push(attr),
+        }
+    }
+
+    /// Adds attributes to an extension schema, declaring it if new.
+    pub fn add_extension(&mut self, urn: &str, attributes: Vec<AttrDef>) {
+        let ext = match self
+            .extensions
+            .iter_mut()
+            .position(|e| e.urn.eq_ignore_ascii_case(urn))
+        {
+            Some(i) => self.extensions.get_mut(i),
+            None => {
+                self.extensions.push(Extension {
+                    urn: urn.to_string(),
+                    attributes: Vec::new(),
+                    users_only: false,
+                });
+                self.extensions.last_mut()
+            }
+        };
+        let Some(ext) = ext else { return };
+        for a in attributes {
+            match ext
+                .attributes
+                .iter_mut()
+                .find(|e| e.name.eq_ignore_ascii_case(&a.name))
+            {
+                Some(existing) => merge_subs(existing, a.sub_attributes),
+                None => ext.attributes.push(a),
+            }
+        }
+    }
+
+    /// The attribute names of the extension schema `urn` (enterprise included), if it is one.
+    pub fn extension_attributes(&self, urn: &str) -> Option<Vec<String>> {
+        self.extensions
+            .iter()
+            .find(|e| e.urn.eq_ignore_ascii_case(urn))
+            .map(|e| e.attributes.iter().map(|a| a.name.clone()).collect())
+    }
+
+    /// Checks a canonical attribute reference (and the filter of its PATCH path, and the keys of
+    /// the complex values written) against the schema of `resource_type`. Custom resource types
+    /// are not checked: the engine knows nothing of their schema.
+    pub fn check(
+        &self,
+        resource_type: &ResourceType,
+        attr: &AttrRef,
+        filter: Option<&Filter>,
+        value: &Value,
+    ) -> Result<(), Unknown> {
+        let Some(d) = self.find(resource_type, &attr.attribute) else {
+            if !matches!(resource_type, ResourceType::Users | ResourceType::Groups) {
+                return Ok(());
+            }
+            return Err(Unknown(attr.attribute.clone()));
+        };
+        if let Some(sub) = &attr.sub_attribute {
+            if !has_sub(d, sub) {
+                return Err(Unknown(format!("{}.{sub}", attr.attribute)));
+            }
+        }
+        if let Some(f) = filter {
+            let mut names = Vec::new();
+            filter_names(f, &mut names);
+            for n in names {
+                if !has_sub(d, &canonical_sub(n)) {
+                    return Err(Unknown(format!("{}[{n}]", attr.attribute)));
+                }
+            }
+        }
+        if attr.sub_attribute.is_none() && !d.sub_attributes.is_empty() {
+            check_keys(d, &attr.attribute, value)?;
+        }
+        Ok(())
+    }
+
+    /// The definition of a canonical attribute on `resource_type`.
+    fn find(&self, resource_type: &ResourceType, attribute: &str) -> Option<&AttrDef> {
+        let users = match resource_type {
+            ResourceType::Users => true,
+            ResourceType::Groups => false,
+            _ => return None,
+        };
+        if let Some((urn, name)) = attribute.rsplit_once(':') {
+            let ext = self
+                .extensions
+                .iter()
+                .find(|e| e.urn.eq_ignore_ascii_case(urn) && (users || !e.users_only))?;
+            return ext
+                .attributes
+                .iter()
+                .find(|a| a.name.eq_ignore_ascii_case(name));
+        }
+        let list = if users { &self.users } else { &self.groups };
+        list.iter().find(|a| a.name.eq_ignore_ascii_case(attribute))
+    }
+}
+
+fn merge_subs(existing: &mut AttrDef, subs: Vec<String>) {
+    for s in subs {
+        if !existing
+            .sub_attributes
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(&s))
+        {
+            existing.sub_attributes.push(s);
+        }
+    }
+}
+
+fn has_sub(d: &AttrDef, sub: &str) -> bool {
+    d.sub_attributes.iter().any(|s| s.eq_ignore_ascii_case(sub))
+}
+
+/// The keys of the objects written to a complex attribute (one object, or a list of them) must be
+/// its sub-attributes. Salesforce's `{"members": […]}` wrapper is looked through.
+fn check_keys(d: &AttrDef, attribute: &str, value: &Value) -> Result<(), Unknown> {
+    match value {
+        Value::Array(items) => items.iter().try_for_each(|v| check_keys(d, attribute, v)),
+        Value::Object(o) if attribute == "members" && o.len() == 1 => match o.get("members") {
+            Some(inner) if !inner.is_object() => check_keys(d, attribute, inner),
+            _ => object_keys(d, attribute, o),
+        },
+        Value::Object(o) => object_keys(d, attribute, o),
+        _ => Ok(()),
+    }
+}
+
+fn object_keys(
+    d: &AttrDef,
+    attribute: &str,
+    o: &serde_json::Map<String, Value>,
+) -> Result<(), Unknown> {
+    match o.keys().find(|k| !has_sub(d, &canonical_sub(k))) {
+        Some(k) => Err(Unknown(format!("{attribute}.{k}"))),
+        None => Ok(()),
+    }
+}
+
+/// The attribute names a value filter compares.
+fn filter_names<'f>(f: &'f Filter, out: &mut Vec<&'f str>) {
+    match f {
+        Filter::Compare { attr, .. } | Filter::Present(attr) => out.push(attr),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            filter_names(a, out);
+            filter_names(b, out);
+        }
+        Filter::Not(a) => filter_names(a, out),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::scim::attribute::parse;
+    use serde_json::json;
+
+    fn check(rt: ResourceType, path: &str, value: Value) -> Result<(), Unknown> {
+        let p = crate::scim::path::parse(path).unwrap();
+        Schema::default().check(&rt, &p.attr, p.filter.as_ref(), &value)
+    }
+
+    #[test]
+    fn core_attributes_are_known_per_resource_type() {
+        assert!(check(ResourceType::Groups, "displayName", json!("x")).is_ok());
+        assert!(check(ResourceType::Groups, "DISPLAYNAME", json!("x")).is_ok());
+        assert!(check(ResourceType::Users, "name.givenName", json!("x")).is_ok());
+        assert!(check(ResourceType::Users, "manager", json!({"value": "m"})).is_ok());
+        assert!(check(
+            ResourceType::Users,
+            "emails[type eq \"work\"].value",
+            json!("a@b")
+        )
+        .is_ok());
+        assert_eq!(
+            check(ResourceType::Groups, "display_name", json!("x")),
+            Err(Unknown("display_name".into()))
+        );
+        assert!(check(ResourceType::Groups, "userName", json!("x")).is_err());
+        assert!(check(ResourceType::Users, "members", json!([])).is_err());
+        assert!(check(ResourceType::Groups, "members.ref", json!("x")).is_err());
+        assert!(check(ResourceType::Users, "emails[kind eq \"work\"]", json!("x")).is_err());
+        assert!(check(
+            ResourceType::Groups,
+            "urn:ietf:params:scim:schemas:core:2.0:Group:display_name",
+            json!("x")
+        )
+        .is_err());
+        assert!(check(
+            ResourceType::Groups,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+            json!("x")
+        )
+        .is_err());
+        assert!(check(ResourceType::Custom("Devices".into()), "anything", json!(1)).is_ok());
+    }
+
+    #[test]
+    fn complex_values_name_sub_attributes() {
+        assert!(check(
+            ResourceType::Groups,
+            "members",
+            json!([{"value": "u", "$ref": "r"}])
+        )
+        .is_ok());
+        assert_eq!(
+            check(ResourceType::Groups, "members", json!([{"ref": "r"}])),
+            Err(Unknown("members.ref".into()))
+        );
+        assert!(check(
+            ResourceType::Groups,
+            "members",
+            json!({"members": [{"value": "u"}]})
+        )
+        .is_ok());
+        assert!(check(ResourceType::Users, "name", json!({"given_name": "x"})).is_err());
+    }
+
+    #[test]
+    fn policy_declares_attributes_and_extensions() {
+        let mut s = Schema::default();
+        s.add_attribute(&ResourceType::Users, def("badgeId", &[]));
+        s.add_extension(
+            "urn:acme:params:scim:schemas:extension:acme:2.0:User",
+            vec![def("clearance", &["level"])],
+        );
+        let badge = parse("BADGEID").unwrap();
+        assert!(s
+            .check(&ResourceType::Users, &badge, None, &json!("1"))
+            .is_ok());
+        assert!(s
+            .check(&ResourceType::Groups, &badge, None, &json!("1"))
+            .is_err());
+        let c =
+            parse("urn:acme:params:scim:schemas:extension:acme:2.0:User:clearance.level").unwrap();
+        assert!(s.check(&ResourceType::Users, &c, None, &json!("1")).is_ok());
+        let other = parse("urn:acme:params:scim:schemas:extension:acme:2.0:User:isAdmin").unwrap();
+        assert!(s
+            .check(&ResourceType::Users, &other, None, &json!(true))
+            .is_err());
+        assert_eq!(
+            s.extension_attributes("URN:acme:params:scim:schemas:extension:acme:2.0:User"),
+            Some(vec!["clearance".to_string()])
+        );
+        assert_eq!(s.extension_attributes("urn:other:2.0:User"), None);
+    }
+}
