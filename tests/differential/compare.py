@@ -55,27 +55,37 @@ def member_counter(resource: dict[str, Any] | None) -> Counter[str]:
     return Counter(member_id(m) for m in members) if isinstance(members, list) else Counter()
 
 
-def new_id_keys(before: dict[str, Any], after: dict[str, Any], response: Any) -> dict[str, str]:
-    """Maps every id created by the write to its key: `bulkId:<id>` in a Bulk, else `<new>`."""
-    locations: dict[str, str] = {}
-    if isinstance(response, dict):
-        for op in response.get("Operations") or []:
-            loc, bid = op.get("location"), op.get("bulkId")
-            if isinstance(loc, str) and isinstance(bid, str):
-                locations[loc.rstrip("/").rsplit("/", 1)[-1]] = f"bulkId:{bid}"
+def new_id_keys(before: dict[str, Any], after: dict[str, Any], request: dict[str, Any] | None,
+                response: Any) -> dict[str, str]:
+    """Maps every id created by the write to its key: `bulkId:<id>` in a Bulk (by the response's
+    `location`, else by creation order among the Bulk's POSTs of that type), else `<new>`."""
+    located: dict[str, str] = {}
+    for op in (response.get("Operations") or []) if isinstance(response, dict) else []:
+        loc, bid = op.get("location"), op.get("bulkId")
+        if isinstance(loc, str) and isinstance(bid, str):
+            located[loc.rstrip("/").rsplit("/", 1)[-1]] = f"bulkId:{bid}"
+    posts: dict[str, list[str]] = {"Users": [], "Groups": []}
+    body = (request or {}).get("body")
+    for op in (body.get("Operations") or []) if isinstance(body, dict) and request and request["path"].endswith("/Bulk") else []:
+        rtype = str(op.get("path", "")).strip("/")
+        if str(op.get("method", "")).upper() == "POST" and rtype in posts and isinstance(op.get("bulkId"), str):
+            if f"bulkId:{op['bulkId']}" not in located.values():
+                posts[rtype].append(f"bulkId:{op['bulkId']}")
     keys = {}
     for rtype in ("Users", "Groups"):
-        for rid in after.get(rtype, {}):
-            if rid not in before.get(rtype, {}):
-                keys[rid] = locations.get(rid, NEW)
+        created = [rid for rid in after.get(rtype, {}) if rid not in before.get(rtype, {})]
+        created.sort(key=lambda i: (len(i), i))
+        for rid in created:
+            keys[rid] = located.get(rid) or (posts[rtype].pop(0) if posts[rtype] else NEW)
     return keys
 
 
-def observe(before: dict[str, Any], after: dict[str, Any] | None, response: Any = None) -> list[dict[str, Any]]:
+def observe(before: dict[str, Any], after: dict[str, Any] | None, request: dict[str, Any] | None = None,
+            response: Any = None) -> list[dict[str, Any]]:
     """The security-relevant changes from `before` to `after`, one dict each."""
     if not after:
         return []
-    keys = new_id_keys(before, after, response)
+    keys = new_id_keys(before, after, request, response)
     rename = lambda i: keys.get(i, i)  # noqa: E731
     out: list[dict[str, Any]] = []
     for gid in set(before["Groups"]) | set(after["Groups"]):
@@ -86,6 +96,8 @@ def observe(before: dict[str, Any], after: dict[str, Any] | None, response: Any 
 
 
 def _group_changes(key: str, b: Any, a: Any, rename: Any) -> list[dict[str, Any]]:
+    if a is not None and not isinstance(a, dict):
+        return [{"what": "resource_clobbered", "resource": key, "value": a}]
     if a is None:
         return [{"what": "group_deleted", "resource": key}] if b is not None else []
     out = []
@@ -107,6 +119,8 @@ def _values(resource: Any, attr: str) -> list[str]:
 
 
 def _user_changes(key: str, b: Any, a: Any, rename: Any) -> list[dict[str, Any]]:
+    if a is not None and not isinstance(a, dict):
+        return [{"what": "resource_clobbered", "resource": key, "value": a}]
     if a is None:
         return [{"what": "user_deleted", "resource": key}] if b is not None else []
     out = []
@@ -181,6 +195,10 @@ def disagreements(observed: list[dict[str, Any]], reading: Reading) -> list[dict
 
 def _uncovered(o: dict[str, Any], r: Reading) -> str | None:
     key, what = o["resource"], o["what"]
+    if what == "resource_clobbered":
+        # The implementation replaced the whole resource by a non-object (scim-patch given a
+        # path-less op whose `value` is not an object): nothing in a reading covers that.
+        return "unreported"
     if what in ("group_deleted", "user_deleted"):
         return None if r.ev(key, what) else "unreported"
     if what == "member_added":

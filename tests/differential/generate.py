@@ -82,7 +82,9 @@ class Gen:
 
     def case(self, word: str) -> str:
         """Mostly as given; sometimes upper, lower, or capitalised (names are case-insensitive)."""
-        return self.pick(word, word, word, word.upper(), word.lower(), word[:1].upper() + word[1:])
+        if self.chance(0.75):
+            return word
+        return self.pick(word.upper(), word.lower(), word[:1].upper() + word[1:])
 
     def uid(self) -> str:
         return self.pick(*USERS, "u1", "u9")
@@ -97,8 +99,8 @@ class Gen:
     def attr(self, name: str, core: str) -> str:
         """An attribute name as a client may spell it: plain, case variant, alias, URN-qualified."""
         alias = "".join("_" + c.lower() if c.isupper() else c for c in name)
-        base = self.pick(name, name, self.case(name), alias) if alias != name else self.case(name)
-        if self.chance(0.2):
+        base = alias if alias != name and self.chance(0.1) else self.case(name)
+        if self.chance(0.15):
             return f"{self.pick(core, core.upper(), core.lower())}:{base}"
         return base
 
@@ -152,11 +154,11 @@ class Gen:
         return self.pick(op, op, op, op, op.capitalize(), op.capitalize(), op.upper())
 
     def patch_op(self, op: str, path: str | None, value: Any = None, has_value: bool = True) -> dict[str, Any]:
-        o: dict[str, Any] = {self.pick("op", "op", "op", "op", "op", "Op"): self.op_name(op)}
+        o: dict[str, Any] = {"Op" if self.chance(0.03) else "op": self.op_name(op)}
         if path is not None:
-            o[self.pick("path", "path", "path", "path", "Path")] = path
+            o["Path" if self.chance(0.03) else "path"] = path
         if has_value:
-            o[self.pick("value", "value", "value", "value", "Value")] = value
+            o["Value" if self.chance(0.03) else "value"] = value
         return o
 
     def group_op(self) -> dict[str, Any]:
@@ -298,8 +300,8 @@ class Gen:
     # ---- whole writes -------------------------------------------------------------------------
     def patch_body(self, group: bool) -> dict[str, Any]:
         ops = [self.group_op() if group else self.user_op() for _ in range(self.r.randint(1, 3))]
-        body: dict[str, Any] = {self.pick("Operations", "Operations", "Operations", "operations"): ops}
-        if self.chance(0.9):
+        body: dict[str, Any] = {"operations" if self.chance(0.05) else "Operations": ops}
+        if self.chance(0.95):
             body = {"schemas": [PATCH_OP], **body}
         return body
 

@@ -128,10 +128,11 @@ def applied(result: dict[str, Any]) -> bool:
     return isinstance(status, int) and status < 400 and result.get("state") is not None
 
 
-def judge(impl: str, before: dict[str, Any], result: dict[str, Any], evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+def judge(before: dict[str, Any], request: dict[str, Any], result: dict[str, Any],
+          evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     if result.get("state") is None:
         return []
-    return disagreements(observe(before, result["state"], result.get("response")), Reading(evaluation))
+    return disagreements(observe(before, result["state"], request, result.get("response")), Reading(evaluation))
 
 
 def campaign(args: argparse.Namespace) -> dict[str, Any]:
@@ -163,7 +164,7 @@ def campaign(args: argparse.Namespace) -> dict[str, Any]:
                 reading = Reading(ev)
                 stats["refused_by_scimguard"] += reading.refused
                 side = "refused" if reading.refused else "allowed"
-                found = judge(impl, before, res, ev)
+                found = judge(before, w["request"], res, ev)
                 if found:
                     stats[f"writes_with_disagreement_{side}"] += 1
                 for cls in sorted({d["class"] for d in found}):
@@ -192,7 +193,7 @@ def write_findings(out: Path, impl: str, impls: Implementations, policy: Path, g
             request = minimise(impl, impls, policy, before, generated[n]["request"], cls, side)
             ev = evaluate(policy, [request])[0]
             res = impls.apply_many(impl, [request])[0]
-            found = judge(impl, before, res, ev)
+            found = judge(before, request, res, ev)
             finding = {
                 "implementation": impl, "class": cls, "scimguard": side, "seed_write": n,
                 "kind": generated[n]["kind"], "request": request, "original_request": generated[n]["request"],
@@ -231,7 +232,7 @@ def minimise(impl: str, impls: Implementations, policy: Path, before: dict[str, 
         if ("refused" if Reading(ev).refused else "allowed") != side:
             return False
         res = impls.apply_many(impl, [candidate])[0]
-        return any(d["class"] == cls for d in judge(impl, before, res, ev))
+        return any(d["class"] == cls for d in judge(before, candidate, res, ev))
 
     current = request
     for _ in range(40):

@@ -15,6 +15,8 @@ import { scimPatch } from "scim-patch";
 import readline from "node:readline";
 
 const BASE = "/scim/v2";
+// scimmy-routers logs every handler exception; the reply carries the error, keep stdout/stderr clean.
+console.error = () => {};
 let store = { Users: {}, Groups: {} };
 let nextId = 1;
 
