@@ -289,6 +289,7 @@ def _grants(o: dict[str, Any], r: Reading) -> str | None:
         parsed = json.loads(entry)
         value = parsed.get("value") if isinstance(parsed, dict) else parsed
         wanted = _strings(value) if value is not None else granted
-        if not (wanted & reported):
+        # An entry without a value grants nothing a rule could match; the attribute change covers it.
+        if wanted and not (wanted & reported):
             return "value_unreported"
     return None
