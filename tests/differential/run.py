@@ -313,11 +313,13 @@ EXPECTED_EVENT = {
 
 
 def to_case(finding: dict[str, Any]) -> dict[str, Any]:
-    """A case in tests/cases format. It states what the implementation did: the events its change
-    implies (today's engine fails it; the fix makes it pass), or `block` when the write touches the
-    privileged group or names one. Review the expectation before committing it under tests/cases/."""
+    """A draft case in tests/cases format. It states what the implementation did: today's event kinds
+    plus the ones its change implies (today's engine fails it), and `block` when the write touches
+    the privileged group or names a privileged one. A draft: review the expectation (a fix may
+    rightly refuse the write instead) before committing it under tests/cases/."""
     request = finding["request"]
-    events = set()
+    # `events` in a case is the exact set: today's kinds plus the ones the implementation's change implies.
+    events = {e["type"] for e in finding["reading"].get("event_details") or []}
     for d in finding["disagreements"]:
         kind = EXPECTED_EVENT.get(d["what"])
         if d["what"] == "active":
