@@ -305,6 +305,7 @@ $(DIFF_NODE_STAMP): $(DIFF_NODE)/package.json $(DIFF_NODE)/package-lock.json
 	touch $@
 
 test-differential: cli differential-deps ## differential oracle, fixed-seed sample (~1 min); fails on a gap
+	$(VPY) -m pytest -q -p no:cacheprovider $(DIFF_DIR)/test_compare.py
 	nice $(VPY) $(DIFF_DIR)/run.py --n $(DIFF_TEST_N) --seed $(DIFF_TEST_SEED) --impl $(DIFF_IMPLS) \
 	  --findings 1 --out $(RUN_DIR)/differential/test --check
 
