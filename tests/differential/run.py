@@ -150,6 +150,7 @@ def campaign(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for impl in args.impl:
             t0 = time.monotonic()
+            print(f"differential: {impl}: applying {len(requests)} writes", file=sys.stderr, flush=True)
             results = impls.apply_many(impl, requests)
             before = impls.before(impl)
             stats = Counter()
@@ -178,6 +179,7 @@ def campaign(args: argparse.Namespace) -> dict[str, Any]:
             stats["seconds"] = round(time.monotonic() - t0, 1)
             report["implementations"][impl] = {"counts": dict(stats), "allowed": dict(classes["allowed"]),
                                                "refused": dict(classes["refused"])}
+            print(f"differential: {impl}: minimising findings", file=sys.stderr, flush=True)
             write_findings(out, impl, impls, policy, generated, evaluations, results, before, examples, args.findings)
     finally:
         impls.close()
