@@ -58,26 +58,44 @@ def member_counter(resource: dict[str, Any] | None) -> Counter[str]:
 def new_id_keys(before: dict[str, Any], after: dict[str, Any], request: dict[str, Any] | None,
                 response: Any) -> dict[str, str]:
     """Maps every id created by the write to its key: `bulkId:<id>` in a Bulk (by the response's
-    `location`, else by creation order among the Bulk's POSTs of that type), else `<new>`."""
+    `location`; without one, the Bulk POST of that type whose data shares the most strings with the
+    resource, since a server may create a resource and still answer an error), else `<new>`."""
     located: dict[str, str] = {}
     for op in (response.get("Operations") or []) if isinstance(response, dict) else []:
         loc, bid = op.get("location"), op.get("bulkId")
         if isinstance(loc, str) and isinstance(bid, str):
             located[loc.rstrip("/").rsplit("/", 1)[-1]] = f"bulkId:{bid}"
-    posts: dict[str, list[str]] = {"Users": [], "Groups": []}
+    posts: dict[str, list[tuple[str, Any]]] = {"Users": [], "Groups": []}
     body = (request or {}).get("body")
-    for op in (body.get("Operations") or []) if isinstance(body, dict) and request and request["path"].endswith("/Bulk") else []:
+    is_bulk = bool(request and request["path"].rstrip("/").endswith("/Bulk") and isinstance(body, dict))
+    for op in (body.get("Operations") or []) if is_bulk else []:
         rtype = str(op.get("path", "")).strip("/")
         if str(op.get("method", "")).upper() == "POST" and rtype in posts and isinstance(op.get("bulkId"), str):
             if f"bulkId:{op['bulkId']}" not in located.values():
-                posts[rtype].append(f"bulkId:{op['bulkId']}")
+                posts[rtype].append((f"bulkId:{op['bulkId']}", op.get("data")))
     keys = {}
     for rtype in ("Users", "Groups"):
-        created = [rid for rid in after.get(rtype, {}) if rid not in before.get(rtype, {})]
-        created.sort(key=lambda i: (len(i), i))
+        created = sorted((rid for rid in after.get(rtype, {}) if rid not in before.get(rtype, {})),
+                         key=lambda i: (len(i), i))
         for rid in created:
-            keys[rid] = located.get(rid) or (posts[rtype].pop(0) if posts[rtype] else NEW)
+            if rid in located:
+                keys[rid] = located[rid]
+            elif posts[rtype]:
+                have = _leaves(after[rtype][rid])
+                best = max(posts[rtype], key=lambda p: len(_leaves(p[1]) & have))
+                posts[rtype].remove(best)
+                keys[rid] = best[0]
+            else:
+                keys[rid] = NEW
     return keys
+
+
+def _leaves(v: Any) -> set[str]:
+    if isinstance(v, dict):
+        return set().union(*(_leaves(x) for x in v.values())) if v else set()
+    if isinstance(v, list):
+        return set().union(*(_leaves(x) for x in v)) if v else set()
+    return {v} if isinstance(v, str) else set()
 
 
 def observe(before: dict[str, Any], after: dict[str, Any] | None, request: dict[str, Any] | None = None,
@@ -112,10 +130,11 @@ def _group_changes(key: str, b: Any, a: Any, rename: Any) -> list[dict[str, Any]
 
 
 def _values(resource: Any, attr: str) -> list[str]:
+    """The granted values of a multi-valued attribute (each entry's `value`, or the bare entry), as
+    JSON: what a rule matches on. Other sub-attributes (`primary`, `type`, a `VALUE` key) are not grants."""
     v = (resource or {}).get(attr)
-    if not isinstance(v, list):
-        return [] if v is None else [json.dumps(v, sort_keys=True)]
-    return sorted(json.dumps(e, sort_keys=True) for e in v)
+    entries = v if isinstance(v, list) else ([] if v is None else [v])
+    return sorted(json.dumps(e.get("value") if isinstance(e, dict) else e, sort_keys=True) for e in entries)
 
 
 def _user_changes(key: str, b: Any, a: Any, rename: Any) -> list[dict[str, Any]]:
@@ -284,12 +303,9 @@ def _grants(o: dict[str, Any], r: Reading) -> str | None:
         return "unreported"
     reported = set().union(*(_strings(c.get("values")) for c in changes), *(_strings(e.get("values")) for e in events))
     for entry in o["value"]:
-        granted = _strings(json.loads(entry))
-        # The entry's `value` (or the bare string) is what a rule matches on.
-        parsed = json.loads(entry)
-        value = parsed.get("value") if isinstance(parsed, dict) else parsed
-        wanted = _strings(value) if value is not None else granted
+        value = json.loads(entry)
         # An entry without a value grants nothing a rule could match; the attribute change covers it.
+        wanted = _strings(value) if value is not None else set()
         if wanted and not (wanted & reported):
             return "value_unreported"
     return None

@@ -89,6 +89,21 @@ def test_active_and_grants() -> None:
     assert classes(pw, []) == ["password:unreported"]
 
 
+def test_bulk_created_ids() -> None:
+    # scimmy creates the second POST (lower-case `post`) yet answers it with an error and no location.
+    request = {"method": "POST", "path": "/scim/v2/Bulk", "body": {"Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "q2", "data": {"userName": "first@example.com"}},
+        {"method": "post", "path": "/Users", "bulkId": "q3", "data": {"userName": "second@example.com"}},
+        {"method": "POST", "path": "/Groups", "bulkId": "q4", "data": {"displayName": "G", "members": [{"value": "bulkId:q3"}]}}]}}
+    response = {"Operations": [{"bulkId": "q2", "status": "400"}, {"bulkId": "q3", "status": "400"},
+                               {"bulkId": "q4", "status": "201", "location": "/scim/v2/Groups/new-9"}]}
+    state = after(lambda s: (s["Users"].update({"new-1": {"userName": "second@example.com"}}),
+                             s["Groups"].update({"new-9": {"displayName": "G", "members": [{"value": "new-1"}]}})))
+    seen = observe(SEED_STATE, state, request, response)
+    assert {"what": "userName", "resource": "bulkId:q3", "value": "second@example.com"} in seen
+    assert {"what": "member_added", "resource": "bulkId:q4", "member": "bulkId:q3"} in seen
+
+
 def test_generator_is_seeded() -> None:
     assert writes(5, 50) == writes(5, 50)
     assert writes(5, 50) != writes(6, 50)
