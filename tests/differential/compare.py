@@ -15,7 +15,8 @@ Coverage, per resource (an existing id, `bulkId:<id>` for a Bulk-created one, `<
 - member M removed: a `group_member_removed` event naming M or with scope `all`/`filter`/
   `listed_or_all` (an ambiguous removal covers every removal), a `group_members_replaced` or
   `group_deleted` event, or a `members` change flagged `possible_clear` (PUT);
-- displayName set to N: the last `displayName` change on the resource says N (else `wrong_value`);
+- displayName set to N: the last `displayName` change on the resource says N (`order_differs` when
+  only an earlier one does: informational, not a failure; else `wrong_value`);
 - active: to `false` needs `user_deprovisioned`; any other change needs an `active` change or event;
 - userName/externalId: a change of that attribute whose last value is the new one (`wrong_value`
   otherwise), or an `identity_changed` event naming it; emails added: an `emails` change or
@@ -32,6 +33,8 @@ from collections import Counter
 from typing import Any
 
 NEW = "<new>"
+# Reasons that are reported but are not failures: the reading covers the change.
+INFO_REASONS = {"order_differs"}
 AMBIGUOUS_SCOPES = {"all", "filter", "listed_or_all"}
 ANON = "∅"
 
@@ -265,8 +268,17 @@ def _last_value(changes: list[dict[str, Any]], value: Any) -> str | None:
     if value is None:
         ok = last.get("op") == "remove" or "possible_clear" in (last.get("flags") or [])
         return None if ok else "wrong_value"
-    values = last.get("values") or []
-    return None if last.get("op") in ("add", "replace") and values and values[-1] == value else "wrong_value"
+    if _sets(last, value):
+        return None
+    # The value is in the reading, but not as the last write: the implementation skipped or
+    # reordered a later one (a failed Bulk operation, a key it spells differently). Reported, but
+    # what a gateway learns from the request (the last name) differs from the upstream's state.
+    return "order_differs" if any(_sets(c, value) for c in changes) else "wrong_value"
+
+
+def _sets(change: dict[str, Any], value: Any) -> bool:
+    values = change.get("values") or []
+    return change.get("op") in ("add", "replace") and bool(values) and values[-1] == value
 
 
 def _active(o: dict[str, Any], r: Reading) -> str | None:

@@ -69,6 +69,8 @@ def test_rename_and_identity() -> None:
     renamed = after(lambda s: s["Groups"]["g3"].update(displayName="Domain Admins"))
     assert classes(renamed, [], [ch("displayName", "g3", values=["Domain Admins"])]) == []
     assert classes(renamed, [], [ch("displayName", "g3", values=["Marketing"])]) == ["group_renamed:wrong_value"]
+    later = [ch("displayName", "g3", values=["Domain Admins"]), ch("displayName", "g3", values=["Sales"])]
+    assert classes(renamed, [], later) == ["group_renamed:order_differs"]
     assert classes(renamed, [], [ch("display_name", "g3", values=["Domain Admins"])]) == ["group_renamed:unreported"]
     user = after(lambda s: s["Users"]["u1"].update(userName="eve@example.com"))
     assert classes(user, [ev("identity_changed", "u1", values=["userName"])]) == []
