@@ -86,7 +86,12 @@ pub fn run(a: &Args) -> u8 {
 fn detailed(e: &Evaluation) -> serde_json::Value {
     let mut json = e.to_json();
     let events: Vec<&scimguard::scim::Event> = e.events().collect();
-    json["event_details"] = serde_json::to_value(events).unwrap_or_default();
+    if let Some(object) = json.as_object_mut() {
+        object.insert(
+            "event_details".to_string(),
+            serde_json::to_value(events).unwrap_or_default(),
+        );
+    }
     json
 }
 
