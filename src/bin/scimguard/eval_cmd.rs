@@ -1,4 +1,4 @@
-//! `scimguard eval --policy POLICY [--format json|ocsf] [INPUT...]`: one JSON result per request,
+//! `scimguard eval --policy POLICY [--format json|ocsf] [--detail] [INPUT...]`: one JSON result per request,
 //! in order; with `--format ocsf`, the request's OCSF 1.8.0 events, one per line.
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
