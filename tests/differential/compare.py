@@ -266,14 +266,19 @@ def _last_value(changes: list[dict[str, Any]], value: Any) -> str | None:
         return "unreported"
     last = changes[-1]
     if value is None:
-        ok = last.get("op") == "remove" or "possible_clear" in (last.get("flags") or [])
-        return None if ok else "wrong_value"
+        if _clears(last):
+            return None
+        return "order_differs" if any(_clears(c) for c in changes) else "wrong_value"
     if _sets(last, value):
         return None
     # The value is in the reading, but not as the last write: the implementation skipped or
     # reordered a later one (a failed Bulk operation, a key it spells differently). Reported, but
     # what a gateway learns from the request (the last name) differs from the upstream's state.
     return "order_differs" if any(_sets(c, value) for c in changes) else "wrong_value"
+
+
+def _clears(change: dict[str, Any]) -> bool:
+    return change.get("op") == "remove" or "possible_clear" in (change.get("flags") or [])
 
 
 def _sets(change: dict[str, Any], value: Any) -> bool:

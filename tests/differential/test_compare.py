@@ -71,6 +71,11 @@ def test_rename_and_identity() -> None:
     assert classes(renamed, [], [ch("displayName", "g3", values=["Marketing"])]) == ["group_renamed:wrong_value"]
     later = [ch("displayName", "g3", values=["Domain Admins"]), ch("displayName", "g3", values=["Sales"])]
     assert classes(renamed, [], later) == ["group_renamed:order_differs"]
+    cleared = after(lambda s: s["Groups"]["g3"].pop("displayName"))
+    assert classes(cleared, [], [ch("displayName", "g3", "remove")]) == []
+    assert classes(cleared, [], [ch("displayName", "g3", "remove"), ch("displayName", "g3", values=["X"])]) == [
+        "group_renamed:order_differs"]
+    assert classes(cleared, [], [ch("displayName", "g3", values=["X"])]) == ["group_renamed:wrong_value"]
     assert classes(renamed, [], [ch("display_name", "g3", values=["Domain Admins"])]) == ["group_renamed:unreported"]
     user = after(lambda s: s["Users"]["u1"].update(userName="eve@example.com"))
     assert classes(user, [ev("identity_changed", "u1", values=["userName"])]) == []
