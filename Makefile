@@ -288,7 +288,7 @@ test-bench-smoke: bench-tools wasm venv bench-empty-filter ## the bench harness 
 DIFF_DIR       := tests/differential
 DIFF_NODE      := $(DIFF_DIR)/node
 DIFF_NODE_STAMP := $(DIFF_NODE)/node_modules/.stamp
-DIFF_TEST_N    ?= 700
+DIFF_TEST_N    ?= 1500
 DIFF_TEST_SEED ?= 12
 N              ?= 20000
 SEED           ?= 1
