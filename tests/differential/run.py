@@ -348,7 +348,9 @@ def to_case(finding: dict[str, Any]) -> dict[str, Any]:
 
 def cases_main(files: list[str]) -> None:
     cases = [to_case(json.loads(Path(f).read_text())) for f in files]
-    doc = {"description": "Disagreements found by the differential oracle (tests/differential/), as cases.",
+    doc = {"description": "DRAFT cases from differential findings (tests/differential/run.py to-case); not run from "
+                          "here. Review each expectation (a fix may rightly refuse the write; a wrong value is not "
+                          "expressible as an event kind), then move it under tests/cases/.",
            "policy": "../../policies/default.json", "cases": cases}
     print(json.dumps(doc, indent=1, ensure_ascii=False))
 
