@@ -321,3 +321,39 @@ test-deploy: deploy-tools oci venv ## image via registry + skopeo, manifests vs 
 	$(VPY) deploy/render.py --check
 	$(VPY) -m pytest $(DEPLOY_TESTS) $(PYTEST_ARGS) -o cache_dir=$(RUN_DIR)/pytest-cache --basetemp=$(RUN_DIR)/deploy
 # ==== end deploy ================================================================================
+
+# ==== differential: real SCIM implementations vs scimguard's reading (issue 12) ================
+# tests/differential/: seeded SCIM writes applied to scim2-server (in process), scimmy +
+# scimmy-routers and scim-patch (Node, tests/differential/node, `npm ci` into its node_modules),
+# each compared with `scimguard eval --detail` (tests/differential/README.md).
+#   make test-differential          ~1 min: a fixed-seed sample; fails on any write scimguard allows
+#                                   whose effect on an implementation its reading does not cover
+#   make fuzz-diff N=20000 SEED=7   a long campaign: .run/differential/campaign-SEED/{report.md,findings/}
+DIFF_DIR       := tests/differential
+DIFF_NODE      := $(DIFF_DIR)/node
+DIFF_NODE_STAMP := $(DIFF_NODE)/node_modules/.stamp
+DIFF_TEST_N    ?= 1500
+DIFF_TEST_SEED ?= 12
+N              ?= 20000
+SEED           ?= 1
+DIFF_IMPLS     ?= scim2-server,scimmy,scim-patch
+
+.PHONY: differential-deps test-differential fuzz-diff
+
+TEST_TARGETS += test-differential
+
+differential-deps: venv $(DIFF_NODE_STAMP) ## the differential oracle's Node implementations (npm ci)
+$(DIFF_NODE_STAMP): $(DIFF_NODE)/package.json $(DIFF_NODE)/package-lock.json
+	node --version
+	cd $(DIFF_NODE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-differential: cli differential-deps ## differential oracle, fixed-seed sample (~1 min); fails on a gap
+	$(VPY) -m pytest -q -p no:cacheprovider $(DIFF_DIR)/test_compare.py
+	nice $(VPY) $(DIFF_DIR)/run.py --n $(DIFF_TEST_N) --seed $(DIFF_TEST_SEED) --impl $(DIFF_IMPLS) \
+	  --findings 1 --out $(RUN_DIR)/differential/test --check
+
+fuzz-diff: cli differential-deps ## differential campaign: N writes per implementation (N=20000 SEED=1)
+	nice $(VPY) $(DIFF_DIR)/run.py --n $(N) --seed $(SEED) --impl $(DIFF_IMPLS) \
+	  --findings 3 --out $(RUN_DIR)/differential/campaign-$(SEED)
+# ==== end differential ========================================================================

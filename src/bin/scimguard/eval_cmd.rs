@@ -1,4 +1,4 @@
-//! `scimguard eval --policy POLICY [--format json|ocsf] [INPUT...]`: one JSON result per request,
+//! `scimguard eval --policy POLICY [--format json|ocsf] [--detail] [INPUT...]`: one JSON result per request,
 //! in order; with `--format ocsf`, the request's OCSF 1.8.0 events, one per line.
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,6 +23,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "json")]
     pub format: Format,
+    /// With `--format json`: also print `event_details`, each event with its resource, members,
+    /// values and scope (the differential oracle, tests/differential/, compares these).
+    #[arg(long)]
+    pub detail: bool,
     /// Event time for `--format ocsf`, epoch milliseconds (default: now).
     #[arg(long)]
     pub time_ms: Option<u64>,
@@ -63,6 +67,7 @@ pub fn run(a: &Args) -> u8 {
                     n += 1;
                     let e = engine.evaluate_request(&r, &Facts::default());
                     match a.format {
+                        Format::Json if a.detail => println!("{}", detailed(&e)),
                         Format::Json => println!("{}", e.to_json()),
                         Format::Ocsf => ocsf(&e, &r, n, a.time_ms),
                     }
@@ -75,6 +80,19 @@ pub fn run(a: &Args) -> u8 {
         }
     }
     code
+}
+
+/// The evaluation's JSON with `event_details`: every event in full, not only its kind.
+fn detailed(e: &Evaluation) -> serde_json::Value {
+    let mut json = e.to_json();
+    let events: Vec<&scimguard::scim::Event> = e.events().collect();
+    if let Some(object) = json.as_object_mut() {
+        object.insert(
+            "event_details".to_string(),
+            serde_json::to_value(events).unwrap_or_default(),
+        );
+    }
+    json
 }
 
 /// Prints the OCSF events of one request as the filter would emit them after the reply (no upstream
