@@ -101,7 +101,6 @@ cli: ## the CLI: target/release/scimguard
 run: wasm venv ## upstream on :8080 + Envoy on :10000 (admin :9901); Ctrl-C stops both
 	POLICY=$(POLICY) tests/upstream/run.sh
 
-test: $(TEST_TARGETS) ## everything CI runs
 
 test-unit: ## cargo test (the engine, the CLI, the case files) and the filter's own unit tests
 	cargo test
@@ -357,3 +356,7 @@ fuzz-diff: cli differential-deps ## differential campaign: N writes per implemen
 	nice $(VPY) $(DIFF_DIR)/run.py --n $(N) --seed $(SEED) --impl $(DIFF_IMPLS) \
 	  --findings 3 --out $(RUN_DIR)/differential/campaign-$(SEED)
 # ==== end differential ========================================================================
+
+# Last, after every section has appended its targets: a rule's prerequisites are expanded when the
+# rule is read, so `test` defined earlier would miss the sections below it.
+test: $(TEST_TARGETS) ## everything CI runs
