@@ -245,6 +245,13 @@ fn membership(
     name: &str,
 ) -> Result<Vec<MemberEvent>, ScimError> {
     let sub = change.sub_attribute.as_deref();
+    if let (Some(s), None) = (sub, filter) {
+        // `members.value` with no filter: scim2-server adds one entry, scim-patch rewrites the id of
+        // every entry (dropping every member but one). No IdP sends it; refuse rather than guess.
+        return Err(ScimError::path(format!(
+            "`{name}.{s}` without a value filter is read differently by servers (one entry added, or every entry rewritten): write `{name}` with a value list, or `{name}[value eq \"…\"].{s}`"
+        )));
+    }
     let listed = filter.and_then(Filter::listed_values);
     let identity_write = sub.is_some_and(|s| s == "value" || s == "$ref");
     let given = match sub {
