@@ -396,17 +396,28 @@ impl<'l> Builder<'l> {
         };
         let (mut name, mut path, mut value) = (None, None, None);
         for (k, v) in obj {
-            if k.eq_ignore_ascii_case("op") {
-                name = Some(v);
-            } else if k.eq_ignore_ascii_case("path") {
-                path = Some(v);
-            } else if k.eq_ignore_ascii_case("value") {
-                value = Some(v);
-            } else {
-                return Err(ScimError::syntax(format!(
-                    "unexpected member `{}` in an operation",
-                    k.escape_default()
-                )));
+            // Exact spellings only: scim-patch ignores `Path` and `Value` (applying a path-less
+            // replace of the whole resource instead), where scim2-server folds them. No IdP sends
+            // them, so a case variant is refused rather than read one way or the other.
+            match k.as_str() {
+                "op" => name = Some(v),
+                "path" => path = Some(v),
+                "value" => value = Some(v),
+                _ if ["op", "path", "value"]
+                    .iter()
+                    .any(|m| k.eq_ignore_ascii_case(m)) =>
+                {
+                    return Err(ScimError::syntax(format!(
+                        "`{}`: an operation's members are `op`, `path` and `value`, in lower case (servers disagree on other spellings)",
+                        k.escape_default()
+                    )));
+                }
+                _ => {
+                    return Err(ScimError::syntax(format!(
+                        "unexpected member `{}` in an operation",
+                        k.escape_default()
+                    )));
+                }
             }
         }
         let name = name.as_ref().and_then(Value::as_str).unwrap_or_default();

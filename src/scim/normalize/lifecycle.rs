@@ -268,9 +268,9 @@ fn membership(
                 out.push((EventKind::GroupMemberRemoved, old, Some("listed")));
             }
         }
-        (Op::Add, _) if !given.is_empty() => out.push((EventKind::GroupMemberAdded, given, None)),
-        (Op::Add, _) => {}
-        (Op::Replace, _) if filter.is_some() => {
+        // An add under a value filter merges into the entries it selects (scimmy): their ids may be
+        // overwritten, which removes those members, exactly as a filtered replace does.
+        (Op::Add | Op::Replace, _) if filter.is_some() => {
             out.push((EventKind::GroupMemberAdded, given, None));
             out.push((
                 EventKind::GroupMemberRemoved,
@@ -278,6 +278,8 @@ fn membership(
                 Some("filter"),
             ));
         }
+        (Op::Add, _) if !given.is_empty() => out.push((EventKind::GroupMemberAdded, given, None)),
+        (Op::Add, _) => {}
         (Op::Replace, _) => out.push((EventKind::GroupMembersReplaced, given, None)),
         (Op::Remove, _) => {
             let (members, scope) = match (filter, listed) {
