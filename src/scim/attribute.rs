@@ -117,6 +117,9 @@ pub fn starts_with_urn(s: &str) -> bool {
 /// Parses `[URN:]name[.sub]` (no filter) into its canonical form.
 pub fn parse(text: &str) -> Result<AttrRef, ScimError> {
     let (urn, rest) = split_urn(text);
+    if let Some(u) = urn {
+        check_urn_spelling(u)?;
+    }
     let (name, sub) = match rest.split_once('.') {
         Some((n, s)) => (n, Some(s)),
         None => (rest, None),
@@ -129,6 +132,25 @@ pub fn parse(text: &str) -> Result<AttrRef, ScimError> {
         attribute: canonical(urn, name),
         sub_attribute: sub.map(canonical_sub),
     })
+}
+
+/// A standard schema URN must be spelled as its schema does. RFC 7644 §3.10 makes URNs
+/// case-insensitive, but servers disagree on case variants: scim2-server folds them, scimmy drops
+/// such a key (a PUT then clears the attribute), scim-patch stores it as a new key. No IdP sends
+/// them, so a case variant is refused rather than read one way.
+fn check_urn_spelling(urn: &str) -> Result<(), ScimError> {
+    let known = CORE_ALIASES
+        .iter()
+        .chain([ENTERPRISE_URN, ENTERPRISE_1_0_URN].iter());
+    for k in known {
+        if k.eq_ignore_ascii_case(urn) && *k != urn {
+            return Err(ScimError::path(format!(
+                "`{}` is a case variant of the schema URN `{k}`: servers disagree on such spellings, so write it as the schema does",
+                urn.escape_default()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Canonical attribute from an optional schema URN and a name.
@@ -225,10 +247,6 @@ mod tests {
             "userName"
         );
         assert_eq!(
-            attr("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:active").0,
-            "active"
-        );
-        assert_eq!(
             attr("name.GivenName"),
             ("name".into(), Some("givenName".into()))
         );
@@ -251,6 +269,19 @@ mod tests {
         assert_eq!(
             attr("urn:acme:ext:2.0:User:isAdmin").0,
             "urn:acme:ext:2.0:user:isadmin"
+        );
+    }
+
+    #[test]
+    fn case_variants_of_standard_urns_are_refused() {
+        assert!(parse("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:active").is_err());
+        assert!(parse("urn:ietf:params:scim:schemas:core:2.0:user:externalId").is_err());
+        assert!(
+            parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager").is_err()
+        );
+        assert_eq!(
+            attr("urn:ietf:params:scim:schemas:core:2.0:User:ACTIVE").0,
+            "active"
         );
     }
 

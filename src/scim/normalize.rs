@@ -576,6 +576,12 @@ impl<'l> Builder<'l> {
             {
                 flags.push("wrapped_value");
                 match o.remove("members") {
+                    // Servers that do not unwrap store the wrapper as an id-less member entry.
+                    Some(Value::Array(items)) if items.is_empty() => {
+                        return Err(ScimError::value(
+                            "a wrapped `{\"members\": []}` value names no member",
+                        ))
+                    }
                     Some(Value::Array(items)) => items,
                     Some(other) => vec![other],
                     None => Vec::new(),

@@ -112,7 +112,11 @@ impl Builder<'_> {
                 .map(str::to_string);
         }
         let sub = change.sub_attribute.as_deref();
-        if change.attribute != "members" || sub.is_some_and(|s| s.eq_ignore_ascii_case("display")) {
+        // `members.display` relabels entries, except an `add` under a filter: scim-patch appends a
+        // new entry (with the filter's attribute) when nothing matches, so that is a member add.
+        let relabel = sub.is_some_and(|s| s.eq_ignore_ascii_case("display"))
+            && (filter.is_none() || change.op != Op::Add);
+        if change.attribute != "members" || relabel {
             self.group_updated();
             return Ok(());
         }
@@ -264,8 +268,14 @@ fn membership(
     match (change.op, put) {
         (Op::Add, _) | (Op::Replace, false) if sub.is_some() => {
             out.push((EventKind::GroupMemberAdded, given, None));
-            if let Some(old) = listed.filter(|_| identity_write) {
-                out.push((EventKind::GroupMemberRemoved, old, Some("listed")));
+            if identity_write {
+                // The selected entries get the new id: the members they named leave the group.
+                let scope = if listed.is_some() { "listed" } else { "filter" };
+                out.push((
+                    EventKind::GroupMemberRemoved,
+                    listed.unwrap_or_default(),
+                    Some(scope),
+                ));
             }
         }
         // An add under a value filter merges into the entries it selects (scimmy): their ids may be
