@@ -128,6 +128,9 @@ pub fn parse(text: &str) -> Result<AttrRef, ScimError> {
     if let Some(s) = sub {
         check_name(s, text)?;
     }
+    if let Some(u) = urn {
+        check_qualified_spelling(u, name)?;
+    }
     Ok(AttrRef {
         attribute: canonical(urn, name),
         sub_attribute: sub.map(canonical_sub),
@@ -149,6 +152,26 @@ fn check_urn_spelling(urn: &str) -> Result<(), ScimError> {
                 urn.escape_default()
             )));
         }
+    }
+    Ok(())
+}
+
+/// A standard attribute qualified by its URN must be spelled as the schema does: scimmy resolves a
+/// qualified name literally (dropping `…:User:ExternalId`, so a PUT clears `externalId`), where
+/// scim2-server folds it. Bare names stay case-insensitive (RFC 7643 §2.1), which servers agree on;
+/// so do names under SCIM 1.x URNs, which scimmy and scim-patch do not resolve at all.
+fn check_qualified_spelling(urn: &str, name: &str) -> Result<(), ScimError> {
+    if ![CORE_USER_URN, CORE_GROUP_URN, ENTERPRISE_URN].contains(&urn) {
+        return Ok(()); // SCIM 1.x and custom schemas: read as RFC 7643 §2.1 says, case-insensitively
+    }
+    let canonical = canonical(Some(urn), name);
+    let bare = canonical.rsplit(':').next().unwrap_or_default();
+    let standard = CORE_NAMES.contains(&bare) || ENTERPRISE_NAMES.contains(&bare);
+    if standard && bare != name {
+        return Err(ScimError::path(format!(
+            "`{urn}:{}` names `{bare}` in another spelling: servers disagree on such spellings, so write it as the schema does",
+            name.escape_default()
+        )));
     }
     Ok(())
 }
@@ -253,7 +276,7 @@ mod tests {
         let mgr = format!("{ENTERPRISE_URN}:manager");
         assert_eq!(attr("manager").0, mgr);
         assert_eq!(
-            attr("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:Manager").0,
+            attr("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager").0,
             mgr
         );
         assert_eq!(
@@ -279,8 +302,9 @@ mod tests {
         assert!(
             parse("urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:manager").is_err()
         );
+        assert!(parse("urn:ietf:params:scim:schemas:core:2.0:User:ExternalId").is_err());
         assert_eq!(
-            attr("urn:ietf:params:scim:schemas:core:2.0:User:ACTIVE").0,
+            attr("urn:ietf:params:scim:schemas:core:2.0:User:active").0,
             "active"
         );
     }
