@@ -292,6 +292,7 @@ impl<'l> Builder<'l> {
                 .filter(|_| self.groups() && !self.is_sensitive("displayName"));
             self.op.events.push(e);
         }
+        refuse_qualified_keys(&body)?;
         for (attr, value) in expand(body)? {
             self.apply(Op::Add, attr, None, value)?;
         }
@@ -302,6 +303,7 @@ impl<'l> Builder<'l> {
         if self.users() {
             self.push_event(EventKind::UserUpdated);
         }
+        refuse_qualified_keys(&body)?;
         let mut present = Vec::new();
         for (attr, value) in expand(body)? {
             present.push(attr.attribute.clone());
@@ -694,6 +696,23 @@ fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
         out.push((attr, value));
     }
     Ok(out)
+}
+
+/// A resource (POST, PUT) names its attributes bare, and an extension's inside its URN object
+/// (RFC 7643 §3). A URN-qualified attribute key at its top level is read by scim2-server and
+/// dropped by scimmy, so a PUT would clear what scimguard reads as set: refused. (Path-less PATCH
+/// values may qualify keys: Entra sends enterprise attributes that way, and servers agree there.)
+fn refuse_qualified_keys(body: &Map<String, Value>) -> Result<(), ScimError> {
+    let qualified = body
+        .keys()
+        .find(|k| attribute::starts_with_urn(k) && !attribute::is_schema_urn(k));
+    match qualified {
+        Some(k) => Err(ScimError::path(format!(
+            "`{}`: a resource names its attributes bare and an extension's inside its schema object; servers disagree on URN-qualified keys here",
+            k.escape_default()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The attributes one object has named so far, with the key that named each: `attr` for the whole
