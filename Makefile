@@ -47,9 +47,10 @@ TEST_TARGETS := deps test-unit test-lint check-purity test-validate test-e2e
 TEST_TARGETS += test-web
 TEST_TARGETS += test-report
 TEST_TARGETS += test-bench-smoke
+TEST_TARGETS += test-fleet
 # ----------------------------------------------------------------------------------------------
 
-.PHONY: help venv rust-targets apt-deps deps wasm cli run test $(TEST_TARGETS) clean
+.PHONY: help venv rust-targets apt-deps deps wasm cli run test $(TEST_TARGETS) clean limitador
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -321,3 +322,23 @@ test-deploy: deploy-tools oci venv ## image via registry + skopeo, manifests vs 
 	$(VPY) deploy/render.py --check
 	$(VPY) -m pytest $(DEPLOY_TESTS) $(PYTEST_ARGS) -o cache_dir=$(RUN_DIR)/pytest-cache --basetemp=$(RUN_DIR)/deploy
 # ==== end deploy ================================================================================
+
+# ---- fleet detections: Envoy's global rate limit, Limitador + Redis (docs/fleet.md) -------------
+# Limitador is built once per machine from the vendored source (Redis-only patch applied) into the
+# git-ignored tools folder; where the vendored source is absent the fleet test says so and skips.
+LIMITADOR_SRC ?= ../shared/vendor/limitador
+LIMITADOR     := .tools/bin/limitador-server
+
+limitador: $(LIMITADOR) ## build Limitador (the rate-limit service) once into .tools/bin (needs protoc)
+
+$(LIMITADOR):
+	@if [ ! -d "$(LIMITADOR_SRC)" ]; then echo "limitador: $(LIMITADOR_SRC) absent; the fleet test will skip"; exit 0; fi; \
+	command -v protoc >/dev/null || { echo "limitador: needs protoc (apt-get install -y protobuf-compiler)"; exit 1; }; \
+	mkdir -p .tools/bin; \
+	CARGO_TARGET_DIR=$(CURDIR)/.tools/limitador nice cargo build --release --manifest-path $(LIMITADOR_SRC)/Cargo.toml \
+	  -p limitador-server --no-default-features; \
+	cp .tools/limitador/release/limitador-server $@
+
+test-fleet: wasm venv limitador ## two Envoys share one deprovision threshold through Limitador + Redis
+	@command -v redis-server >/dev/null || { echo "test-fleet: needs redis-server (apt-get install -y redis-server)"; exit 1; }
+	$(VPY) -m pytest tests/e2e/test_fleet.py $(PYTEST_ARGS) -o cache_dir=$(RUN_DIR)/pytest-cache --basetemp=$(RUN_DIR)/e2e-fleet
