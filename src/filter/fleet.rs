@@ -64,6 +64,17 @@ pub fn mark(shared: &Shared, e: &Evaluation) -> Option<Mark> {
 /// `envoy.ratelimit.hits_addend` = `hits`: `SetEnvoyFilterStateArguments { path = 1, value = 2 }`
 /// as protobuf (two length-delimited strings; life span 0 = filter chain, the default).
 fn set_hits(hits: u64) -> HostResult<()> {
+    hostcalls::call_foreign_function("set_envoy_filter_state", Some(&hits_args(hits)))
+        .map(|_| ())
+        .map_err(|status| HostError {
+            call: "set_envoy_filter_state",
+            status,
+        })
+}
+
+/// The foreign function's argument. Both strings are shorter than 128 bytes, so each length is
+/// one varint byte.
+fn hits_args(hits: u64) -> Vec<u8> {
     let value = hits.min(u64::from(u32::MAX)).to_string();
     let mut args = Vec::with_capacity(HITS_KEY.len() + value.len() + 4);
     for (tag, bytes) in [(0x0a, HITS_KEY.as_bytes()), (0x12, value.as_bytes())] {
@@ -71,12 +82,7 @@ fn set_hits(hits: u64) -> HostResult<()> {
         args.push(bytes.len() as u8);
         args.extend_from_slice(bytes);
     }
-    hostcalls::call_foreign_function("set_envoy_filter_state", Some(&args))
-        .map(|_| ())
-        .map_err(|status| HostError {
-            call: "set_envoy_filter_state",
-            status,
-        })
+    args
 }
 
 /// Whether the response is the rate-limit service's refusal (Envoy's ratelimit filter's 429).
@@ -106,4 +112,46 @@ pub fn record_block(shared: &Shared, e: &mut Evaluation, mark: &Mark) {
         429,
     );
     detect::add(e, m);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hits_argument_is_the_protobuf_envoy_expects() {
+        let mut want = vec![0x0a, 27];
+        want.extend_from_slice(b"envoy.ratelimit.hits_addend");
+        want.extend_from_slice(&[0x12, 2, b'2', b'0']);
+        assert_eq!(hits_args(20), want);
+        let big = hits_args(u64::MAX);
+        assert!(
+            big.ends_with(b"4294967295"),
+            "capped at u32 (the object is a UInt32)"
+        );
+    }
+
+    #[test]
+    fn only_the_ratelimit_filters_429_is_a_fleet_refusal() {
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(refused(&h(&[
+            (":status", "429"),
+            ("x-envoy-ratelimited", "true")
+        ])));
+        assert!(
+            !refused(&h(&[(":status", "429")])),
+            "the upstream's own 429"
+        );
+        assert!(!refused(&h(&[
+            (":status", "503"),
+            ("x-envoy-ratelimited", "true")
+        ])));
+        assert!(!refused(&[]));
+    }
 }
