@@ -33,8 +33,8 @@ RUST_TARGETS := $(WASM_TARGET) wasm32-unknown-unknown
 empty :=
 space := $(empty) $(empty)
 RUSTUP_STAMP := target/.stamp-rustup-$(subst $(space),-,$(strip $(RUST_TARGETS)))
-# Debian packages a test needs (none yet; bench tools would be `wrk nghttp2-client`).
-APT_PACKAGES :=
+# Debian packages a test needs: Redis and protoc for the fleet test (`make limitador`, test_fleet.py).
+APT_PACKAGES := redis-server protobuf-compiler
 
 # Modules that must stay pure (no host, no I/O, no clock), and what they must never name.
 PURE_PATHS  := src/scim src/policy src/audit src/engine.rs src/suite.rs
@@ -47,10 +47,9 @@ TEST_TARGETS := deps test-unit test-lint check-purity test-validate test-e2e
 TEST_TARGETS += test-web
 TEST_TARGETS += test-report
 TEST_TARGETS += test-bench-smoke
-TEST_TARGETS += test-fleet
 # ----------------------------------------------------------------------------------------------
 
-.PHONY: help venv rust-targets apt-deps deps wasm cli run test $(TEST_TARGETS) clean limitador
+.PHONY: help venv rust-targets apt-deps deps wasm cli run test $(TEST_TARGETS) clean limitador test-fleet
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -135,7 +134,7 @@ test-validate: wasm venv ## envoy --mode validate on every shipped config and po
 	for config in $(ENVOY_CONFIGS); do validate $$config $(POLICY); done; \
 	for policy in $(filter-out $(POLICY),$(SHIPPED_POLICIES)); do validate envoy.yaml $$policy; done
 
-test-e2e: wasm venv ## pytest e2e: real Envoy + scimguard.wasm + scim2-server, HTTP/1.1 and h2c
+test-e2e: wasm venv limitador ## pytest e2e: real Envoy + scimguard.wasm + scim2-server, HTTP/1.1 and h2c
 	$(VPY) -m pytest $(E2E) $(PYTEST_ARGS) -o cache_dir=$(RUN_DIR)/pytest-cache --basetemp=$(RUN_DIR)/e2e
 
 clean: ## remove build output, .venv and .run
@@ -339,6 +338,6 @@ $(LIMITADOR):
 	  -p limitador-server --no-default-features; \
 	cp .tools/limitador/release/limitador-server $@
 
-test-fleet: wasm venv limitador ## two Envoys share one deprovision threshold through Limitador + Redis
-	@command -v redis-server >/dev/null || { echo "test-fleet: needs redis-server (apt-get install -y redis-server)"; exit 1; }
-	$(VPY) -m pytest tests/e2e/test_fleet.py $(PYTEST_ARGS) -o cache_dir=$(RUN_DIR)/pytest-cache --basetemp=$(RUN_DIR)/e2e-fleet
+# Part of test-e2e; this runs it alone.
+test-fleet: ## two Envoys share one deprovision threshold through Limitador + Redis (tests/e2e/test_fleet.py)
+	$(MAKE) test-e2e E2E=tests/e2e/test_fleet.py
