@@ -198,6 +198,8 @@ def test_a_storm_spread_across_two_envoys_stops_at_the_fleet_threshold(fleet: Fl
         envoy = (fleet.a, fleet.b)[i % 2]
         r = delete(envoy, user_id)
         statuses.append((envoy.name, r.status_code, r.headers.get("x-envoy-ratelimited")))
+        if r.status_code == 429:
+            assert r.headers.get("x-scim-decision") == "block", "scimguard tags Envoy's refusal too"
     # Each Envoy saw at most 4 deprovisions, fewer than the limit: only a shared count stops them.
     assert [s for _, s, _ in statuses] == [204] * LIMIT + [429] * 3, statuses
     assert all(rl is not None for _, s, rl in statuses if s == 429)
@@ -274,11 +276,16 @@ def test_limitador_down_denies_marked_writes_only_where_configured(fleet: Fleet)
     fleet.limitador.stop()
     try:
         ids = make_users(fleet, 2)
-        assert delete(fleet.a, ids[0]).status_code == 503, "failure_mode_deny: true"
+        refused = delete(fleet.a, ids[0])
+        assert refused.status_code == 503, "failure_mode_deny: true"
         assert delete(fleet.b, ids[1]).status_code == 204, "failure_mode_deny: false"
         with client(fleet.a.url, "http/1.1") as c:
             assert c.post("/Users", content=payloads.user()).status_code == 201, "unmarked writes pass"
             assert c.get("/Users").status_code == 200
+        # The trail has the refused write with its status, not as a fleet block (nothing was counted).
+        audit_id = refused.headers["x-scim-audit-id"]
+        rec = wait_for(lambda: [r for r in fleet.a.audit_records() if r["audit_id"] == audit_id], 5, "the 503's record")[0]
+        assert rec["status"] == 503 and RULE not in [m["id"] for m in rec["rules"]], rec
     finally:
         fleet.start_limitador()
 
