@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import payloads  # noqa: E402
 from clients import client  # noqa: E402
+from sinks import Sink  # noqa: E402
 from harness import (ROOT, RENDER, Process, free_port, http_ok, parse_prometheus, read_json_lines,  # noqa: E402
                      spawn, start_envoy, start_upstream, wait_for, wait_until_ready, wasm_path)
 
@@ -87,6 +88,9 @@ class Fleet:
     redis: Process
     limitador: Process
     procs: list[Process]
+    # Envoy A's audit collector and webhook receiver.
+    collector: Sink | None = None
+    webhook: Sink | None = None
 
     def flush(self) -> None:
         """Counts restart from zero (each test its own storm)."""
@@ -106,7 +110,7 @@ class Fleet:
 
 
 def start_fleet_envoy(name: str, workdir: Path, upstream_port: int, policy: Path, rls_port: int | None,
-                      deny: bool = True) -> Envoy:
+                      deny: bool = True, ports: dict[str, int] | None = None) -> Envoy:
     workdir.mkdir(parents=True, exist_ok=True)
     port, admin = free_port(), free_port()
     out = workdir / "envoy.yaml"
@@ -114,7 +118,7 @@ def start_fleet_envoy(name: str, workdir: Path, upstream_port: int, policy: Path
             "--log-dir", str(workdir), "--listen-port", str(port), "--admin-port", str(admin),
             "--upstream-port", str(upstream_port)]
     for key in ("app", "ops", "collector", "webhook"):
-        argv += [f"--{key}-port", str(free_port())]
+        argv += [f"--{key}-port", str((ports or {}).get(key) or free_port())]
     if rls_port is not None:
         argv += ["--fleet-port", str(rls_port)] + ([] if deny else ["--fleet-allow"])
     subprocess.run(argv, check=True, cwd=ROOT)
@@ -131,7 +135,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         pytest.fail("redis-server is missing: apt-get install -y redis-server", pytrace=False)
     workdir = tmp_path_factory.mktemp("fleet")
     policy_doc = json.loads((ROOT / "policies" / "default.json").read_text())
-    policy_doc["detections"] = FLEET_POLICY
+    # The audit trail's outputs (collector with OCSF, signed webhook) at test speed, and the
+    # per-process storm as backstop above the fleet limit.
+    trail = json.loads((ROOT / "policies" / "audit-trail.json").read_text())
+    policy_doc["audit"], policy_doc["notify"] = trail["audit"], trail["notify"]
+    policy_doc["audit"]["collector"].update(flush_interval_ms=100, backoff_initial_ms=100, backoff_max_ms=400)
+    policy_doc["notify"].update(backoff_initial_ms=100, backoff_max_ms=400)
+    policy_doc["detections"] = {**FLEET_POLICY, "deprovision_storm": {"max": 500, "window_secs": 60, "action": "block"}}
     policy = workdir / "fleet-policy.json"
     policy.write_text(json.dumps(policy_doc, indent=2))
     limits = yaml.safe_load((ROOT / "deploy" / "fleet" / "limits.yaml").read_text())
@@ -142,21 +152,25 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     argv = [str(LIMITADOR), "--rls-ip", "127.0.0.1", "--rls-port", str(rls_port), "--http-ip", "127.0.0.1",
             "--http-port", str(http_port), str(limits_file), "redis", f"redis://127.0.0.1:{redis_port}"]
     procs: list[Process] = []
+    collector, webhook = Sink("collector"), Sink("webhook")
     upstream, upstream_port, recording = start_upstream(workdir)
     procs.append(upstream)
     f = Fleet(workdir, None, None, None, upstream_port, recording, redis_port, argv, rls_port,  # type: ignore[arg-type]
-              None, None, procs)  # type: ignore[arg-type]
+              None, None, procs, collector, webhook)  # type: ignore[arg-type]
     try:
         f.start_redis()
         f.start_limitador()
+        sinks = {"collector": collector.port, "webhook": webhook.port}
         for name, rls, deny in (("a", rls_port, True), ("b", rls_port, False), ("c", None, True)):
-            envoy = start_fleet_envoy(name, workdir / name, upstream_port, policy, rls, deny)
+            envoy = start_fleet_envoy(name, workdir / name, upstream_port, policy, rls, deny, sinks if name == "a" else None)
             procs.append(envoy.process)
             setattr(f, name, envoy)
         yield f
     finally:
         for p in reversed(procs):
             p.stop()
+        collector.stop()
+        webhook.stop()
 
 
 def make_users(f: Fleet, n: int) -> list[str]:
@@ -215,6 +229,24 @@ def test_a_storm_spread_across_two_envoys_stops_at_the_fleet_threshold(fleet: Fl
     deleted = {r["path"].rsplit("/", 1)[-1] for r in seen if r["method"] == "DELETE"}
     assert deleted >= set(ids[:LIMIT]) and not deleted & set(ids[LIMIT:])
     assert not [r for r in seen if "x-scim-fleet" in r["headers"]]
+
+
+def test_a_fleet_block_reaches_the_collector_as_ocsf_and_the_webhook(fleet: Fleet) -> None:
+    assert fleet.collector and fleet.webhook
+    fleet.flush()
+    ids = make_users(fleet, LIMIT + 1)
+    responses = [delete(fleet.a, i) for i in ids]
+    assert [r.status_code for r in responses] == [204] * LIMIT + [429]
+    audit_id = responses[-1].headers["x-scim-audit-id"]
+    hooks = wait_for(lambda: [h for h in fleet.webhook.accepted() if h.json()["id"] == audit_id], 10, "the notification")
+    event = hooks[0].json()
+    assert RULE in [r["id"] for r in event["data"]["rules"]] and event["data"]["blocked"] is True, event
+    shipped = wait_for(lambda: [r for r in fleet.collector.lines() if r.get("audit_id") == audit_id], 10, "the shipped record")
+    assert RULE in [m["id"] for m in shipped[0]["rules"]]
+    request_id = shipped[0]["request_id"]
+    ocsf = wait_for(lambda: [e for e in fleet.collector.lines() if "class_uid" in e
+                             and e["metadata"]["correlation_uid"] == request_id], 10, "the OCSF events")
+    assert RULE in json.dumps(ocsf), ocsf
 
 
 def test_a_bulk_counts_by_its_deprovisions(fleet: Fleet) -> None:
