@@ -335,7 +335,7 @@ $(LIMITADOR):
 	command -v protoc >/dev/null || { echo "limitador: needs protoc (apt-get install -y protobuf-compiler)"; exit 1; }; \
 	mkdir -p .tools/bin; \
 	CARGO_TARGET_DIR=$(CURDIR)/.tools/limitador nice cargo build --release --manifest-path $(LIMITADOR_SRC)/Cargo.toml \
-	  -p limitador-server --no-default-features; \
+	  --locked -p limitador-server --no-default-features; \
 	cp .tools/limitador/release/limitador-server $@
 
 # Part of test-e2e; this runs it alone.
