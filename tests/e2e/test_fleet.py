@@ -247,6 +247,9 @@ def test_a_fleet_block_reaches_the_collector_as_ocsf_and_the_webhook(fleet: Flee
     ocsf = wait_for(lambda: [e for e in fleet.collector.lines() if "class_uid" in e
                              and e["metadata"]["correlation_uid"] == request_id], 10, "the OCSF events")
     assert RULE in json.dumps(ocsf), ocsf
+    # The counters (published on the VM's tick).
+    stats = wait_for(lambda: (st := fleet.a.stats()).get("scimguard_fleet_blocks_total{}", 0) >= 1 and st, 5, "counters")
+    assert stats["scimguard_fleet_marked_total{}"] >= LIMIT + 1
 
 
 def test_a_bulk_counts_by_its_deprovisions(fleet: Fleet) -> None:
