@@ -33,8 +33,8 @@ RUST_TARGETS := $(WASM_TARGET) wasm32-unknown-unknown
 empty :=
 space := $(empty) $(empty)
 RUSTUP_STAMP := target/.stamp-rustup-$(subst $(space),-,$(strip $(RUST_TARGETS)))
-# Debian packages a test needs (none yet; bench tools would be `wrk nghttp2-client`).
-APT_PACKAGES :=
+# Debian packages a test needs: Redis and protoc for the fleet test (`make limitador`, test_fleet.py).
+APT_PACKAGES := redis-server protobuf-compiler
 
 # Modules that must stay pure (no host, no I/O, no clock), and what they must never name.
 PURE_PATHS  := src/scim src/policy src/audit src/engine.rs src/suite.rs
@@ -49,7 +49,7 @@ TEST_TARGETS += test-report
 TEST_TARGETS += test-bench-smoke
 # ----------------------------------------------------------------------------------------------
 
-.PHONY: help venv rust-targets apt-deps deps wasm cli run test $(TEST_TARGETS) clean
+.PHONY: help venv rust-targets apt-deps deps wasm cli run test $(TEST_TARGETS) clean limitador test-fleet
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -133,7 +133,7 @@ test-validate: wasm venv ## envoy --mode validate on every shipped config and po
 	for config in $(ENVOY_CONFIGS); do validate $$config $(POLICY); done; \
 	for policy in $(filter-out $(POLICY),$(SHIPPED_POLICIES)); do validate envoy.yaml $$policy; done
 
-test-e2e: wasm venv ## pytest e2e: real Envoy + scimguard.wasm + scim2-server, HTTP/1.1 and h2c
+test-e2e: wasm venv limitador ## pytest e2e: real Envoy + scimguard.wasm + scim2-server, HTTP/1.1 and h2c
 	$(VPY) -m pytest $(E2E) $(PYTEST_ARGS) -o cache_dir=$(RUN_DIR)/pytest-cache --basetemp=$(RUN_DIR)/e2e
 
 clean: ## remove build output, .venv and .run
@@ -356,6 +356,29 @@ fuzz-diff: cli differential-deps ## differential campaign: N writes per implemen
 	nice $(VPY) $(DIFF_DIR)/run.py --n $(N) --seed $(SEED) --impl $(DIFF_IMPLS) \
 	  --findings 3 --out $(RUN_DIR)/differential/campaign-$(SEED)
 # ==== end differential ========================================================================
+
+# ---- fleet detections: Envoy's global rate limit, Limitador + Redis (docs/fleet.md) -------------
+# Limitador is built once per machine from the vendored source (Redis-only patch applied) into the
+# git-ignored tools folder; where the vendored source is absent the fleet test says so and skips.
+LIMITADOR_SRC ?= ../shared/vendor/limitador
+LIMITADOR     := .tools/bin/limitador-server
+# Cargo's build directory for it lives per machine, like cargo's registry: a fresh clone on a machine
+# that built it once relinks in seconds instead of rebuilding for minutes.
+LIMITADOR_BUILD ?= $(HOME)/.cache/scimguard/limitador-build
+
+limitador: $(LIMITADOR) ## build Limitador (the rate-limit service) once into .tools/bin (needs protoc)
+
+$(LIMITADOR):
+	@if [ ! -d "$(LIMITADOR_SRC)" ]; then echo "limitador: $(LIMITADOR_SRC) absent; the fleet test will skip"; exit 0; fi; \
+	command -v protoc >/dev/null || { echo "limitador: needs protoc (apt-get install -y protobuf-compiler)"; exit 1; }; \
+	mkdir -p .tools/bin; \
+	CARGO_TARGET_DIR=$(LIMITADOR_BUILD) nice cargo build --release --manifest-path $(LIMITADOR_SRC)/Cargo.toml \
+	  --locked -p limitador-server --no-default-features; \
+	cp $(LIMITADOR_BUILD)/release/limitador-server $@
+
+# Part of test-e2e; this runs it alone.
+test-fleet: ## two Envoys share one deprovision threshold through Limitador + Redis (tests/e2e/test_fleet.py)
+	$(MAKE) test-e2e E2E=tests/e2e/test_fleet.py
 
 # Last, after every section has appended its targets: a rule's prerequisites are expanded when the
 # rule is read, so `test` defined earlier would miss the sections below it.

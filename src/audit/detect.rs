@@ -9,7 +9,7 @@
 //! overlaps the last `window` seconds, rounded up. It never under-counts a burst that straddles a
 //! window boundary by more than rounding, and it takes three integers of state.
 
-use crate::policy::{ActorRiskSettings, StormSettings};
+use crate::policy::{ActorRiskSettings, FleetDetection, StormSettings};
 use crate::scim::{Event, EventKind};
 
 /// A sliding-window event counter over `window` seconds.
@@ -200,6 +200,19 @@ pub fn deprovisions<'a>(events: impl Iterator<Item = &'a Event>) -> u64 {
         .count() as u64
 }
 
+/// The fleet detection a judged write is counted under, and by how many: the first entry (in
+/// policy order) whose events the request carries, with the number of those events (a Bulk of 20
+/// deprovisions counts 20). `None`: the request carries none, and makes no call to the service.
+pub fn fleet_mark<'f>(
+    fleet: &'f [FleetDetection],
+    events: &[&Event],
+) -> Option<(&'f FleetDetection, u64)> {
+    fleet.iter().find_map(|f| {
+        let n = events.iter().filter(|e| f.events.contains(&e.kind)).count() as u64;
+        (n > 0).then_some((f, n))
+    })
+}
+
 /// Why an access record is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
@@ -374,6 +387,43 @@ mod tests {
             ("b", false),
             "a's window is over: b takes the slot"
         );
+    }
+
+    #[test]
+    fn a_write_is_marked_for_the_first_fleet_detection_it_carries_events_of() {
+        use crate::scim::ResourceType;
+        let event = |kind| Event::new(kind, ResourceType::Users, None);
+        let fleet = [
+            FleetDetection {
+                name: "removals".into(),
+                events: vec![EventKind::GroupMemberRemoved],
+                descriptor: "removal".into(),
+            },
+            FleetDetection {
+                name: "storm".into(),
+                events: vec![EventKind::UserDeprovisioned, EventKind::UserDeleted],
+                descriptor: "deprovision".into(),
+            },
+        ];
+        let bulk: Vec<Event> = [
+            EventKind::UserDeprovisioned,
+            EventKind::UserUpdated,
+            EventKind::UserDeleted,
+            EventKind::UserDeprovisioned,
+        ]
+        .into_iter()
+        .map(event)
+        .collect();
+        let (f, n) = fleet_mark(&fleet, &bulk.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!((f.descriptor.as_str(), n), ("deprovision", 3));
+        let mixed = [
+            event(EventKind::GroupMemberRemoved),
+            event(EventKind::UserDeleted),
+        ];
+        let (f, n) = fleet_mark(&fleet, &mixed.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!((f.name.as_str(), n), ("removals", 1), "policy order");
+        assert!(fleet_mark(&fleet, &[&event(EventKind::UserUpdated)]).is_none());
+        assert!(fleet_mark(&[], &bulk.iter().collect::<Vec<_>>()).is_none());
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn risk_key(actor: &str) -> (String, String) {
     (format!("{RISK_PREFIX}{slot}"), owner)
 }
 
-fn detection(
+pub(super) fn detection(
     name: &str,
     description: String,
     severity: Severity,
@@ -200,12 +200,12 @@ fn detection(
         status,
         // A storm is what an operator must hear about at once; a risky actor's requests notify
         // through their severity (`notify.min_severity`).
-        notify: name == "deprovision_storm",
+        notify: name == "deprovision_storm" || name.starts_with("fleet."),
     }
 }
 
 /// Adds a match the way the engine decides: an enforced block blocks, anything else tags.
-fn add(e: &mut Evaluation, m: RuleMatch) {
+pub(super) fn add(e: &mut Evaluation, m: RuleMatch) {
     let decision = if m.action == Action::Block && m.mode == Mode::Enforce {
         Decision::Block
     } else {

@@ -65,9 +65,12 @@ pub enum Metric {
     /// and those that could not be made to fit and were dropped (never expected).
     AuditCut,
     AuditOversizeDropped,
+    /// Writes marked for the fleet's rate-limit service, and those it refused (docs/fleet.md).
+    FleetMarked,
+    FleetBlocks,
 }
 
-const NAMES: [&str; 32] = [
+const NAMES: [&str; 34] = [
     "scimguard_requests_allow_total",
     "scimguard_requests_tag_total",
     "scimguard_requests_block_total",
@@ -100,6 +103,8 @@ const NAMES: [&str; 32] = [
     "scimguard_detection_actor_risk_hits_total",
     "scimguard_audit_outputs_cut_total",
     "scimguard_audit_outputs_oversize_dropped_total",
+    "scimguard_fleet_marked_total",
+    "scimguard_fleet_blocks_total",
 ];
 
 /// Items waiting or in flight, per sink (gauges: every VM adds and subtracts, so the stat is the

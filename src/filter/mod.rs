@@ -24,6 +24,7 @@
 mod access;
 mod audit;
 mod detect;
+mod fleet;
 mod groups;
 mod host;
 mod metrics;

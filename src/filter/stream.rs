@@ -46,6 +46,7 @@ use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 use super::access::{self, Access};
 use super::audit;
 use super::detect;
+use super::fleet;
 use super::groups::{self, MAX_LOOKUPS};
 use super::host::{self, HostError};
 use super::metrics::Metric;
@@ -127,6 +128,8 @@ struct Verdict {
     blocked: bool,
     location: Option<String>,
     audited: bool,
+    /// Marked for the fleet's rate-limit service (a write going upstream with a fleet event).
+    fleet: Option<fleet::Mark>,
 }
 
 #[derive(Default)]
@@ -160,6 +163,7 @@ impl Stream {
     fn apply(&mut self, shared: &Shared, mut evaluation: Evaluation, resume: bool) -> Action {
         self.phase = Phase::Decided;
         detect::apply(shared, &mut evaluation);
+        let fleet = fleet::mark(shared, &evaluation);
         // Judged: from here on only the audit outputs read it, and it is held until the stream ends.
         if let Some(n) = evaluation.normalized.as_mut() {
             compact(n);
@@ -192,6 +196,7 @@ impl Stream {
             blocked,
             location: None,
             audited: false,
+            fleet,
         });
         match reply {
             Some(reply) => verdict::block(shared, &reply, &tags),
@@ -540,17 +545,26 @@ impl HttpContext for Stream {
                 .request
                 .as_ref()
                 .is_some_and(|r| r.method.eq_ignore_ascii_case("POST"));
-        if let Some(v) = &self.verdict {
+        let marked = self.verdict.as_ref().is_some_and(|v| v.fleet.is_some());
+        // Reads and non-SCIM paths other than Groups end here, without a host call.
+        let response = if self.learning.is_none() && renamed.is_empty() && !created && !marked {
+            Vec::new()
+        } else {
+            host::headers(MapType::HttpResponseHeaders).unwrap_or_else(|e| {
+                shared.host_error(e);
+                Vec::new()
+            })
+        };
+        // The fleet's rate-limit service refused a write we marked: Envoy answered; we record it.
+        if let Some(v) = self.verdict.as_mut() {
+            if let (Some(mark), true) = (&v.fleet, fleet::refused(&response)) {
+                fleet::record_block(&shared, &mut v.evaluation, mark);
+            }
             verdict::tag_response(&shared, &v.facts.audit_id, v.evaluation.decision);
         }
-        // Reads and non-SCIM paths other than Groups end here, without a host call.
         if self.learning.is_none() && renamed.is_empty() && !created {
             return Action::Continue;
         }
-        let response = host::headers(MapType::HttpResponseHeaders).unwrap_or_else(|e| {
-            shared.host_error(e);
-            Vec::new()
-        });
         let find = |name: &str| {
             response
                 .iter()

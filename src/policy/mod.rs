@@ -20,8 +20,8 @@ pub use rule::{Condition, Mode, Rule, RuleId};
 pub use settings::{
     AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, CollectorSettings,
     Delivery, DetectionAction, DetectionSettings, Endpoint, ErrorOutcome, FilterSettings,
-    MethodOverride, NotifySettings, RouteTemplate, Settings, StormSettings, UnknownGroupOutcome,
-    WebhookSecret,
+    FleetDetection, MethodOverride, NotifySettings, RouteTemplate, Settings, StormSettings,
+    UnknownGroupOutcome, WebhookSecret,
 };
 
 /// A compiled, valid policy.

@@ -383,6 +383,22 @@ pub struct DetectionSettings {
     /// Envoy route name (`xds.route_name`) on which `POST /scimguard/detections/.../clear` and
     /// `GET /scimguard/detections` are served; `None`: not served anywhere.
     pub ops_route: Option<String>,
+    /// Detections counted across the fleet by Envoy's global rate-limit service (docs/fleet.md).
+    pub fleet: Vec<FleetDetection>,
+}
+
+/// A fleet detection (`detections.fleet[]`): a judged write carrying any of `events` is marked
+/// with `x-scim-fleet: <descriptor>` and its number of such events as the hits, so Envoy's
+/// ratelimit filter after scimguard counts it in the shared service; the limit lives in that
+/// service's config. A request is marked for the first entry (in policy order) whose events it
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetDetection {
+    /// The rule id is `detection.fleet.<name>`.
+    pub name: String,
+    pub events: Vec<crate::scim::EventKind>,
+    /// The marker's value: the descriptor the service's limits file names.
+    pub descriptor: String,
 }
 
 /// More than `max` deprovisions (user_deprovisioned, user_deleted) within `window_secs` trips the

@@ -12,6 +12,7 @@ tests, moves ports:
     python tests/envoy/render.py --out X.yaml --listen-port 0 --admin-port 0 \
         --upstream-port 41234 --policy bad.json --log-dir /tmp/t             # e2e tests
         [--ops-port N --collector-port N --webhook-port N --jwt-key BASE64URL]
+        [--fleet-port N [--fleet-allow]]   # + deploy/fleet/envoy-fleet.yaml (docs/fleet.md)
 
 Why structural (PyYAML) and not text substitution: every edit finds its target by name
 (listener `scim_ingress`, cluster names, filter `envoy.filters.http.wasm`, access-log file
@@ -44,7 +45,8 @@ JWT_AUTHN = "envoy.filters.http.jwt_authn"
 LISTENERS = {"scim_ingress": "listen", "scimguard_ops": "ops"}
 # Cluster name → the port key that moves it.
 CLUSTERS = {"scim_upstream": "upstream", "scim_lookup": "upstream", "app_upstream": "app",
-            "audit_collector": "collector", "webhook_receiver": "webhook"}
+            "audit_collector": "collector", "webhook_receiver": "webhook", "rate_limit_service": "fleet"}
+FLEET = ROOT / "deploy" / "fleet" / "envoy-fleet.yaml"
 
 
 def render(
@@ -56,9 +58,13 @@ def render(
     ports: dict[str, int | None],
     jwt_key: str | None = None,
     vm_env: dict[str, str] | None = None,
+    fleet: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return a copy of `template` with policy, paths, the demo JWKS and ports filled in."""
+    """Return a copy of `template` with policy, paths, the demo JWKS and ports filled in (and the
+    fleet pieces of deploy/fleet/envoy-fleet.yaml, when `fleet` is that file's content)."""
     config = yaml.safe_load(yaml.safe_dump(template))  # deep copy
+    if fleet is not None:
+        add_fleet(config, yaml.safe_load(yaml.safe_dump(fleet)))
     for listener in config["static_resources"]["listeners"]:
         hcm = find(listener["filter_chains"][0]["filters"], HCM)["typed_config"]
         for http_filter in hcm["http_filters"]:
@@ -79,9 +85,28 @@ def render(
     find(config["static_resources"]["listeners"], "scim_ingress")  # the shape is part of the contract
     set_port(config["admin"]["address"], ports.get("admin"))
     for cluster, key in CLUSTERS.items():
+        if cluster == "rate_limit_service" and fleet is None:
+            continue
         endpoint = find(config["static_resources"]["clusters"], cluster)["load_assignment"]["endpoints"][0]
         set_port(endpoint["lb_endpoints"][0]["endpoint"]["address"], ports.get(key))
     return config
+
+
+def add_fleet(config: dict[str, Any], fleet: dict[str, Any]) -> None:
+    """Envoy's ratelimit filter after scimguard on the SCIM listener, the marker's descriptor and
+    its removal on the SCIM route, and the rate-limit service's cluster."""
+    listener = find(config["static_resources"]["listeners"], "scim_ingress")
+    hcm = find(listener["filter_chains"][0]["filters"], HCM)["typed_config"]
+    filters = hcm["http_filters"]
+    at = filters.index(find(filters, WASM_FILTER)) + 1
+    filters.insert(at, fleet["http_filter"])
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    scim = next((r for r in routes if r["match"].get("prefix") == "/scim/v2/"), None)
+    if scim is None:
+        raise SystemExit("render: the /scim/v2/ route not found in the template; has envoy.yaml changed shape?")
+    scim["route"]["rate_limits"] = fleet["rate_limits"]
+    scim["request_headers_to_remove"] = fleet["request_headers_to_remove"]
+    config["static_resources"]["clusters"].append(fleet["cluster"])
 
 
 def jwks(key: str | None) -> str:
@@ -108,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     template = yaml.safe_load(args.template.read_text(encoding="utf-8"))
     log_dir = args.log_dir or args.out.parent
     log_dir.mkdir(parents=True, exist_ok=True)
+    fleet = None
+    if args.fleet_port is not None:
+        fleet = yaml.safe_load(FLEET.read_text(encoding="utf-8"))
+        fleet["http_filter"]["typed_config"]["failure_mode_deny"] = not args.fleet_allow
     config = render(
         template,
         policy_text=args.policy.read_text(encoding="utf-8"),
@@ -116,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         ports={key: getattr(args, f"{key}_port") for key in PORTS},
         jwt_key=args.jwt_key,
         vm_env=dict(kv.split("=", 1) for kv in args.vm_env),
+        fleet=fleet,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Rendered from {args.template} with policy {args.policy} by tests/envoy/render.py. Do not edit.\n"
@@ -123,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-PORTS = ("listen", "admin", "upstream", "app", "ops", "collector", "webhook")
+PORTS = ("listen", "admin", "upstream", "app", "ops", "collector", "webhook", "fleet")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -137,6 +167,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument(f"--{name}-port", type=int)
     parser.add_argument("--vm-env", action="append", default=[], metavar="KEY=VALUE",
                         help="an environment variable of the scimguard Wasm VMs (vm_config.environment_variables)")
+    parser.add_argument("--fleet-allow", action="store_true",
+                        help="with --fleet-port: failure_mode_deny false (marked writes pass when the service fails)")
     parser.add_argument("--jwt-key", help="base64url HS256 key of the demo jwt_authn provider (default: random)")
     return parser.parse_args(argv)
 

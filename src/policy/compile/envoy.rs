@@ -6,9 +6,10 @@ use serde_json::{Map, Value};
 use crate::policy::eval::Severity;
 use crate::policy::settings::{
     AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, CollectorSettings,
-    Delivery, DetectionAction, DetectionSettings, Endpoint, FilterSettings, NotifySettings,
-    RouteTemplate, SecretSource, Segment, StormSettings, WebhookSecret,
+    Delivery, DetectionAction, DetectionSettings, Endpoint, FilterSettings, FleetDetection,
+    NotifySettings, RouteTemplate, SecretSource, Segment, StormSettings, WebhookSecret,
 };
+use crate::scim::EventKind;
 
 use super::{Compiler, Field};
 
@@ -505,7 +506,7 @@ impl Compiler<'_> {
 
     pub(super) fn detections(&mut self, v: &Value) -> DetectionSettings {
         let mut d = DetectionSettings::default();
-        let keys = ["deprovision_storm", "actor_risk", "ops_route"];
+        let keys = ["deprovision_storm", "actor_risk", "ops_route", "fleet"];
         let Some(o) = self.members(v, "/detections", &keys, "`detections`") else {
             return d;
         };
@@ -518,7 +519,96 @@ impl Compiler<'_> {
         d.ops_route = o
             .field("ops_route")
             .and_then(|v| self.string(v, "/detections/ops_route"));
+        if let Some(v) = o.field("fleet") {
+            d.fleet = self.fleet(v, "/detections/fleet");
+        }
         d
+    }
+
+    /// `detections.fleet`: a list of fleet detections, names and descriptors unique.
+    fn fleet(&mut self, v: &Value, at: &str) -> Vec<FleetDetection> {
+        let Some(list) = v.as_array() else {
+            self.err(at, "expected a list of fleet detections", None);
+            return Vec::new();
+        };
+        let mut out: Vec<FleetDetection> = Vec::new();
+        for (i, v) in list.iter().enumerate() {
+            let at = format!("{at}/{i}");
+            let Some(f) = self.fleet_one(v, &at) else {
+                continue;
+            };
+            if out.iter().any(|o| o.name == f.name) {
+                self.err(
+                    &format!("{at}/name"),
+                    format!("`{}` is declared twice", f.name),
+                    None,
+                );
+            } else if out.iter().any(|o| o.descriptor == f.descriptor) {
+                let msg = format!("descriptor `{}` is used twice", f.descriptor);
+                self.err(&format!("{at}/descriptor"), msg, None);
+            } else {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    fn fleet_one(&mut self, v: &Value, at: &str) -> Option<FleetDetection> {
+        let o = self.members(
+            v,
+            at,
+            &["name", "events", "descriptor"],
+            "a fleet detection",
+        )?;
+        let name = self.required(o, at, "name").and_then(|v| {
+            let at = format!("{at}/name");
+            self.token(v, &at, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+            })
+        });
+        let descriptor = self.required(o, at, "descriptor").and_then(|v| {
+            let at = format!("{at}/descriptor");
+            self.token(v, &at, |c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        });
+        let events = self
+            .required(o, at, "events")
+            .and_then(|v| self.fleet_events(v, &format!("{at}/events")));
+        Some(FleetDetection {
+            name: name?,
+            events: events?,
+            descriptor: descriptor?,
+        })
+    }
+
+    /// A non-empty string of at most 64 characters, each allowed by `ok`.
+    fn token(&mut self, v: &Value, at: &str, ok: impl Fn(char) -> bool) -> Option<String> {
+        let s = self.string(v, at)?;
+        if s.is_empty() || s.len() > 64 || !s.chars().all(ok) {
+            let msg = format!("`{s}` is not a valid name here (1 to 64 of a-z, 0-9, `_`; descriptors also A-Z, `.`, `-`)");
+            self.err(at, msg, None);
+            return None;
+        }
+        Some(s)
+    }
+
+    fn fleet_events(&mut self, v: &Value, at: &str) -> Option<Vec<EventKind>> {
+        let names = self.strings(v, at);
+        if names.is_empty() {
+            self.err(at, "expected a non-empty list of event types", None);
+            return None;
+        }
+        let all: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        let mut kinds = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            match EventKind::parse(n) {
+                Some(k) => kinds.push(k),
+                None => {
+                    let v = Value::String(n.clone());
+                    self.choice(&v, &format!("{at}/{i}"), &all);
+                }
+            }
+        }
+        (kinds.len() == names.len()).then_some(kinds)
     }
 
     fn storm(&mut self, v: &Value, at: &str) -> Option<StormSettings> {
@@ -717,6 +807,50 @@ mod tests {
         assert_eq!(errs[0].help.as_deref(), Some("did you mean `ocsf`?"));
         assert_eq!(errs[1].help.as_deref(), Some("did you mean `batch_max`?"));
         assert!(errs.iter().all(|e| e.line.is_some()));
+    }
+
+    #[test]
+    fn fleet_detections_compile_and_errors_name_the_field() {
+        let p = compile(&policy(
+            r#""detections": {"fleet": [{"name": "deprovision_storm", "events": ["user_deprovisioned", "user_deleted"], "descriptor": "deprovision"}]}"#,
+        ))
+        .unwrap();
+        let f = &p.settings.detections.fleet[0];
+        assert_eq!(
+            (f.name.as_str(), f.descriptor.as_str(), f.events.len()),
+            ("deprovision_storm", "deprovision", 2)
+        );
+        let errs = errors(
+            r#""detections": {"fleet": [
+                 {"name": "a", "events": ["user_deprovisoned"], "descriptor": "d"},
+                 {"name": "Bad Name", "events": [], "descriptor": "d e"},
+                 {"name": "b", "events": ["user_deleted"], "descriptor": "x", "limit": 5},
+                 {"name": "c", "events": ["user_deleted"], "descriptor": "z"},
+                 {"name": "c", "events": ["user_deleted"], "descriptor": "y"}]}"#,
+        );
+        let at: Vec<&str> = errs.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "/detections/fleet/0/events/0",
+                "/detections/fleet/1/name",
+                "/detections/fleet/1/descriptor",
+                "/detections/fleet/1/events",
+                "/detections/fleet/2/limit",
+                "/detections/fleet/4/name",
+            ],
+            "{errs:?}"
+        );
+        assert_eq!(
+            errs[0].help.as_deref(),
+            Some("did you mean `user_deprovisioned`?")
+        );
+        assert!(errs.iter().all(|e| e.line.is_some()));
+        let dup = errors(
+            r#""detections": {"fleet": [{"name": "a", "events": ["user_deleted"], "descriptor": "x"},
+                                         {"name": "b", "events": ["user_deleted"], "descriptor": "x"}]}"#,
+        );
+        assert_eq!(dup[0].pointer, "/detections/fleet/1/descriptor");
     }
 
     #[test]
