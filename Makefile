@@ -68,7 +68,8 @@ target/.stamp-rustup-%:
 
 apt-deps: $(if $(APT_PACKAGES),$(RUN_DIR)/.stamp-apt) ## apt packages the tests need (if any)
 $(RUN_DIR)/.stamp-apt:
-	apt-get update -qq && apt-get install -y -qq $(APT_PACKAGES)
+	dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); }
 	mkdir -p $(RUN_DIR) && touch $@
 
 deps: rust-targets venv apt-deps ## everything a fresh machine needs
