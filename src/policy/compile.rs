@@ -17,7 +17,7 @@ use super::{Policy, PolicyId};
 use crate::scim::schema::UnknownAttribute;
 use crate::scim::strict_json;
 
-mod envoy;
+mod operational;
 mod rules;
 mod schema;
 

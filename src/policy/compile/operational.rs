@@ -1,5 +1,6 @@
-//! The Envoy-only sections of a policy: `filter`, `audit`, `notify`, `access`, `detections`.
-//! Validated like the rest (pointer, line, did-you-mean); the pure core never acts on them.
+//! The operational sections of a policy: `filter`, `audit`, `notify`, `access`, `detections`: how
+//! judged writes are shipped, notified and counted, as opposed to how they are judged. Validated
+//! like the rest (pointer, line, did-you-mean); nothing here is specific to Envoy.
 
 use serde_json::{Map, Value};
 
