@@ -347,36 +347,27 @@ fn outputs_that_fit_are_the_same_under_any_bound() {
     let small = Engine::from_json(&small_text).unwrap();
     let roomy = Engine::from_json(&roomy_text).unwrap();
     let digest = |t: &str| sha256_hex(t.as_bytes());
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut files: Vec<_> = std::fs::read_dir(format!("{root}/tests/cases"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.push(format!("{root}/policies/default.cases.json").into());
     let mut n = 0;
-    for f in files {
-        let (_, reqs) = scimguard::suite::requests(&std::fs::read_to_string(&f).unwrap()).unwrap();
-        for (name, r, host) in reqs {
-            let (a, b) = (
-                small.evaluate_request(&r, &host),
-                roomy.evaluate_request(&r, &host),
-            );
-            let (req, done) = (facts(&r), done(&a));
-            let line = a.audit_line(&req, &done);
-            assert_eq!(line.fit, Fit::Whole, "{name}");
-            let same = b
-                .audit_record(&req, &done)
-                .replace(&digest(&roomy_text), &digest(&small_text));
-            assert_eq!(line.text, same, "{name}");
-            let ocsf = |e: &Evaluation| -> Vec<String> {
-                e.ocsf_lines(&req, &done, &Context::default())
-                    .into_iter()
-                    .map(|l| l.text.replace(&digest(&roomy_text), &digest(&small_text)))
-                    .collect()
-            };
-            assert_eq!(ocsf(&a), ocsf(&b), "{name}");
-            n += 1;
-        }
+    for (name, r, host) in crate::shared_requests() {
+        let (a, b) = (
+            small.evaluate_request(&r, &host),
+            roomy.evaluate_request(&r, &host),
+        );
+        let (req, done) = (facts(&r), done(&a));
+        let line = a.audit_line(&req, &done);
+        assert_eq!(line.fit, Fit::Whole, "{name}");
+        let same = b
+            .audit_record(&req, &done)
+            .replace(&digest(&roomy_text), &digest(&small_text));
+        assert_eq!(line.text, same, "{name}");
+        let ocsf = |e: &Evaluation| -> Vec<String> {
+            e.ocsf_lines(&req, &done, &Context::default())
+                .into_iter()
+                .map(|l| l.text.replace(&digest(&roomy_text), &digest(&small_text)))
+                .collect()
+        };
+        assert_eq!(ocsf(&a), ocsf(&b), "{name}");
+        n += 1;
     }
     assert!(n > 100, "{n}");
 }

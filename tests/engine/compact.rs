@@ -46,19 +46,10 @@ fn assert_unchanged(name: &str, engine: &Engine, r: &HttpRequest, facts: &Facts)
 #[test]
 fn every_shared_case_audits_the_same_after_compaction() {
     let engine = crate::default_engine();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut files: Vec<_> = std::fs::read_dir(format!("{root}/tests/cases"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.push(format!("{root}/policies/default.cases.json").into());
     let mut n = 0;
-    for f in files {
-        let (_, reqs) = scimguard::suite::requests(&std::fs::read_to_string(&f).unwrap()).unwrap();
-        for (name, r, facts) in reqs {
-            assert_unchanged(&format!("{}: {name}", f.display()), &engine, &r, &facts);
-            n += 1;
-        }
+    for (name, r, facts) in crate::shared_requests() {
+        assert_unchanged(&name, &engine, &r, &facts);
+        n += 1;
     }
     assert!(n > 100, "expected the shared cases, got {n}");
 }

@@ -19,7 +19,8 @@ mod properties;
 mod records;
 mod schema;
 
-use scimguard::Engine;
+use scimguard::scim::HttpRequest;
+use scimguard::{Engine, Facts};
 use serde_json::Value;
 
 /// The shipped default policy as JSON, for tests that adjust it.
@@ -38,4 +39,30 @@ pub fn default_engine_with(edit: impl FnOnce(&mut Value)) -> Engine {
 /// The default policy, compiled.
 pub fn default_engine() -> Engine {
     default_engine_with(|_| {})
+}
+
+/// Every request of the shared case files (tests/cases, policies/default.cases.json), named
+/// `file: case`, for the properties that must hold on all of them.
+pub fn shared_requests() -> Vec<(String, HttpRequest, Facts)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(root.join("tests/cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.push(root.join("policies/default.cases.json"));
+    let mut out = Vec::new();
+    for f in files {
+        let (_, reqs) = scimguard::suite::requests(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        let stem = f.file_name().unwrap().to_string_lossy().to_string();
+        out.extend(
+            reqs.into_iter()
+                .map(|(name, r, facts)| (format!("{stem}: {name}"), r, facts)),
+        );
+    }
+    assert!(
+        out.len() > 100,
+        "expected the shared cases, got {}",
+        out.len()
+    );
+    out
 }

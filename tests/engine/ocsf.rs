@@ -57,30 +57,6 @@ fn completion(e: &Evaluation) -> Completion {
     }
 }
 
-/// Every request of the shared case files (tests/cases, policies/*.cases.json).
-fn shared_requests() -> Vec<(String, HttpRequest, Facts)> {
-    let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(Path::new(ROOT).join("tests/cases"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.push(Path::new(ROOT).join("policies/default.cases.json"));
-    for f in files {
-        let (_, reqs) = scimguard::suite::requests(&std::fs::read_to_string(&f).unwrap()).unwrap();
-        let stem = f.file_name().unwrap().to_string_lossy().to_string();
-        out.extend(
-            reqs.into_iter()
-                .map(|(name, r, facts)| (format!("{stem}: {name}"), r, facts)),
-        );
-    }
-    assert!(
-        out.len() > 100,
-        "expected the shared cases, got {}",
-        out.len()
-    );
-    out
-}
-
 /// Checks one event against the schema facts; returns every problem.
 pub fn check_event(s: &Value, ev: &Value) -> Vec<String> {
     let mut errs = Vec::new();
@@ -271,7 +247,7 @@ fn every_shared_case_yields_valid_ocsf_events() {
     let mut count = 0;
     for mode in ["enforce", "monitor"] {
         let engine = Engine::from_json(&policy_text(mode)).unwrap();
-        for (i, (name, r, f)) in shared_requests().into_iter().enumerate() {
+        for (i, (name, r, f)) in crate::shared_requests().into_iter().enumerate() {
             let (e, evs) = events_for(&engine, &r, &f, i);
             let is_write = e.normalized.is_some() || e.error.is_some();
             if is_write && evs.is_empty() {
