@@ -839,7 +839,7 @@ fn status(j: &Judged<'_>, done: &Completion) -> (u8, &'static str, Option<String
         let blocking: Vec<&str> = j
             .matches
             .iter()
-            .filter(|m| m.action == Action::Block && m.mode == Mode::Enforce)
+            .filter(|m| m.blocks())
             .map(|m| m.id.as_str())
             .collect();
         let detail = match (blocking.is_empty(), j.error) {

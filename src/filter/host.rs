@@ -76,16 +76,7 @@ pub fn buffer(kind: BufferType, max: usize) -> HostResult<Vec<u8>> {
 }
 
 pub fn property_string(path: &[&str]) -> HostResult<Option<String>> {
-    let bytes = hostcalls::get_property(path.to_vec()).map_err(err("get_property"))?;
-    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
-}
-
-/// An integer, timestamp or duration property (8-byte little-endian int64).
-pub fn property_i64(path: &[&str]) -> HostResult<Option<i64>> {
-    let bytes = hostcalls::get_property(path.to_vec()).map_err(err("get_property"))?;
-    Ok(bytes
-        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map(i64::from_le_bytes))
+    Ok(property_bytes(path)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// Writes filter state `wasm.<name>` (a single-element path: multi-element paths are joined with NUL).
@@ -112,29 +103,13 @@ pub fn reset_request() {
     }
 }
 
-pub fn shared_data(key: &str) -> HostResult<Option<Vec<u8>>> {
-    Ok(hostcalls::get_shared_data(key)
-        .map_err(err("get_shared_data"))?
-        .0)
-}
-
-/// Last writer wins (no CAS): the values are the upstream's own answers, any of them is good.
-pub fn set_shared_data(key: &str, value: &[u8]) -> HostResult<()> {
-    hostcalls::set_shared_data(key, Some(value), None).map_err(err("set_shared_data"))
-}
-
-pub fn dispatch_get(cluster: &str, headers: &[(&str, &str)], timeout: Duration) -> HostResult<u32> {
-    hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout)
-        .map_err(err("dispatch_http_call"))
-}
-
 /// Shared data with its CAS token (`None`: the key does not exist yet).
 pub fn shared_data_cas(key: &str) -> HostResult<(Option<Vec<u8>>, Option<u32>)> {
     hostcalls::get_shared_data(key).map_err(err("get_shared_data"))
 }
 
 /// Writes shared data if nobody wrote it since `cas` was read: `Ok(false)` on a CAS mismatch.
-pub fn set_shared_data_cas(key: &str, value: &[u8], cas: Option<u32>) -> HostResult<bool> {
+pub fn set_shared_data(key: &str, value: &[u8], cas: Option<u32>) -> HostResult<bool> {
     match hostcalls::set_shared_data(key, Some(value), cas) {
         Ok(()) => Ok(true),
         Err(Status::CasMismatch) => Ok(false),
@@ -145,16 +120,41 @@ pub fn set_shared_data_cas(key: &str, value: &[u8], cas: Option<u32>) -> HostRes
     }
 }
 
-/// POSTs `body` to an Envoy cluster; the answer arrives in the calling context's
+/// Sends a request to an Envoy cluster; the answer arrives in the calling context's
 /// `on_http_call_response`. `headers` must hold `:method`, `:path` and `:authority`.
 pub fn dispatch(
     cluster: &str,
     headers: &[(&str, &str)],
-    body: &[u8],
+    body: Option<&[u8]>,
     timeout: Duration,
 ) -> HostResult<u32> {
-    hostcalls::dispatch_http_call(cluster, headers.to_vec(), Some(body), Vec::new(), timeout)
+    hostcalls::dispatch_http_call(cluster, headers.to_vec(), body, Vec::new(), timeout)
         .map_err(err("dispatch_http_call"))
+}
+
+/// Sets Envoy filter state `key` = `value` through the `set_envoy_filter_state` foreign function
+/// (a registered object factory parses the value; life span: the filter chain).
+pub fn set_envoy_filter_state(key: &str, value: &str) -> HostResult<()> {
+    hostcalls::call_foreign_function(
+        "set_envoy_filter_state",
+        Some(&filter_state_args(key, value)),
+    )
+    .map(|_| ())
+    .map_err(err("set_envoy_filter_state"))
+}
+
+/// `SetEnvoyFilterStateArguments { path = 1, value = 2 }` as protobuf: two length-delimited
+/// strings. Both are short (the key is ours, the value a number), so each length is one varint
+/// byte; longer ones are cut to 127 bytes rather than mis-encoded.
+fn filter_state_args(key: &str, value: &str) -> Vec<u8> {
+    let mut args = Vec::with_capacity(key.len() + value.len() + 4);
+    for (tag, bytes) in [(0x0a, key.as_bytes()), (0x12, value.as_bytes())] {
+        let bytes = bytes.get(..bytes.len().min(127)).unwrap_or_default();
+        args.push(tag);
+        args.push(bytes.len() as u8);
+        args.extend_from_slice(bytes);
+    }
+    args
 }
 
 pub fn set_tick_period(period: Duration) -> HostResult<()> {
@@ -164,4 +164,18 @@ pub fn set_tick_period(period: Duration) -> HostResult<()> {
 /// A property as raw bytes (for values of unknown type, e.g. metadata).
 pub fn property_bytes(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
     hostcalls::get_property(path.to_vec()).map_err(err("get_property"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_state_argument_is_the_protobuf_envoy_expects() {
+        let mut want = vec![0x0a, 27];
+        want.extend_from_slice(b"envoy.ratelimit.hits_addend");
+        want.extend_from_slice(&[0x12, 2, b'2', b'0']);
+        assert_eq!(filter_state_args("envoy.ratelimit.hits_addend", "20"), want);
+    }
 }

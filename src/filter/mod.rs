@@ -1,18 +1,17 @@
 //! The proxy-wasm shell: Envoy's HTTP filter callbacks → `Engine` → local reply, request tags and
 //! one audit record per SCIM write. The only module that names `proxy_wasm`.
 //!
-//! Owns: reading headers, body and properties from the host (`host`, the one adapter), the root
-//! context that compiles the policy once and defines the counters (`root`, `metrics`), the per-request
-//! state machine (`stream`), group displayNames learned from responses or looked up from the upstream
-//! (`groups`), the host facts of an audit record (`audit`), and the audit trail's Envoy side:
-//! shipping records and signed notifications from the root context (`ship`), access auditing of
-//! application routes (`access`), detections in shared data (`detect`) and the operator endpoints
-//! that clear them (`ops`).
+//! Owns: host calls only. `host` is the one file that calls proxy-wasm; `port` implements the
+//! engine's `Host` port over it (shared data, properties, clock, ids, counters); `stream` feeds
+//! Envoy's HTTP callbacks to the engine's `Session` and applies the steps it returns; `root`
+//! compiles the policy once per VM and owns what every stream shares; `metrics` publishes the
+//! engine's counters; `ship` sends queued audit lines and notifications from the root context.
 //!
 //! Does not own: any judgement. Whether a request is a SCIM write, what it changes, whether it is
-//! blocked, what the error body and the audit record say: all of that is the engine's. The shell
-//! decides only what the host forces on it: when to read the body, when to hold the request, and that a
-//! host failure it cannot work around blocks a write rather than letting it through unjudged.
+//! blocked, what the error body and the audit outputs say, what detections and learned names hold:
+//! all of that is the engine's (`engine::Session`), tested by `cargo test` without Envoy. The shell
+//! decides only what the host forces on it: that a host failure it cannot work around blocks a
+//! write rather than letting it through unjudged.
 //!
 //! Host requirements (Envoy ≥ 1.35): `allow_on_headers_stop_iteration: true`, so that returning `Pause`
 //! from the request-headers callback holds the headers while the body is buffered and judged. On a host
@@ -21,18 +20,12 @@
 //! can only reset it, and the tag headers cannot be added. Decisions taken in the headers phase
 //! (DELETE, refusals) are unaffected.
 
-mod access;
-mod audit;
-mod detect;
-mod fleet;
-mod groups;
 mod host;
 mod metrics;
-mod ops;
+mod port;
 mod root;
 mod ship;
 mod stream;
-mod verdict;
 
 use proxy_wasm::types::LogLevel;
 

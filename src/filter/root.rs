@@ -13,9 +13,10 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use super::host::{self, HostError};
-use super::metrics::{Metric, Metrics, FLUSH_PERIOD};
+use super::metrics::{Metrics, FLUSH_PERIOD};
 use super::ship::{self, Kind, Sinks};
 use super::stream::Stream;
+use crate::engine::Count;
 use crate::engine::Engine;
 
 /// What every request on this VM shares.
@@ -35,7 +36,7 @@ pub struct Shared {
 impl Shared {
     /// Counts and logs a failed host call (never with request data in the message).
     pub fn host_error(&self, e: HostError) {
-        self.metrics.count(Metric::HostErrors);
+        self.metrics.count(Count::HostErrors);
         host::log(LogLevel::Error, &format!("scimguard: {e}"));
     }
 }

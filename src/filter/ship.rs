@@ -20,10 +20,11 @@ use std::time::Duration;
 use proxy_wasm::types::{LogLevel, MapType};
 
 use super::host;
-use super::metrics::{Gauge, Metric};
+use super::metrics::Gauge;
 use super::root::Shared;
 use crate::audit::batch::{Failure, Outbox};
 use crate::audit::notify::{parse_secret, webhook_headers, WebhookKey};
+use crate::engine::Count;
 use crate::policy::settings::SecretSource;
 use crate::policy::{CollectorSettings, NotifySettings};
 
@@ -217,7 +218,7 @@ fn send_collector(
         return;
     };
     if batch.attempt > 0 {
-        shared.metrics.count(Metric::AuditRetries);
+        shared.metrics.count(Count::AuditRetries);
     }
     let mut body = batch.items.join("\n");
     body.push('\n');
@@ -239,7 +240,7 @@ fn send_collector(
     let sent = host::dispatch(
         &e.cluster,
         &headers,
-        body.as_bytes(),
+        Some(body.as_bytes()),
         Duration::from_millis(e.timeout_ms),
     );
     drop(outbox);
@@ -258,7 +259,7 @@ fn send_webhook(
         return;
     };
     if batch.attempt > 0 {
-        shared.metrics.count(Metric::NotifyRetries);
+        shared.metrics.count(Count::NotifyRetries);
     }
     let Some(notice) = batch.items.first().cloned() else {
         return;
@@ -285,7 +286,7 @@ fn send_webhook(
     let sent = host::dispatch(
         &e.cluster,
         &headers,
-        notice.body.as_bytes(),
+        Some(notice.body.as_bytes()),
         Duration::from_millis(e.timeout_ms),
     );
     settle_send(shared, Kind::Webhook, sent, now_ms, calls);
@@ -362,29 +363,29 @@ impl<T> Settle for Outbox<T> {
 }
 
 struct SinkMetrics {
-    enqueued: Metric,
-    delivered: Metric,
-    dropped: Metric,
-    failed: Metric,
+    enqueued: Count,
+    delivered: Count,
+    dropped: Count,
+    failed: Count,
 }
 
 fn metrics_of(kind: Kind) -> (SinkMetrics, Gauge) {
     match kind {
         Kind::Collector => (
             SinkMetrics {
-                enqueued: Metric::AuditEnqueued,
-                delivered: Metric::AuditDelivered,
-                dropped: Metric::AuditDropped,
-                failed: Metric::AuditDeliveryFailed,
+                enqueued: Count::AuditEnqueued,
+                delivered: Count::AuditDelivered,
+                dropped: Count::AuditDropped,
+                failed: Count::AuditDeliveryFailed,
             },
             Gauge::AuditPending,
         ),
         Kind::Webhook => (
             SinkMetrics {
-                enqueued: Metric::NotifyEnqueued,
-                delivered: Metric::NotifyDelivered,
-                dropped: Metric::NotifyDropped,
-                failed: Metric::NotifyDeliveryFailed,
+                enqueued: Count::NotifyEnqueued,
+                delivered: Count::NotifyDelivered,
+                dropped: Count::NotifyDropped,
+                failed: Count::NotifyDeliveryFailed,
             },
             Gauge::NotifyPending,
         ),

@@ -102,6 +102,23 @@ pub struct RuleMatch {
     pub notify: bool,
 }
 
+impl RuleMatch {
+    /// What this match alone decides. The one place that says what blocks: an enforced block
+    /// blocks; a block in monitor mode, or a tag, tags; a log allows.
+    pub fn decision(&self) -> Decision {
+        match (self.action, self.mode) {
+            (Action::Block, Mode::Enforce) => Decision::Block,
+            (Action::Block, Mode::Monitor) | (Action::Tag, _) => Decision::Tag,
+            (Action::Log, _) => Decision::Allow,
+        }
+    }
+
+    /// Whether this match blocks the request (`decision` is `Block`).
+    pub fn blocks(&self) -> bool {
+        self.decision() == Decision::Block
+    }
+}
+
 /// Host facts a decision may need.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
@@ -171,16 +188,11 @@ fn rule_match(policy: &Policy, rule: &Rule) -> RuleMatch {
 }
 
 fn decide(matches: &[RuleMatch]) -> Decision {
-    let mut decision = Decision::Allow;
-    for m in matches {
-        let d = match (m.action, m.mode) {
-            (Action::Block, Mode::Enforce) => Decision::Block,
-            (Action::Block, Mode::Monitor) | (Action::Tag, _) => Decision::Tag,
-            (Action::Log, _) => Decision::Allow,
-        };
-        decision = decision.max(d);
-    }
-    decision
+    matches
+        .iter()
+        .map(RuleMatch::decision)
+        .max()
+        .unwrap_or(Decision::Allow)
 }
 
 /// Which operations target a privileged group, computed once per request.

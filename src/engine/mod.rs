@@ -1,9 +1,26 @@
 //! The one façade every front-end calls: policy bytes in → `Engine`; request view + host facts in →
 //! `Evaluation` (decision, matched rules, normalised changes, the reply to send when blocking).
 //!
-//! The filter uses it in three steps so it can hold a request while it learns a group's name:
-//! `plan` in the headers phase, `normalize` once the body is complete, `judge` with the facts it has.
-//! The CLI and the web build call `evaluate`, which chains the same steps.
+//! `evaluate` judges one request on its own (the CLI's `eval`, the playground). `Session` runs one
+//! request's whole lifecycle (headers, body, group-name lookups, verdict, response, audit outputs)
+//! against a `Host` port that keeps state across requests: what the proxy-wasm filter feeds, and
+//! what stateful case files replay in memory. It chains the same steps: `plan` in the headers phase,
+//! `normalize` once the body is complete, `judge` with the facts it has.
+
+mod access;
+mod completion;
+pub mod counts;
+mod detections;
+mod fleet;
+pub mod host;
+mod names;
+mod ops;
+pub mod session;
+
+pub use counts::Count;
+pub use host::{Failed, Host, MemoryHost, Versioned};
+pub use names::{Lookup, MAX_ANSWER_BYTES};
+pub use session::{strip_ours, Head, Outputs, Session, Step};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -346,6 +363,13 @@ fn not_a_write_endpoint(path: &str) -> ScimError {
 }
 
 impl Evaluation {
+    /// Adds a match found outside the policy's rules (a detection), deciding as the rules do.
+    pub fn add_match(&mut self, m: RuleMatch) {
+        self.decision = self.decision.max(m.decision());
+        self.risk = self.risk.max(Some(m.severity));
+        self.matches.push(m);
+    }
+
     /// The ids of the matched rules, in policy order.
     pub fn rule_ids(&self) -> Vec<&str> {
         self.matches.iter().map(|m| m.id.as_str()).collect()
@@ -370,11 +394,7 @@ impl Evaluation {
                 body: e.body().to_string(),
             });
         }
-        let blocking: Vec<&RuleMatch> = self
-            .matches
-            .iter()
-            .filter(|m| m.action == policy::Action::Block && m.mode == policy::Mode::Enforce)
-            .collect();
+        let blocking: Vec<&RuleMatch> = self.matches.iter().filter(|m| m.blocks()).collect();
         let status = blocking.first().map_or(403, |m| m.status);
         let ids: Vec<&str> = blocking.iter().map(|m| m.id.as_str()).collect();
         let detail = format!(

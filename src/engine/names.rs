@@ -1,96 +1,104 @@
 //! Group displayNames, so that a rule on "Administrators" fires on a PATCH that names only the id.
 //!
-//! Names are learned from upstream responses to Groups endpoints and from lookups, and kept in
-//! proxy-wasm shared data (shared by every worker VM of the same `vm_id`) under
-//! `scimguard.group.<id>` as `"<learned at, epoch s> <displayName>"`. An entry older than the policy's
-//! `group_name_ttl_secs`, empty, or unreadable counts as unknown. A successful write to a group whose
-//! response carries no name empties the entry (the name may have changed), so the next request that
-//! needs it looks it up again.
+//! Names are learned from upstream responses to Groups endpoints and from lookups, and kept in the
+//! host's shared state under `scimguard.group.<id>` as `"<learned at, epoch s> <displayName>"`. An
+//! entry older than the policy's `group_name_ttl_secs`, empty, or unreadable counts as unknown. A
+//! successful write that may rename a group empties its entry (the state has no delete), so the next
+//! request that needs it looks it up again.
 //!
-//! Only the upstream's own answers are stored: a client can name any id, but it cannot choose the name
-//! an id maps to.
+//! Only the upstream's own answers are stored: a client can name any id, but it cannot choose the
+//! name an id maps to.
 
-use std::time::Duration;
-
-use proxy_wasm::types::{BufferType, MapType};
-
-use super::host::{self, HostResult};
-use crate::engine::Evaluation;
+use super::host::{Failed, Host};
+use super::{Count, Evaluation};
 use crate::policy::FilterSettings;
 use crate::scim::endpoint::{classify, Method, ResourceType, Route};
 use crate::scim::response::group_names;
 
 const KEY_PREFIX: &str = "scimguard.group.";
-/// Longer ids are never cached nor looked up (they stay unknown: the engine's outcome applies).
+/// Longer ids are never cached nor looked up (they stay unknown: the policy's outcome applies).
 const MAX_ID_LEN: usize = 256;
 /// Lookups one request may start; more unknown groups than this stay unknown.
 pub const MAX_LOOKUPS: usize = 8;
 /// A lookup answer larger than this is not read (a displayName lookup returns a few hundred bytes).
-const MAX_ANSWER_BYTES: usize = 256 * 1024;
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
-/// The name learned for `id`, if it is still fresh (one host call).
-pub fn cached(id: &str, now_secs: u64, ttl_secs: u64) -> HostResult<Option<String>> {
-    let Some(key) = key(id) else { return Ok(None) };
-    Ok(host::shared_data(&key)?.and_then(|v| decode(&v, now_secs, ttl_secs)))
+/// A `GET <lookup_base_path>/Groups/<id>?attributes=displayName` for the host to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub id: String,
+    pub cluster: String,
+    /// `:method`, `:path`, `:authority`, `accept`, and the client's `authorization` when it sent one
+    /// (the upstream may require it; never logged).
+    pub headers: Vec<(&'static str, String)>,
+    pub timeout_ms: u64,
 }
 
-/// Stores a name the upstream gave for `id` (one host call).
-pub fn remember(id: &str, name: &str, now_secs: u64) -> HostResult<()> {
-    let Some(key) = key(id) else { return Ok(()) };
-    host::set_shared_data(&key, format!("{now_secs} {name}").as_bytes())
+/// The name learned for `id`, if it is still fresh.
+pub fn cached(host: &mut dyn Host, id: &str, now_secs: u64, ttl_secs: u64) -> Option<String> {
+    let key = key(id)?;
+    let (value, _) = host.load(&key).ok()?;
+    decode(&value?, now_secs, ttl_secs)
 }
 
-/// Marks `id`'s name as unknown (one host call; shared data has no delete).
-pub fn forget(id: &str) -> HostResult<()> {
-    let Some(key) = key(id) else { return Ok(()) };
-    host::set_shared_data(&key, b"")
+/// Stores a name the upstream gave for `id`.
+pub fn remember(host: &mut dyn Host, id: &str, name: &str, now_secs: u64) {
+    if let Some(key) = key(id) {
+        if host
+            .store(&key, format!("{now_secs} {name}").as_bytes(), None)
+            .is_ok()
+        {
+            host.count(Count::GroupNamesLearned, 1);
+        }
+    }
 }
 
-/// Starts `GET <lookup_base_path>/Groups/<id>?attributes=displayName` on the lookup cluster.
-/// The client's `authorization` is forwarded (the upstream may require it); it is never logged.
-pub fn dispatch(
+/// Marks `id`'s name as unknown.
+pub fn forget(host: &mut dyn Host, id: &str) -> Result<(), Failed> {
+    match key(id) {
+        Some(key) => host.store(&key, b"", None).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// The lookup of `id` on `cluster`.
+pub fn lookup(
     settings: &FilterSettings,
     cluster: &str,
     id: &str,
     authorization: Option<&str>,
-) -> HostResult<u32> {
+) -> Lookup {
     let path = format!(
         "{}/Groups/{}?attributes=displayName",
         settings.lookup_base_path.trim_end_matches('/'),
         percent_encode(id)
     );
     let mut headers = vec![
-        (":method", "GET"),
-        (":path", path.as_str()),
-        (":authority", settings.lookup_authority.as_str()),
-        ("accept", "application/scim+json"),
+        (":method", "GET".to_string()),
+        (":path", path),
+        (":authority", settings.lookup_authority.clone()),
+        ("accept", "application/scim+json".to_string()),
     ];
     if let Some(a) = authorization {
-        headers.push(("authorization", a));
+        headers.push(("authorization", a.to_string()));
     }
-    host::dispatch_get(
-        cluster,
-        &headers,
-        Duration::from_millis(settings.lookup_timeout_ms.max(1)),
-    )
+    Lookup {
+        id: id.to_string(),
+        cluster: cluster.to_string(),
+        headers,
+        timeout_ms: settings.lookup_timeout_ms.max(1),
+    }
 }
 
-/// The displayName a lookup answered for `id`: a 200 whose body is that group. `None` on a timeout or
-/// reset (no `:status`), any other status, an oversized or unreadable body, or a different id.
-pub fn answer(id: &str, body_size: usize) -> HostResult<Option<String>> {
-    let headers = host::headers(MapType::HttpCallResponseHeaders)?;
-    let ok = headers.iter().any(|(k, v)| k == ":status" && v == "200");
-    if !ok || body_size > MAX_ANSWER_BYTES {
-        return Ok(None);
-    }
-    let body = host::buffer(BufferType::HttpCallResponseBody, body_size)?;
-    Ok(group_names(&body)
+/// The displayName a lookup answered for `id`: a 200 whose body is that group.
+pub fn answer(id: &str, body: &[u8]) -> Option<String> {
+    group_names(body)
         .into_iter()
         .find(|(gid, _)| gid == id)
-        .map(|(_, name)| name))
+        .map(|(_, name)| name)
 }
 
-/// Whether responses to this path may carry group names: any Groups endpoint (pure, no host call).
+/// Whether responses to this path may carry group names: any Groups endpoint.
 pub fn teaches_names(path: &str, base_paths: &[String], custom: &[String]) -> bool {
     // Cheap pre-check so that other paths never pay for classification.
     if !path
@@ -135,12 +143,19 @@ fn decode(value: &[u8], now_secs: u64, ttl_secs: u64) -> Option<String> {
 /// Percent-encodes everything but letters, digits, `-`, `_` and `~` (dots too, so `..` cannot climb),
 /// so an id cannot add path segments, a query or a fragment to the lookup.
 fn percent_encode(id: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(
+                HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+            ));
+            out.push(char::from(
+                HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'),
+            ));
         }
     }
     out

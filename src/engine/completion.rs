@@ -1,18 +1,22 @@
-//! The host facts of an audit record: what the request headers say (no host call), and what only the
-//! host knows at the end of the stream (start time, client address, final status).
-//!
-//! The record itself is the engine's (`Evaluation::audit_record`); this file only gathers its inputs.
+//! The host facts of an audit output: what the request headers say (no host call), and what only
+//! the host knows at the end of the stream (start time, client address, final status), read
+//! through the `Host` port only when an output needs them.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::host::{self, HostResult};
+use super::host::{Failed, Host};
 use crate::audit::RequestFacts;
 use crate::scim::endpoint::printable;
 use crate::scim::Headers;
 
-/// Facts the request headers give: Envoy's `x-request-id` (set by the connection manager before any
-/// filter runs), the W3C trace id, the user agent.
-pub fn from_headers(audit_id: String, method: &str, path: &str, headers: &Headers) -> RequestFacts {
+/// Facts the request headers give: the host's `x-request-id` (Envoy's connection manager sets it
+/// before any filter runs), the W3C trace id, the user agent.
+pub fn request_facts(
+    audit_id: String,
+    method: &str,
+    path: &str,
+    headers: &Headers,
+) -> RequestFacts {
     RequestFacts {
         time_ms: 0,
         audit_id,
@@ -25,44 +29,36 @@ pub fn from_headers(audit_id: String, method: &str, path: &str, headers: &Header
     }
 }
 
-/// What the host knows at the end: `time_ms` and `source_ip` are filled in, the duration (ms) and the
-/// status the client got are returned. `started_ns` is the clock read when the request headers
-/// reached the filter (see `times`).
-pub fn from_host(
+/// Start time and client address into `facts`; returns the duration (ms). The start is `started_ns`
+/// when the headers phase took it, else (a request an earlier filter answered) the host's
+/// `request.time`. One clock read and one or two property reads.
+pub fn times(
+    host: &mut dyn Host,
     facts: &mut RequestFacts,
     started_ns: Option<u64>,
-) -> HostResult<(Option<u64>, Option<u16>)> {
-    let duration_ms = times(facts, started_ns)?;
-    Ok((duration_ms, status()?))
-}
-
-/// The clock now, read when the request headers reach the filter: the start of what it audits.
-/// `get_current_time` writes 8 bytes in place; the `request.time` property would cost a property
-/// lookup and a call back into the VM for its buffer (about ten times as many instructions, counted
-/// under callgrind in Envoy 1.40).
-pub fn started() -> Option<u64> {
-    host::now_ns().ok()
-}
-
-/// Start time and client address into `facts`; returns the duration (ms). The start is `started_ns`
-/// when the headers callback took it, else (a request an earlier filter answered) Envoy's
-/// `request.time`. One clock read and one or two property reads.
-pub fn times(facts: &mut RequestFacts, started_ns: Option<u64>) -> HostResult<Option<u64>> {
+) -> Result<Option<u64>, Failed> {
     let start_ns = match started_ns {
         Some(ns) => Some(ns),
-        None => host::property_i64(&["request", "time"])?.and_then(|t| u64::try_from(t).ok()),
+        None => host
+            .property(&["request", "time"])?
+            .and_then(|b| int64(&b))
+            .and_then(|t| u64::try_from(t).ok()),
     };
-    let now_ns = host::now_ns()?;
+    let now_ns = host.now_ns()?;
     facts.time_ms = start_ns.unwrap_or(now_ns) / 1_000_000;
-    facts.source_ip = host::property_string(&["source", "address"])?
+    facts.source_ip = host
+        .property(&["source", "address"])?
+        .and_then(|b| String::from_utf8(b).ok())
         .as_deref()
         .and_then(ip_of);
     Ok(start_ns.map(|s| now_ns.saturating_sub(s) / 1_000_000))
 }
 
 /// The status the client got (one property read; complete only at the end of the stream).
-pub fn status() -> HostResult<Option<u16>> {
-    Ok(host::property_i64(&["response", "code"])?
+pub fn status(host: &mut dyn Host) -> Result<Option<u16>, Failed> {
+    Ok(host
+        .property(&["response", "code"])?
+        .and_then(|b| int64(&b))
         .and_then(|c| u16::try_from(c).ok())
         .filter(|c| *c > 0))
 }
@@ -70,13 +66,17 @@ pub fn status() -> HostResult<Option<u16>> {
 /// The actor a metadata path holds (a JWT claim `jwt_authn` wrote with `payload_in_metadata`): one
 /// property read of `metadata.filter_metadata.<path…>`. Control characters are removed; a value that
 /// is not a string (a number claim) is taken as its bytes, lossily.
-pub fn metadata_actor(path: &[String]) -> HostResult<Option<String>> {
+pub fn metadata_actor(host: &mut dyn Host, path: &[String]) -> Option<String> {
     let mut full: Vec<&str> = vec!["metadata", "filter_metadata"];
     full.extend(path.iter().map(String::as_str));
-    let bytes = host::property_bytes(&full)?;
-    Ok(bytes
-        .map(|b| printable(String::from_utf8_lossy(&b).trim()))
-        .filter(|a| !a.is_empty()))
+    let bytes = host.property(&full).ok()??;
+    Some(printable(String::from_utf8_lossy(&bytes).trim())).filter(|a| !a.is_empty())
+}
+
+/// An integer property: 8 bytes little-endian (Envoy's encoding of integers, timestamps and
+/// durations in nanoseconds).
+fn int64(bytes: &[u8]) -> Option<i64> {
+    <[u8; 8]>::try_from(bytes).ok().map(i64::from_le_bytes)
 }
 
 /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), when well-formed.
@@ -90,7 +90,7 @@ fn trace_id(traceparent: &str) -> Option<String> {
     (hex && trace.bytes().any(|b| b != b'0')).then(|| trace.to_string())
 }
 
-/// The IP of an Envoy address (`1.2.3.4:5678`, `[::1]:5678`, or a bare IP), port stripped IPv6-safely.
+/// The IP of a host address (`1.2.3.4:5678`, `[::1]:5678`, or a bare IP), port stripped IPv6-safely.
 fn ip_of(address: &str) -> Option<String> {
     // IPv4 (the common case): Rust's parser accepts only the canonical dotted quad, so the text is
     // the address as it would be printed; no formatting needed.
@@ -143,13 +143,19 @@ mod tests {
     }
 
     #[test]
+    fn integer_properties_are_little_endian_int64() {
+        assert_eq!(int64(&201i64.to_le_bytes()), Some(201));
+        assert_eq!(int64(b"201"), None);
+    }
+
+    #[test]
     fn request_facts_come_from_headers() {
         let headers = Headers::from_pairs([
             ("x-request-id".to_string(), "r-1".to_string()),
             ("user-agent".to_string(), "okta".to_string()),
             ("authorization".to_string(), "Bearer secret".to_string()),
         ]);
-        let f = from_headers("a-1".into(), "PATCH", "/scim/v2/Users/1", &headers);
+        let f = request_facts("a-1".into(), "PATCH", "/scim/v2/Users/1", &headers);
         assert_eq!(
             (f.request_id.as_deref(), f.user_agent.as_deref()),
             (Some("r-1"), Some("okta"))
