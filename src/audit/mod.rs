@@ -12,6 +12,7 @@ pub mod batch;
 pub mod bound;
 pub mod compact;
 pub mod detect;
+pub mod ids;
 mod json;
 pub mod notify;
 pub mod ocsf;

@@ -16,6 +16,7 @@ pub mod host;
 mod names;
 mod ops;
 pub mod session;
+pub mod shipping;
 
 pub use counts::Count;
 pub use host::{Failed, Host, MemoryHost, Versioned};

@@ -4,9 +4,6 @@
 //! An invalid policy makes `on_configure` return false: at startup Envoy refuses to start, on an xDS
 //! update it rejects the new configuration and keeps the old one. The log line lists every error.
 
-use std::cell::Cell;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -14,10 +11,14 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use super::host::{self, HostError};
 use super::metrics::{Metrics, FLUSH_PERIOD};
-use super::ship::{self, Kind, Sinks};
-use super::stream::Stream;
+use super::ship;
+use super::stream::{Stream, Unconfigured};
+use crate::audit::ids::AuditIds;
+use crate::engine::shipping::{Shipping, Sink};
 use crate::engine::Count;
 use crate::engine::Engine;
+use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
 
 /// What every request on this VM shares.
 #[derive(Debug)]
@@ -27,8 +28,8 @@ pub struct Shared {
     /// policy replaces this one while its streams finish.
     pub metrics: Rc<Metrics>,
     pub ids: AuditIds,
-    /// This VM's queues to the collector and the webhook receiver (flushed by the root's tick).
-    pub sinks: Sinks,
+    /// This VM's queues to the collector and the webhook receiver (sent by the root's tick).
+    pub shipping: RefCell<Shipping>,
     /// Envoy's node id (the CloudEvents `source` of notifications).
     pub node: String,
 }
@@ -47,7 +48,7 @@ pub struct Root {
     /// Defined by the first `on_configure`, published on every tick.
     metrics: Option<Rc<Metrics>>,
     /// Calls out (`dispatch_http_call` from `on_tick`) and the sink each belongs to.
-    calls: Vec<(u32, Kind)>,
+    calls: Vec<(u32, Sink)>,
 }
 
 impl Root {
@@ -58,6 +59,41 @@ impl Root {
             metrics: None,
             calls: Vec::new(),
         }
+    }
+
+    /// The plugin configuration → what every stream of this VM shares, or why it is refused.
+    fn configure(&mut self, size: usize) -> Result<Shared, String> {
+        let bytes = host::buffer(BufferType::PluginConfiguration, size)
+            .map_err(|e| format!("cannot read the plugin configuration: {e}"))?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| "invalid policy: the plugin configuration is not UTF-8".to_string())?;
+        let engine = Engine::from_json(text).map_err(|e| e.one_line())?;
+        let shipping = ship::shipping(&engine.policy().settings)
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        // Clusters may not be ready yet: sending starts on the first tick, never here. The tick
+        // also publishes the counters, so it runs without sinks too.
+        let period = match shipping.has_collector() || shipping.has_webhook() {
+            true => ship::TICK.min(FLUSH_PERIOD),
+            false => FLUSH_PERIOD,
+        };
+        if let Err(e) = host::set_tick_period(period) {
+            let off = "counters, audit shipping and notifications are off";
+            host::log(LogLevel::Error, &format!("scimguard: no tick: {off}: {e}"));
+        }
+        let node = host::property_string(&["xds", "node", "id"]).ok().flatten();
+        let salt = host::now_ns().unwrap_or(0) ^ u64::from(self.context_id);
+        Ok(Shared {
+            engine,
+            metrics: Rc::clone(
+                self.metrics
+                    .get_or_insert_with(|| Rc::new(Metrics::define())),
+            ),
+            ids: AuditIds::new(RandomState::new(), salt),
+            shipping: RefCell::new(shipping),
+            node: node
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "unknown".to_string()),
+        })
     }
 }
 
@@ -85,92 +121,26 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
-        let bytes = match host::buffer(BufferType::PluginConfiguration, plugin_configuration_size) {
-            Ok(b) => b,
-            Err(e) => {
-                host::log(
-                    LogLevel::Error,
-                    &format!("scimguard: cannot read the plugin configuration: {e}"),
+        match self.configure(plugin_configuration_size) {
+            Ok(shared) => {
+                let s = &shared.engine.policy().settings;
+                let rules = shared.engine.policy().rules.len();
+                let (c, w) = (s.audit.collector.is_some(), s.notify.is_some());
+                self.shared = Some(Rc::new(shared));
+                let on_off = |on: bool| if on { "on" } else { "off" };
+                let loaded = format!(
+                    "scimguard: policy loaded ({rules} rules; collector {}, webhook {})",
+                    on_off(c),
+                    on_off(w)
                 );
-                return false;
+                host::log(LogLevel::Info, &loaded);
+                true
             }
-        };
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            host::log(
-                LogLevel::Error,
-                "scimguard: invalid policy: the plugin configuration is not UTF-8",
-            );
-            return false;
-        };
-        let engine = match Engine::from_json(text) {
-            Ok(engine) => engine,
-            Err(errors) => {
-                // One line, so that log collectors keep the whole list together.
-                let list: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-                let n = list.len();
-                host::log(
-                    LogLevel::Error,
-                    &format!(
-                        "scimguard: invalid policy: {n} error{}: {}",
-                        if n == 1 { "" } else { "s" },
-                        list.join("; ")
-                    ),
-                );
-                return false;
+            Err(reason) => {
+                host::log(LogLevel::Error, &format!("scimguard: {reason}"));
+                false
             }
-        };
-        let metrics = Rc::clone(
-            self.metrics
-                .get_or_insert_with(|| Rc::new(Metrics::define())),
-        );
-        let ids = AuditIds::new(self.context_id);
-        let rules = engine.policy().rules.len();
-        let s = &engine.policy().settings;
-        let sinks = match Sinks::new(s.audit.collector.as_ref(), s.notify.as_ref()) {
-            Ok(sinks) => sinks,
-            Err(e) => {
-                host::log(
-                    LogLevel::Error,
-                    &format!("scimguard: invalid configuration: {e}"),
-                );
-                return false;
-            }
-        };
-        // Clusters may not be ready yet: sending starts on the first tick, never here. The tick
-        // also publishes the counters, so it runs without sinks too.
-        let period = sinks
-            .tick_period()
-            .map_or(FLUSH_PERIOD, |p| p.min(FLUSH_PERIOD));
-        if let Err(e) = host::set_tick_period(period) {
-            host::log(
-                LogLevel::Error,
-                &format!(
-                    "scimguard: no tick: counters, audit shipping and notifications are off: {e}"
-                ),
-            );
         }
-        let node = host::property_string(&["xds", "node", "id"])
-            .ok()
-            .flatten()
-            .filter(|n| !n.is_empty());
-        let node = node.unwrap_or_else(|| "unknown".to_string());
-        let shipping = format!(
-            "collector {}, webhook {}",
-            on_off(sinks.has_collector()),
-            on_off(sinks.has_webhook())
-        );
-        self.shared = Some(Rc::new(Shared {
-            engine,
-            metrics,
-            ids,
-            sinks,
-            node,
-        }));
-        host::log(
-            LogLevel::Info,
-            &format!("scimguard: policy loaded ({rules} rules; {shipping})"),
-        );
-        true
     }
 
     fn on_tick(&mut self) {
@@ -183,93 +153,13 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Stream::new(self.shared.clone())))
+        Some(match &self.shared {
+            Some(shared) => Box::new(Stream::new(Rc::clone(shared))),
+            None => Box::new(Unconfigured),
+        })
     }
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
-    }
-}
-
-fn on_off(on: bool) -> &'static str {
-    if on {
-        "on"
-    } else {
-        "off"
-    }
-}
-
-/// Audit ids: UUID-shaped, unique per request without asking the host for anything.
-///
-/// Why this construction: the core has no clock and we add no crates. `RandomState` keys SipHash with
-/// 128 random bits from WASI `random_get` (once per VM); a per-VM counter and the configure time make
-/// every input distinct. Two VMs (workers) differ in their keys, so ids do not collide across them.
-#[derive(Debug)]
-pub struct AuditIds {
-    keys: RandomState,
-    salt: u64,
-    counter: Cell<u64>,
-}
-
-impl AuditIds {
-    fn new(context_id: u32) -> AuditIds {
-        let now = host::now_ns().unwrap_or(0);
-        AuditIds {
-            keys: RandomState::new(),
-            salt: now ^ u64::from(context_id),
-            counter: Cell::new(0),
-        }
-    }
-
-    pub fn next(&self) -> String {
-        let n = self.counter.get().wrapping_add(1);
-        self.counter.set(n);
-        let hi = self.keys.hash_one((self.salt, n, 1u8));
-        let lo = self.keys.hash_one((self.salt, n, 2u8));
-        uuid_v4(hi, lo)
-    }
-}
-
-/// Formats 128 bits as an RFC 9562 version-4 UUID (version and variant bits set). Hex digits are
-/// written directly: this runs for every judged write, and `format!` is slow in the VM.
-fn uuid_v4(hi: u64, lo: u64) -> String {
-    let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
-    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    let bits = (u128::from(hi) << 64) | u128::from(lo);
-    let mut out = String::with_capacity(36);
-    for i in 0..32 {
-        if matches!(i, 8 | 12 | 16 | 20) {
-            out.push('-');
-        }
-        let nibble = (bits >> (124 - 4 * i)) & 0xf;
-        out.push(char::from_digit(nibble as u32, 16).unwrap_or('0'));
-    }
-    out
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn audit_ids_are_version_4_uuids() {
-        let id = uuid_v4(u64::MAX, 0);
-        assert_eq!(id, "ffffffff-ffff-4fff-8000-000000000000");
-        let id = uuid_v4(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
-        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
-    }
-
-    #[test]
-    fn audit_ids_differ() {
-        let ids = AuditIds {
-            keys: RandomState::new(),
-            salt: 7,
-            counter: Cell::new(0),
-        };
-        let all: std::collections::BTreeSet<String> = (0..1000).map(|_| ids.next()).collect();
-        assert_eq!(all.len(), 1000);
     }
 }

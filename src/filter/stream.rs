@@ -37,26 +37,45 @@ use super::host;
 use super::port::Port;
 use super::root::Shared;
 use super::ship;
-use crate::engine::{strip_ours, Failed, Head, Outputs, Session, Step, MAX_ANSWER_BYTES};
+use crate::engine::{strip_ours, Engine, Failed, Head, Outputs, Session, Step, MAX_ANSWER_BYTES};
 use crate::scim::Headers;
 
 /// The filter state key through which the ratelimit filter counts a request more than once.
 const HITS_KEY: &str = "envoy.ratelimit.hits_addend";
 
 pub struct Stream {
-    shared: Option<Rc<Shared>>,
+    shared: Rc<Shared>,
     session: Session,
     /// Lookups out: (call token, group id).
     lookups: Vec<(u32, String)>,
 }
 
+/// A stream on a VM without a compiled policy: refused (Envoy does not even start without a
+/// policy; this is the belt to its braces).
+pub struct Unconfigured;
+
+impl Context for Unconfigured {}
+
+impl HttpContext for Unconfigured {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        refuse_unjudged()
+    }
+}
+
 impl Stream {
-    pub fn new(shared: Option<Rc<Shared>>) -> Stream {
+    pub fn new(shared: Rc<Shared>) -> Stream {
         Stream {
             shared,
             session: Session::new(),
             lookups: Vec::new(),
         }
+    }
+
+    /// Runs one session event with the engine and the host port, and applies the step it returns.
+    fn run(&mut self, event: impl FnOnce(&mut Session, &Engine, &mut Port) -> Step) -> Action {
+        let shared = Rc::clone(&self.shared);
+        let step = event(&mut self.session, &shared.engine, &mut Port(&shared));
+        self.apply(&shared, step, false)
     }
 
     /// Applies a step. `resume`: the request is held outside a callback that can return
@@ -154,7 +173,7 @@ impl Stream {
             ship::record(shared, line);
         }
         if let Some((id, body)) = out.notify {
-            ship::notify(shared, ship::Notice { id, body });
+            ship::notify(shared, id, body);
         }
     }
 }
@@ -185,8 +204,7 @@ fn lookup_answer(shared: &Shared, body_size: usize) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// No compiled policy on this VM, or its request headers cannot be read: refuse (Envoy does not even
-/// start without a policy; this is the belt to its braces).
+/// No compiled policy on this VM, or its request headers cannot be read: refuse.
 fn refuse_unjudged() -> Action {
     let body = br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"503","detail":"scimguard could not judge the request"}"#;
     if host::send_reply(503, &[("content-type", "application/scim+json")], body).is_err() {
@@ -197,13 +215,11 @@ fn refuse_unjudged() -> Action {
 
 impl Context for Stream {
     fn on_http_call_response(&mut self, token: u32, _: usize, body_size: usize, _: usize) {
-        let Some(shared) = self.shared.clone() else {
-            return;
-        };
         let Some(i) = self.lookups.iter().position(|(t, _)| *t == token) else {
             return;
         };
         let (_, id) = self.lookups.swap_remove(i);
+        let shared = Rc::clone(&self.shared);
         let answer = lookup_answer(&shared, body_size);
         let done =
             self.session
@@ -216,20 +232,17 @@ impl Context for Stream {
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else {
-            return refuse_unjudged();
-        };
         let pairs = match host::headers(MapType::HttpRequestHeaders) {
             Ok(p) => p,
             Err(e) => {
-                shared.host_error(e);
+                self.shared.host_error(e);
                 return refuse_unjudged();
             }
         };
         let (headers, ours) = strip_ours(pairs);
         for name in &ours {
             if let Err(e) = host::remove_header(MapType::HttpRequestHeaders, name) {
-                shared.host_error(e);
+                self.shared.host_error(e);
             }
         }
         let head = Head {
@@ -237,40 +250,19 @@ impl HttpContext for Stream {
             path: headers.get(":path").unwrap_or_default().to_string(),
             headers,
         };
-        let step = self.session.on_request_headers(
-            &shared.engine,
-            &mut Port(&shared),
-            head,
-            end_of_stream,
-        );
-        self.apply(&shared, step, false)
+        self.run(|s, engine, port| s.on_request_headers(engine, port, head, end_of_stream))
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else {
-            return Action::Pause;
-        };
-        let step = self.session.on_request_body(
-            &shared.engine,
-            &mut Port(&shared),
-            body_size,
-            end_of_stream,
-        );
-        self.apply(&shared, step, false)
+        self.run(|s, engine, port| s.on_request_body(engine, port, body_size, end_of_stream))
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let Some(shared) = self.shared.clone() else {
-            return Action::Pause;
-        };
-        let step = self.session.on_request_trailers();
-        self.apply(&shared, step, false)
+        self.run(|s, _, _| s.on_request_trailers())
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else {
-            return Action::Continue;
-        };
+        let shared = Rc::clone(&self.shared);
         // Reads and non-SCIM paths other than Groups end here, without a host call.
         let response = match self.session.wants_response_headers() {
             true => host::headers(MapType::HttpResponseHeaders).unwrap_or_else(|e| {
@@ -291,10 +283,8 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(shared) = self.shared.clone() else {
-            return Action::Continue;
-        };
         if self.session.wants_response_body(body_size) {
+            let shared = Rc::clone(&self.shared);
             // Returning Continue each time, the buffer holds just this chunk: copy it as it passes.
             let chunk = host::buffer(BufferType::HttpResponseBody, body_size)
                 .map_err(|e| shared.host_error(e))
@@ -306,16 +296,12 @@ impl HttpContext for Stream {
     }
 
     fn on_http_response_trailers(&mut self, _trailers: usize) -> Action {
-        if let Some(shared) = self.shared.clone() {
-            self.session.on_response_trailers(&mut Port(&shared));
-        }
+        self.session.on_response_trailers(&mut Port(&self.shared));
         Action::Continue
     }
 
     fn on_log(&mut self) {
-        let Some(shared) = self.shared.clone() else {
-            return;
-        };
+        let shared = Rc::clone(&self.shared);
         if self.session.wants_late_headers(&shared.engine) {
             match host::headers(MapType::HttpRequestHeaders) {
                 Ok(pairs) => self

@@ -42,6 +42,16 @@ impl std::fmt::Display for PolicyError {
 #[serde(transparent)]
 pub struct PolicyErrors(pub Vec<PolicyError>);
 
+impl PolicyErrors {
+    /// Every error on one line, so that log collectors keep the whole list together.
+    pub fn one_line(&self) -> String {
+        let n = self.0.len();
+        let list: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        let s = if n == 1 { "" } else { "s" };
+        format!("invalid policy: {n} error{s}: {}", list.join("; "))
+    }
+}
+
 impl std::fmt::Display for PolicyErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.0.len();
