@@ -5,12 +5,16 @@
 //! `expect` holds `decision` (required), and optionally `risk`, `rules` (exact, any order), `events`
 //! (the exact set of event kinds), `changes` (one object per change, each a subset of the actual
 //! change) and `error` (`status`, `scimType`, `detail_contains`; without it the request must parse).
+//! A file may also hold `sequences`: stateful cases, a request after another through the request
+//! lifecycle against one in-memory host (see `sequence`).
 //! The runner reads no file: the caller passes the file text and a policy loader.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use serde_json::Value;
+
+mod sequence;
 
 use crate::engine::{Engine, Facts};
 use crate::scim::HttpRequest;
@@ -22,7 +26,11 @@ struct CaseFile {
     #[allow(dead_code)]
     description: Option<String>,
     policy: String,
+    #[serde(default)]
     cases: Vec<Case>,
+    /// Stateful cases (`sequence`).
+    #[serde(default)]
+    sequences: Vec<sequence::Sequence>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,10 +102,12 @@ pub fn run_file(
     let policy_text = load_policy(&file.policy)?;
     let engine =
         Engine::from_json(&policy_text).map_err(|e| format!("policy `{}`: {e}", file.policy))?;
-    if file.cases.is_empty() {
+    if file.cases.is_empty() && file.sequences.is_empty() {
         return Err("the file has no cases".into());
     }
-    Ok(file.cases.iter().map(|c| run_case(&engine, c)).collect())
+    let cases = file.cases.iter().map(|c| run_case(&engine, c));
+    let sequences = file.sequences.iter().flat_map(|s| sequence::run(&engine, s));
+    Ok(cases.chain(sequences).collect())
 }
 
 /// The requests of a case file with their case names, for front-ends that compare engines.

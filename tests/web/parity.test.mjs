@@ -97,15 +97,17 @@ test('every shared test case: same answer from the Node package and the native e
   let cases = 0;
   for (const file of files) {
     const doc = JSON.parse(readFileSync(file, 'utf8'));
-    if (!doc || typeof doc.policy !== 'string' || !Array.isArray(doc.cases)) continue; // not a case file
+    if (!doc || typeof doc.policy !== 'string' || !(Array.isArray(doc.cases) || Array.isArray(doc.sequences))) continue; // not a case file
     const policyPath = resolve(dirname(file), doc.policy);
     await t.test(relative(ROOT, file), () => {
       assertSameValidate(policyPath, readFileSync(policyPath, 'utf8'), doc.policy);
       assertSameVerdicts(file, readFileSync(policyPath, 'utf8'));
-      for (const c of doc.cases) {
+      for (const c of doc.cases ?? []) {
         assertSameEval(policyPath, JSON.stringify(c.request), `${relative(ROOT, file)}: ${c.name}`);
         cases += 1;
       }
+      // Stateful sequences run through `run_cases` above (one verdict per step), as in `scimguard test`.
+      for (const s of doc.sequences ?? []) cases += s.steps.length;
     });
   }
   assert.ok(cases > 0, 'the case files hold no cases');
