@@ -106,7 +106,10 @@ pub fn run_file(
         return Err("the file has no cases".into());
     }
     let cases = file.cases.iter().map(|c| run_case(&engine, c));
-    let sequences = file.sequences.iter().flat_map(|s| sequence::run(&engine, s));
+    let sequences = file
+        .sequences
+        .iter()
+        .flat_map(|s| sequence::run(&engine, s));
     Ok(cases.chain(sequences).collect())
 }
 

@@ -20,7 +20,7 @@ pub mod shipping;
 
 pub use counts::Count;
 pub use host::{Failed, Host, MemoryHost, Versioned};
-pub use names::{Lookup, MAX_ANSWER_BYTES};
+pub use names::{remember as remember_group_name, Lookup, MAX_ANSWER_BYTES};
 pub use session::{strip_ours, Head, Outputs, Session, Step};
 
 use std::collections::BTreeMap;

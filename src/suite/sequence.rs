@@ -27,7 +27,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{check_changes, check_error, check_eq, check_set, field, is_subset, CaseResult, ExpectError};
+use super::{
+    check_changes, check_eq, check_error, check_set, field, is_subset, CaseResult, ExpectError,
+};
 use crate::engine::{strip_ours, Engine, Head, MemoryHost, Outputs, Session, Step};
 use crate::scim::HttpRequest;
 
@@ -135,7 +137,9 @@ pub fn run(engine: &Engine, sequence: &Sequence) -> Vec<CaseResult> {
         .iter()
         .enumerate()
         .map(|(i, step)| {
-            host.now_ns = host.now_ns.saturating_add(step.after_secs.saturating_mul(1_000_000_000));
+            host.now_ns = host
+                .now_ns
+                .saturating_add(step.after_secs.saturating_mul(1_000_000_000));
             let name = format!("{} / step {}", sequence.name, i + 1);
             let failures = match observe(engine, &mut host, step) {
                 Ok(seen) => compare(&step.expect, &seen, &host),
@@ -148,7 +152,11 @@ pub fn run(engine: &Engine, sequence: &Sequence) -> Vec<CaseResult> {
 
 /// Feeds one request through a fresh session as a host would, answering lookups and playing the
 /// upstream from the step.
-fn observe(engine: &Engine, host: &mut MemoryHost, step: &SequenceStep) -> Result<Observed, String> {
+fn observe(
+    engine: &Engine,
+    host: &mut MemoryHost,
+    step: &SequenceStep,
+) -> Result<Observed, String> {
     for (k, v) in &step.properties {
         host.set_property(k, Some(v));
     }
@@ -160,7 +168,10 @@ fn observe(engine: &Engine, host: &mut MemoryHost, step: &SequenceStep) -> Resul
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();
     let (headers, _removed) = strip_ours(pairs);
-    seen.headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    seen.headers = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let body = request.body_bytes();
     let head = Head {
         method: request.method.clone(),
@@ -175,13 +186,16 @@ fn observe(engine: &Engine, host: &mut MemoryHost, step: &SequenceStep) -> Resul
                 session.on_request_body(engine, host, body.as_ref().map_or(0, Vec::len), true)
             }
             Step::ReadBody(_) => session.on_body(engine, host, Ok(body.as_deref())),
-            Step::Lookup(lookups) => answer_lookups(engine, host, &mut session, &mut seen, step, lookups)?,
+            Step::Lookup(lookups) => {
+                answer_lookups(engine, host, &mut session, &mut seen, step, lookups)?
+            }
             Step::Reply { status, .. } => {
                 seen.status = Some(status);
                 break;
             }
             Step::Forward { headers, .. } => {
-                seen.headers.extend(headers.into_iter().map(|(k, v)| (k.to_string(), v)));
+                seen.headers
+                    .extend(headers.into_iter().map(|(k, v)| (k.to_string(), v)));
                 seen.upstream = true;
                 break;
             }
@@ -192,7 +206,9 @@ fn observe(engine: &Engine, host: &mut MemoryHost, step: &SequenceStep) -> Resul
         };
     }
     if seen.status.is_none() && !seen.upstream {
-        return Err(format!("the request was still held after {MAX_STEPS} steps"));
+        return Err(format!(
+            "the request was still held after {MAX_STEPS} steps"
+        ));
     }
     respond(host, &mut session, &mut seen, step.response.as_ref());
     host.set_int("response.code", i64::from(seen.status.unwrap_or(0)));
@@ -201,7 +217,10 @@ fn observe(engine: &Engine, host: &mut MemoryHost, step: &SequenceStep) -> Resul
     for k in step.properties.keys() {
         host.properties.remove(k);
     }
-    seen.evaluation = session.evaluation().map(|e| e.to_json()).unwrap_or(Value::Null);
+    seen.evaluation = session
+        .evaluation()
+        .map(|e| e.to_json())
+        .unwrap_or(Value::Null);
     Ok(seen)
 }
 
@@ -229,7 +248,12 @@ fn answer_lookups(
 
 /// The response: the upstream's (a forwarded request) or our own reply (which passes through
 /// untouched).
-fn respond(host: &mut MemoryHost, session: &mut Session, seen: &mut Observed, upstream: Option<&Upstream>) {
+fn respond(
+    host: &mut MemoryHost,
+    session: &mut Session,
+    seen: &mut Observed,
+    upstream: Option<&Upstream>,
+) {
     let default = Upstream {
         status: 200,
         ..Upstream::default()
@@ -246,7 +270,12 @@ fn respond(host: &mut MemoryHost, session: &mut Session, seen: &mut Observed, up
     seen.status = Some(answer.status);
     let body = answer.body.as_ref().map(Value::to_string);
     let mut pairs = vec![(":status".to_string(), answer.status.to_string())];
-    pairs.extend(answer.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())));
+    pairs.extend(
+        answer
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+    );
     let given = match session.wants_response_headers() {
         true => pairs,
         false => Vec::new(),
@@ -265,7 +294,12 @@ fn compare(e: &StepExpect, seen: &Observed, host: &MemoryHost) -> Vec<String> {
     let got = &seen.evaluation;
     let want = |s: &str| Value::String(s.to_string());
     if let Some(decision) = &e.decision {
-        check_eq(&mut failures, "decision", field(got, "decision"), &want(decision));
+        check_eq(
+            &mut failures,
+            "decision",
+            field(got, "decision"),
+            &want(decision),
+        );
     }
     if let Some(risk) = &e.risk {
         check_eq(&mut failures, "risk", field(got, "risk"), &want(risk));
@@ -286,7 +320,11 @@ fn compare(e: &StepExpect, seen: &Observed, host: &MemoryHost) -> Vec<String> {
         }
     };
     if let Some(status) = e.status {
-        same("status", format!("{:?}", seen.status), format!("{:?}", Some(status)));
+        same(
+            "status",
+            format!("{:?}", seen.status),
+            format!("{:?}", Some(status)),
+        );
     }
     if let Some(upstream) = e.upstream {
         same("upstream", seen.upstream.to_string(), upstream.to_string());
@@ -296,17 +334,33 @@ fn compare(e: &StepExpect, seen: &Observed, host: &MemoryHost) -> Vec<String> {
     }
     for (name, value) in e.headers.iter().flatten() {
         let got = seen.headers.get(name).filter(|_| seen.upstream);
-        same(&format!("headers.{name}"), format!("{got:?}"), format!("{:?}", value.as_ref()));
+        same(
+            &format!("headers.{name}"),
+            format!("{got:?}"),
+            format!("{:?}", value.as_ref()),
+        );
     }
     for (name, value) in e.response_headers.iter().flatten() {
         let got = seen.response_headers.get(name);
-        same(&format!("response_headers.{name}"), format!("{got:?}"), format!("{:?}", Some(value)));
+        same(
+            &format!("response_headers.{name}"),
+            format!("{got:?}"),
+            format!("{:?}", Some(value)),
+        );
     }
     if let Some(n) = e.shipped {
-        same("shipped", seen.outputs.ship.len().to_string(), n.to_string());
+        same(
+            "shipped",
+            seen.outputs.ship.len().to_string(),
+            n.to_string(),
+        );
     }
     if let Some(notified) = e.notified {
-        same("notified", seen.outputs.notify.is_some().to_string(), notified.to_string());
+        same(
+            "notified",
+            seen.outputs.notify.is_some().to_string(),
+            notified.to_string(),
+        );
     }
     let counts = host.counts();
     for (name, n) in e.counts.iter().flatten() {
@@ -315,7 +369,9 @@ fn compare(e: &StepExpect, seen: &Observed, host: &MemoryHost) -> Vec<String> {
     }
     if let Some(want) = &e.record {
         let record = seen.outputs.record.as_ref().map(|(r, _)| r.as_str());
-        let record: Value = record.and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
+        let record: Value = record
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or(Value::Null);
         if !is_subset(want, &record) {
             failures.push(format!("record: expected {want} to be part of {record}"));
         }

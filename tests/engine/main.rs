@@ -18,6 +18,7 @@ mod ocsf;
 mod properties;
 mod records;
 mod schema;
+mod session;
 
 use scimguard::scim::HttpRequest;
 use scimguard::{Engine, Facts};
