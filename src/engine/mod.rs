@@ -18,10 +18,14 @@ mod ops;
 pub mod session;
 pub mod shipping;
 
+pub use crate::audit::ids::AuditIds;
+pub use crate::scim::Headers;
+
 pub use counts::Count;
 pub use host::{Failed, Host, MemoryHost, Versioned};
 pub use names::{remember as remember_group_name, Lookup, MAX_ANSWER_BYTES};
 pub use session::{strip_ours, Head, Outputs, Session, Step};
+pub use shipping::{Moved, Shipping, Sink};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,7 +39,7 @@ use crate::policy::{
 };
 use crate::scim::endpoint::{classify, printable};
 use crate::scim::{
-    self, Endpoint, Headers, Method, Normalized, RequestView, ResourceType, Route, ScimError,
+    self, Endpoint, Method, Normalized, RequestView, ResourceType, Route, ScimError,
 };
 
 /// A compiled policy, ready to judge requests.

@@ -11,7 +11,8 @@
 use super::host::Host;
 use super::Count;
 use crate::audit::batch::{Failure, Outbox};
-use crate::audit::notify::{webhook_headers, WebhookKey};
+use crate::audit::notify::{parse_secret, webhook_headers, WebhookKey};
+use crate::policy::settings::{SecretSource, Settings};
 use crate::policy::{CollectorSettings, NotifySettings};
 
 /// Which sink a send belongs to.
@@ -46,6 +47,21 @@ pub struct Shipping {
 type Notification = (String, String);
 
 impl Shipping {
+    /// Queues for the policy's sinks. The webhook's signing key is in the policy, or in the
+    /// environment variable `notify.secret_env` names, which `env` reads (the proxy-wasm VM's
+    /// `vm_config.environment_variables`, which keeps it out of Envoy's `/config_dump`). Fails (and
+    /// so refuses the configuration) when the key cannot be had; the message never holds the key.
+    pub fn for_policy(
+        s: &Settings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Shipping, String> {
+        let notify = match &s.notify {
+            Some(n) => Some((n, webhook_key(&n.secret, env)?)),
+            None => None,
+        };
+        Ok(Shipping::new(s.audit.collector.as_ref(), notify))
+    }
+
     /// Queues for the configured sinks; the webhook needs its signing key.
     pub fn new(
         collector: Option<&CollectorSettings>,
@@ -182,6 +198,23 @@ impl Shipping {
             body,
             timeout_ms: e.timeout_ms,
         })
+    }
+}
+
+fn webhook_key(
+    source: &SecretSource,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<WebhookKey, String> {
+    match source {
+        SecretSource::Key(k) => {
+            WebhookKey::from_bytes(k.expose()).map_err(|e| format!("notify.secret: {e}"))
+        }
+        SecretSource::Env(name) => {
+            let text = env(name).ok_or_else(|| {
+                format!("notify.secret_env: the environment variable `{name}` is not set for the Wasm VM (vm_config.environment_variables)")
+            })?;
+            parse_secret(&text).map_err(|e| format!("notify.secret_env `{name}`: {e}"))
+        }
     }
 }
 

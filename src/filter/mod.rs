@@ -1,7 +1,7 @@
 //! The proxy-wasm shell: Envoy's HTTP filter callbacks → `Engine` → local reply, request tags and
 //! one audit record per SCIM write. The only module that names `proxy_wasm`.
 //!
-//! Owns: host calls only. `host` is the one file that calls proxy-wasm; `port` implements the
+//! Owns: host calls only. `host` is the one file that calls proxy-wasm; `shared` holds what a VM's streams share and implements the
 //! engine's `Host` port over it (shared data, properties, clock, ids, counters); `stream` feeds
 //! Envoy's HTTP callbacks to the engine's `Session` and applies the steps it returns; `root`
 //! compiles the policy once per VM and owns what every stream shares; `metrics` publishes the
@@ -22,8 +22,8 @@
 
 mod host;
 mod metrics;
-mod port;
 mod root;
+mod shared;
 mod ship;
 mod stream;
 

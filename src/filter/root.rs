@@ -1,5 +1,5 @@
 //! The root context: compiles the policy from the plugin configuration once per VM, defines the
-//! counters, and hands both (behind an `Rc`) to every HTTP context.
+//! counters, and hands what streams share (behind an `Rc`) to every HTTP context.
 //!
 //! An invalid policy makes `on_configure` return false: at startup Envoy refuses to start, on an xDS
 //! update it rejects the new configuration and keeps the old one. The log line lists every error.
@@ -9,38 +9,15 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
-use super::host::{self, HostError};
-use super::metrics::{Metrics, FLUSH_PERIOD};
-use super::ship;
-use super::stream::{Stream, Unconfigured};
-use crate::audit::ids::AuditIds;
-use crate::engine::shipping::{Shipping, Sink};
-use crate::engine::Count;
-use crate::engine::Engine;
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 
-/// What every request on this VM shares.
-#[derive(Debug)]
-pub struct Shared {
-    pub engine: Engine,
-    /// The VM's counters: the same ones across reconfigurations, so no count is lost when a new
-    /// policy replaces this one while its streams finish.
-    pub metrics: Rc<Metrics>,
-    pub ids: AuditIds,
-    /// This VM's queues to the collector and the webhook receiver (sent by the root's tick).
-    pub shipping: RefCell<Shipping>,
-    /// Envoy's node id (the CloudEvents `source` of notifications).
-    pub node: String,
-}
-
-impl Shared {
-    /// Counts and logs a failed host call (never with request data in the message).
-    pub fn host_error(&self, e: HostError) {
-        self.metrics.count(Count::HostErrors);
-        host::log(LogLevel::Error, &format!("scimguard: {e}"));
-    }
-}
+use super::host;
+use super::metrics::{Metrics, FLUSH_PERIOD};
+use super::shared::Shared;
+use super::ship;
+use super::stream::{Stream, Unconfigured};
+use crate::engine::{AuditIds, Engine, Shipping, Sink};
 
 pub struct Root {
     context_id: u32,
@@ -68,7 +45,8 @@ impl Root {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| "invalid policy: the plugin configuration is not UTF-8".to_string())?;
         let engine = Engine::from_json(text).map_err(|e| e.one_line())?;
-        let shipping = ship::shipping(&engine.policy().settings)
+        let env = |name: &str| std::env::var(name).ok();
+        let shipping = Shipping::for_policy(&engine.policy().settings, env)
             .map_err(|e| format!("invalid configuration: {e}"))?;
         // Clusters may not be ready yet: sending starts on the first tick, never here. The tick
         // also publishes the counters, so it runs without sinks too.

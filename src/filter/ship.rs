@@ -16,42 +16,12 @@ use proxy_wasm::types::MapType;
 
 use super::host;
 use super::metrics::Gauge;
-use super::port::Port;
-use super::root::Shared;
-use crate::audit::notify::{parse_secret, WebhookKey};
-use crate::engine::shipping::{Moved, Shipping, Sink};
-use crate::policy::settings::SecretSource;
-use crate::policy::settings::Settings;
+use super::shared::{Port, Shared};
+use crate::engine::{Moved, Sink};
 
 /// How often the root context looks at its queues (a partial batch waits for `flush_interval_ms`,
 /// measured in ticks).
 pub const TICK: Duration = Duration::from_millis(100);
-
-/// The queues for the policy's sinks. Fails (and so refuses the configuration) when the webhook
-/// key cannot be had; the message never holds the key.
-pub fn shipping(s: &Settings) -> Result<Shipping, String> {
-    let notify = match &s.notify {
-        Some(n) => Some((n, webhook_key(&n.secret)?)),
-        None => None,
-    };
-    Ok(Shipping::new(s.audit.collector.as_ref(), notify))
-}
-
-/// The signing key from the policy, or from the VM's environment (`notify.secret_env`: Envoy's
-/// `vm_config.environment_variables`), which keeps it out of `/config_dump`.
-fn webhook_key(source: &SecretSource) -> Result<WebhookKey, String> {
-    match source {
-        SecretSource::Key(k) => {
-            WebhookKey::from_bytes(k.expose()).map_err(|e| format!("notify.secret: {e}"))
-        }
-        SecretSource::Env(name) => {
-            let text = std::env::var(name).map_err(|_| {
-                format!("notify.secret_env: the environment variable `{name}` is not set for the Wasm VM (vm_config.environment_variables)")
-            })?;
-            parse_secret(&text).map_err(|e| format!("notify.secret_env `{name}`: {e}"))
-        }
-    }
-}
 
 /// Queues an audit line for the collector (no host call).
 pub fn record(shared: &Shared, line: String) {

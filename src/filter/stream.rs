@@ -34,11 +34,11 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 
 use super::host;
-use super::port::Port;
-use super::root::Shared;
+use super::shared::{Port, Shared};
 use super::ship;
-use crate::engine::{strip_ours, Engine, Failed, Head, Outputs, Session, Step, MAX_ANSWER_BYTES};
-use crate::scim::Headers;
+use crate::engine::{
+    strip_ours, Engine, Failed, Head, Headers, Outputs, Session, Step, MAX_ANSWER_BYTES,
+};
 
 /// The filter state key through which the ratelimit filter counts a request more than once.
 const HITS_KEY: &str = "envoy.ratelimit.hits_addend";

@@ -12,6 +12,7 @@ mod bound;
 mod cases;
 mod compact;
 mod errors;
+mod layout;
 mod members;
 mod notify;
 mod ocsf;
