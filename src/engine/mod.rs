@@ -14,6 +14,7 @@ mod detections;
 mod fleet;
 pub mod host;
 mod names;
+pub mod offload;
 mod ops;
 pub mod session;
 pub mod shipping;
@@ -24,6 +25,7 @@ pub use crate::scim::Headers;
 pub use counts::Count;
 pub use host::{Failed, Host, MemoryHost, Versioned};
 pub use names::{remember as remember_group_name, Lookup, MAX_ANSWER_BYTES};
+pub use offload::Offload;
 pub use session::{strip_ours, Head, Outputs, Session, Step};
 pub use shipping::{Moved, Shipping, Sink};
 
@@ -48,6 +50,8 @@ pub struct Engine {
     policy: Policy,
     /// The policy's identity and the audit size bound, shared by every evaluation.
     stamp: Arc<audit::Stamp>,
+    /// What the host's configuration does in the filter's place (`offload`).
+    offload: Offload,
 }
 
 /// Host facts for one request.
@@ -122,7 +126,11 @@ impl Engine {
                 policy: policy.id.clone(),
                 max_bytes: policy.settings.audit.max_record_bytes,
             });
-            Engine { policy, stamp }
+            Engine {
+                policy,
+                stamp,
+                offload: Offload::default(),
+            }
         })
     }
 
@@ -133,6 +141,15 @@ impl Engine {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// This engine, for a host whose configuration does `offload` in the filter's place.
+    pub fn with_offload(self, offload: Offload) -> Engine {
+        Engine { offload, ..self }
+    }
+
+    pub fn offload(&self) -> Offload {
+        self.offload
     }
 
     /// Headers phase: is this a SCIM write, and can it be decided now?

@@ -137,6 +137,8 @@ struct Verdict {
     audited: bool,
     /// Marked for the fleet's rate-limit service.
     fleet: Option<Mark>,
+    /// The status the client gets, when already seen (our reply, or response headers read).
+    status: Option<u16>,
 }
 
 #[derive(Debug, Default)]
@@ -354,6 +356,7 @@ impl Session {
     /// client's response.
     pub fn on_response_headers(
         &mut self,
+        engine: &Engine,
         host: &mut dyn Host,
         response: &[(String, String)],
         end_of_stream: bool,
@@ -367,17 +370,27 @@ impl Session {
         if v.blocked {
             return Vec::new();
         }
+        let forwarded = v.evaluation.decision;
         if let (Some(mark), true) = (&v.fleet, fleet::refused(response)) {
             host.count(Count::FleetBlocks, 1);
             fleet::record_block(&mut v.evaluation, mark);
         }
-        let tags = vec![
-            ("x-scim-audit-id", v.facts.audit_id.clone()),
-            (
-                "x-scim-decision",
-                v.evaluation.decision.as_str().to_string(),
-            ),
-        ];
+        if let Some(status) = header(response, ":status").and_then(|s| s.parse().ok()) {
+            v.status = Some(status);
+        }
+        // The route copies the request's tags (`Offload::response_tags`) unless the decision
+        // changed after the request went upstream.
+        let routed = engine.offload().response_tags && v.evaluation.decision == forwarded;
+        let tags = match routed {
+            true => Vec::new(),
+            false => vec![
+                ("x-scim-audit-id", v.facts.audit_id.clone()),
+                (
+                    "x-scim-decision",
+                    v.evaluation.decision.as_str().to_string(),
+                ),
+            ],
+        };
         let renamed = names::renamed(&v.evaluation);
         if creates {
             v.location = header(response, "location").map(str::to_string);
@@ -586,6 +599,7 @@ impl Session {
             location: None,
             audited: false,
             fleet,
+            status: reply.as_ref().map(|r| r.status),
         });
         match reply {
             Some(reply) => {
@@ -652,7 +666,10 @@ impl Session {
         let duration_ms = completion::times(host, &mut v.facts, started_ns)
             .ok()
             .flatten();
-        let status = completion::status(host).ok().flatten();
+        let status = match v.status {
+            Some(s) => Some(s),
+            None => completion::status(host).ok().flatten(),
+        };
         let created = status.is_some_and(|s| (200..300).contains(&s))
             && v.facts.method.eq_ignore_ascii_case("POST");
         let body = self.learning.as_ref().and_then(|l| l.copy.as_deref());

@@ -17,7 +17,7 @@ use super::metrics::{Metrics, FLUSH_PERIOD};
 use super::shared::Shared;
 use super::ship;
 use super::stream::{Stream, Unconfigured};
-use crate::engine::{AuditIds, Engine, Shipping, Sink};
+use crate::engine::{AuditIds, Engine, Offload, Shipping, Sink};
 
 pub struct Root {
     context_id: u32,
@@ -44,8 +44,11 @@ impl Root {
             .map_err(|e| format!("cannot read the plugin configuration: {e}"))?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| "invalid policy: the plugin configuration is not UTF-8".to_string())?;
-        let engine = Engine::from_json(text).map_err(|e| e.one_line())?;
         let env = |name: &str| std::env::var(name).ok();
+        let offload = Offload::from_env(env).map_err(|e| format!("invalid configuration: {e}"))?;
+        let engine = Engine::from_json(text)
+            .map_err(|e| e.one_line())?
+            .with_offload(offload);
         let shipping = Shipping::for_policy(&engine.policy().settings, env)
             .map_err(|e| format!("invalid configuration: {e}"))?;
         // Clusters may not be ready yet: sending starts on the first tick, never here. The tick

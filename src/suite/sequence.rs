@@ -3,7 +3,8 @@
 //! actor risk, created ids from `Location`, fleet refusals, operator endpoints) is tested as data by
 //! `cargo test`, `scimguard test` and the playground alike.
 //!
-//! A case file may hold `"sequences": [{"name", "steps": [step…]}]` beside (or instead of) `cases`.
+//! A case file may hold `"sequences": [{"name", "env"?, "steps": [step…]}]` beside (or instead of)
+//! `cases`; `env` is the host's environment (the `engine::offload` switches).
 //! A step is:
 //! - `request`: as in a case (`method`, `path`, `headers`, `body` | `raw_body`);
 //! - `after_secs` (default 1): seconds on the host's clock since the previous step (the first step
@@ -18,7 +19,8 @@
 //!   `risk`, `rules`, `events`, `changes`, `error` as in a case, and
 //!   `status` (what the client got), `upstream` (whether the request reached the upstream),
 //!   `lookups` (the ids looked up, in order), `headers` (request headers the upstream got: a
-//!   value, or `null` for absent), `response_headers` (set on the client's response), `record`
+//!   value, or `null` for absent), `response_headers` (set on the client's response by the
+//!   session: on its own reply, or on the upstream's response), `record`
 //!   (a subset of the audit record), `shipped` (lines queued for the collector), `notified`
 //!   (whether a notification was queued), `counts` (counter totals so far, by metric name).
 
@@ -30,7 +32,7 @@ use serde_json::Value;
 use super::{
     check_changes, check_eq, check_error, check_set, field, is_subset, CaseResult, ExpectError,
 };
-use crate::engine::{strip_ours, Engine, Head, MemoryHost, Outputs, Session, Step};
+use crate::engine::{strip_ours, Engine, Head, MemoryHost, Offload, Outputs, Session, Step};
 use crate::scim::HttpRequest;
 
 /// Where the host's clock starts (epoch seconds).
@@ -42,6 +44,9 @@ const MAX_STEPS: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct Sequence {
     name: String,
+    /// The host's environment: the `engine::offload` switches (`SCIMGUARD_RESPONSE_TAGS`).
+    #[serde(default)]
+    env: BTreeMap<String, String>,
     steps: Vec<SequenceStep>,
 }
 
@@ -104,7 +109,7 @@ struct StepExpect {
     #[serde(default)]
     headers: Option<BTreeMap<String, Option<String>>>,
     #[serde(default)]
-    response_headers: Option<BTreeMap<String, String>>,
+    response_headers: Option<BTreeMap<String, Option<String>>>,
     #[serde(default)]
     record: Option<Value>,
     #[serde(default)]
@@ -130,6 +135,17 @@ struct Observed {
 
 /// Runs a sequence: one result per step, named `<sequence> / step <n>`.
 pub fn run(engine: &Engine, sequence: &Sequence) -> Vec<CaseResult> {
+    let engine = match Offload::from_env(|k| sequence.env.get(k).cloned()) {
+        Ok(offload) => engine.clone().with_offload(offload),
+        Err(e) => {
+            let name = format!("{} / env", sequence.name);
+            return vec![CaseResult {
+                name,
+                failures: vec![e],
+            }];
+        }
+    };
+    let engine = &engine;
     let mut host = MemoryHost::at(START_SECS * 1_000_000_000);
     host.set_property("source.address", Some("192.0.2.10:50000"));
     sequence
@@ -189,8 +205,12 @@ fn observe(
             Step::Lookup(lookups) => {
                 answer_lookups(engine, host, &mut session, &mut seen, step, lookups)?
             }
-            Step::Reply { status, .. } => {
+            Step::Reply {
+                status, headers, ..
+            } => {
                 seen.status = Some(status);
+                let set = headers.into_iter().map(|(k, v)| (k.to_string(), v));
+                seen.response_headers.extend(set);
                 break;
             }
             Step::Forward { headers, .. } => {
@@ -210,7 +230,13 @@ fn observe(
             "the request was still held after {MAX_STEPS} steps"
         ));
     }
-    respond(host, &mut session, &mut seen, step.response.as_ref());
+    respond(
+        engine,
+        host,
+        &mut session,
+        &mut seen,
+        step.response.as_ref(),
+    );
     host.set_int("response.code", i64::from(seen.status.unwrap_or(0)));
     seen.outputs = session.on_log(engine, host);
     host.properties.remove("response.code");
@@ -249,6 +275,7 @@ fn answer_lookups(
 /// The response: the upstream's (a forwarded request) or our own reply (which passes through
 /// untouched).
 fn respond(
+    engine: &Engine,
     host: &mut MemoryHost,
     session: &mut Session,
     seen: &mut Observed,
@@ -263,7 +290,7 @@ fn respond(
         (true, None) => &default,
         (false, _) => {
             let status = seen.status.unwrap_or(0).to_string();
-            session.on_response_headers(host, &[(":status".to_string(), status)], true);
+            session.on_response_headers(engine, host, &[(":status".to_string(), status)], true);
             return;
         }
     };
@@ -280,7 +307,7 @@ fn respond(
         true => pairs,
         false => Vec::new(),
     };
-    let set = session.on_response_headers(host, &given, body.is_none());
+    let set = session.on_response_headers(engine, host, &given, body.is_none());
     seen.response_headers = set.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     if let Some(b) = body {
         if session.wants_response_body(b.len()) {
@@ -345,7 +372,7 @@ fn compare(e: &StepExpect, seen: &Observed, host: &MemoryHost) -> Vec<String> {
         same(
             &format!("response_headers.{name}"),
             format!("{got:?}"),
-            format!("{:?}", Some(value)),
+            format!("{:?}", value.as_ref()),
         );
     }
     if let Some(n) = e.shipped {

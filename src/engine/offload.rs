@@ -1,0 +1,62 @@
+//! What the host's own configuration does in the filter's place, to save host calls on every write.
+//! Off by default: the filter then does it all and works with any host configuration. Each is
+//! turned on next to the configuration that takes it over (Envoy: `vm_config`'s environment
+//! variables, beside the route and access log they depend on), never in the policy, which stays
+//! portable across hosts.
+//!
+//! - `SCIMGUARD_RESPONSE_TAGS=route`: the route copies the tags the filter set on the request onto
+//!   the client's response (`response_headers_to_add: x-scim-audit-id: "%REQ(x-scim-audit-id)%"`,
+//!   the same for `x-scim-decision`), so the filter does not set them (2 host calls a write). The
+//!   filter still tags its own replies, and a response whose decision changed after the request
+//!   went upstream (the fleet's rate-limit refusal).
+
+/// The environment variable that moves the response tags to the route.
+pub const RESPONSE_TAGS: &str = "SCIMGUARD_RESPONSE_TAGS";
+
+/// What the host does in the filter's place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offload {
+    /// The route adds `x-scim-audit-id` and `x-scim-decision` to the response from the request.
+    pub response_tags: bool,
+}
+
+impl Offload {
+    /// Reads the switches through `env`; an unknown value is an error (the configuration is
+    /// refused rather than guessed at).
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Offload, String> {
+        let response_tags = match env(RESPONSE_TAGS).as_deref().map(str::trim) {
+            None | Some("" | "filter") => false,
+            Some("route") => true,
+            Some(other) => {
+                return Err(format!(
+                    "{RESPONSE_TAGS}: expected `filter` or `route`, got `{}`",
+                    crate::scim::endpoint::printable(other)
+                ))
+            }
+        };
+        Ok(Offload { response_tags })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_are_read_strictly() {
+        let env = |v: Option<&'static str>| move |_: &str| v.map(str::to_string);
+        assert_eq!(Offload::from_env(env(None)).unwrap(), Offload::default());
+        assert!(Offload::from_env(env(Some("route"))).unwrap().response_tags);
+        assert!(
+            !Offload::from_env(env(Some("filter")))
+                .unwrap()
+                .response_tags
+        );
+        let e = Offload::from_env(env(Some("Route"))).unwrap_err();
+        assert!(
+            e.contains("SCIMGUARD_RESPONSE_TAGS") && e.contains("`Route`"),
+            "{e}"
+        );
+    }
+}
