@@ -254,6 +254,12 @@ def render_under_test(variant: str, ports: dict[str, int], upstream_port: int, p
         shipped_hcm = find(shipped["static_resources"]["listeners"][0]["filter_chains"][0]["filters"], HCM)["typed_config"]
         if "early_header_mutation_extensions" in shipped_hcm:
             hcm["early_header_mutation_extensions"] = shipped_hcm["early_header_mutation_extensions"]
+        # As shipped: the SCIM route adds the response tags from the request (SCIMGUARD_RESPONSE_TAGS).
+        shipped_routes = shipped_hcm["route_config"]["virtual_hosts"][0]["routes"]
+        shipped_scim = next(r for r in shipped_routes if r["match"].get("prefix") == "/scim/v2/")
+        scim_route = next(r for r in routes if r["match"].get("prefix") == "/scim/v2/")
+        if "response_headers_to_add" in shipped_scim:
+            scim_route["response_headers_to_add"] = shipped_scim["response_headers_to_add"]
     if flt is None:
         app_route.pop("typed_per_filter_config")
     else:
