@@ -19,6 +19,12 @@ impl<'o> Object<'o> {
         Object { out, empty: true }
     }
 
+    /// Continues an object whose `{` and first members another writer puts before `out` (the
+    /// access log's format, `HostFields::InLog`): the first member written here has no comma.
+    pub fn rest(out: &'o mut Vec<u8>) -> Self {
+        Object { out, empty: true }
+    }
+
     /// Closes the object (`}`).
     pub fn close(self) {
         self.out.push(b'}');

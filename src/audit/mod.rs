@@ -22,5 +22,6 @@ pub mod time;
 pub use bound::{Fit, Line};
 pub use notify::{cloudevent, parse_secret, should_notify, sign, webhook_headers, WebhookKey};
 pub use record::{
-    access_record, audit_line, write_record, AccessFacts, Completion, Judged, RequestFacts, Stamp,
+    access_record, audit_line, write_record, AccessFacts, Completion, HostFields, Judged,
+    RequestFacts, Stamp,
 };

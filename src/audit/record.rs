@@ -57,6 +57,18 @@ pub struct Completion {
     pub duration_ms: Option<u64>,
 }
 
+/// Who writes a record's `source_ip` and `status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HostFields {
+    /// The record: a whole JSON object.
+    #[default]
+    InRecord,
+    /// The audit access log's format, from the host's own fields, before the record (Envoy:
+    /// `{"source_ip":"%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%","status":%RESPONSE_CODE%,` then
+    /// the filter state): the record is the rest of the object, without its `{` and those two.
+    InLog,
+}
+
 /// The parts of a judged request an audit record shows.
 #[derive(Debug, Clone, Copy)]
 pub struct Judged<'a> {
@@ -72,6 +84,8 @@ pub struct Judged<'a> {
     /// target a privileged group): kept first when an output is cut to fit.
     pub notable: &'a [usize],
     pub stamp: &'a Stamp,
+    /// Who writes `source_ip` and `status` (the access log, for the copy that goes there).
+    pub host_fields: HostFields,
 }
 
 /// What every audit output of one policy names and obeys, fixed when the policy is compiled: the
@@ -164,10 +178,16 @@ pub(super) fn write_record_to(
 ) -> serde_json::Result<()> {
     let n = j.normalized;
     let max_string = cut.map(|c| c.max_string);
-    let mut o = Object::open(out);
+    let mut o = open(out, j.host_fields);
     o.str("kind", "scim_write");
     o.value("v", &RECORD_VERSION)?;
-    common(&mut o, req, j.actor, j.stamp, cut.map(|c| c.max_string))?;
+    common(
+        &mut o,
+        req,
+        (j.actor, j.host_fields),
+        j.stamp,
+        cut.map(|c| c.max_string),
+    )?;
     o.opt_str("resource_type", n.map(|n| n.resource_type.as_str()));
     o.opt_str(
         "resource_id",
@@ -214,7 +234,9 @@ pub(super) fn write_record_to(
     o.str("decision", j.decision.as_str());
     o.str("risk", j.risk.map_or("none", Severity::as_str));
     o.str("mode", j.mode.as_str());
-    o.value("status", &done.status)?;
+    if j.host_fields == HostFields::InRecord {
+        o.value("status", &done.status)?;
+    }
     o.value("duration_ms", &done.duration_ms)?;
     if let Some(e) = j.error {
         let mut err = Object::open(o.key("error"));
@@ -330,7 +352,7 @@ fn truncated(
 fn common(
     o: &mut Object<'_>,
     req: &RequestFacts,
-    actor: Option<&str>,
+    (actor, host_fields): (Option<&str>, HostFields),
     stamp: &Stamp,
     max_string: Option<usize>,
 ) -> serde_json::Result<()> {
@@ -347,10 +369,12 @@ fn common(
         req.trace_id.as_deref().map(|t| fit(t, m)).as_deref(),
     );
     o.opt_str("actor", actor.map(clean).as_deref());
-    o.opt_str(
-        "source_ip",
-        req.source_ip.as_deref().map(|t| fit(t, m)).as_deref(),
-    );
+    if host_fields == HostFields::InRecord {
+        o.opt_str(
+            "source_ip",
+            req.source_ip.as_deref().map(|t| fit(t, m)).as_deref(),
+        );
+    }
     o.opt_str(
         "user_agent",
         req.user_agent.as_deref().map(clean).as_deref(),
@@ -524,6 +548,8 @@ pub struct AccessFacts {
     pub duration_ms: Option<u64>,
     /// This record was kept by sampling (1 in `sample_rate_inverse`), not because it must be kept.
     pub sampled: bool,
+    /// Who writes `source_ip` and `status`.
+    pub host_fields: HostFields,
 }
 
 /// The `access` record as one JSON line. Every field is short (request strings are cut to 200
@@ -534,18 +560,34 @@ pub fn access_record(req: &RequestFacts, access: &AccessFacts, stamp: &Stamp) ->
     finish(written, out)
 }
 
+/// The record's object: whole, or the rest the access log's format continues (`HostFields`).
+fn open(out: &mut Vec<u8>, host_fields: HostFields) -> Object<'_> {
+    match host_fields {
+        HostFields::InRecord => Object::open(out),
+        HostFields::InLog => Object::rest(out),
+    }
+}
+
 fn access_record_to(
     out: &mut Vec<u8>,
     req: &RequestFacts,
     access: &AccessFacts,
     stamp: &Stamp,
 ) -> serde_json::Result<()> {
-    let mut o = Object::open(out);
+    let mut o = open(out, access.host_fields);
     o.str("kind", "access");
     o.value("v", &RECORD_VERSION)?;
-    common(&mut o, req, access.actor.as_deref(), stamp, None)?;
+    common(
+        &mut o,
+        req,
+        (access.actor.as_deref(), access.host_fields),
+        stamp,
+        None,
+    )?;
     o.str("route", &clean(&access.route));
-    o.value("status", &access.status)?;
+    if access.host_fields == HostFields::InRecord {
+        o.value("status", &access.status)?;
+    }
     o.value("duration_ms", &access.duration_ms)?;
     o.bool("sampled", access.sampled);
     o.close();

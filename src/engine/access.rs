@@ -14,9 +14,9 @@
 
 use super::completion::{self, metadata_actor, request_facts};
 use super::host::Host;
-use super::Count;
+use super::{Count, Engine};
 use crate::audit::detect::{keep, Keep};
-use crate::audit::{access_record, AccessFacts, RequestFacts, Stamp};
+use crate::audit::{access_record, AccessFacts, HostFields, RequestFacts};
 use crate::policy::Policy;
 use crate::scim::endpoint::{classify, printable, without_query, Route};
 use crate::scim::Headers;
@@ -82,14 +82,14 @@ pub fn mark(policy: &Policy, host: &mut dyn Host, access: &mut Access) -> bool {
     true
 }
 
-/// The end of the stream: sample, and the record of what is kept.
+/// The end of the stream: sample, and the record of what is kept, as the access log gets it, with
+/// the whole record when it differs from that and a collector takes it (`Offload::log_fields`).
 pub fn finish(
-    policy: &Policy,
-    stamp: &Stamp,
+    engine: &Engine,
     host: &mut dyn Host,
     access: Access,
-) -> Option<String> {
-    let s = &policy.settings;
+) -> Option<(String, Option<String>)> {
+    let s = &engine.policy().settings;
     host.count(Count::AccessRequests, 1);
     let status = completion::status(host).ok().flatten();
     let kept = keep(
@@ -111,23 +111,34 @@ pub fn finish(
     if facts.audit_id.is_empty() {
         facts.audit_id = host.audit_id();
     }
-    let duration_ms = completion::times(host, &mut facts, started_ns)
+    let in_log = engine.offload().log_fields;
+    let shipped = s.audit.collector.is_some();
+    let duration_ms = completion::clock(host, &mut facts, started_ns)
         .ok()
         .flatten();
+    if !in_log || shipped {
+        let _ = completion::source(host, &mut facts);
+    }
     let jwt_actor = s
         .access
         .actor
         .metadata
         .as_deref()
         .and_then(|path| metadata_actor(host, path));
-    let access = AccessFacts {
+    let mut access = AccessFacts {
         actor: jwt_actor.or(header_actor),
         route,
         status,
         duration_ms,
         sampled: kept == Keep::Sampled,
+        host_fields: HostFields::InRecord,
     };
-    Some(access_record(&facts, &access, stamp))
+    let whole = (!in_log || shipped).then(|| access_record(&facts, &access, engine.stamp()));
+    if !in_log {
+        return whole.map(|w| (w, None));
+    }
+    access.host_fields = HostFields::InLog;
+    Some((access_record(&facts, &access, engine.stamp()), whole))
 }
 
 fn of(

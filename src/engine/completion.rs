@@ -29,10 +29,10 @@ pub fn request_facts(
     }
 }
 
-/// Start time and client address into `facts`; returns the duration (ms). The start is `started_ns`
-/// when the headers phase took it, else (a request an earlier filter answered) the host's
-/// `request.time`. One clock read and one or two property reads.
-pub fn times(
+/// Start time into `facts`; returns the duration (ms). The start is `started_ns` when the headers
+/// phase took it, else (a request an earlier filter answered) the host's `request.time`. One clock
+/// read (and that property read).
+pub fn clock(
     host: &mut dyn Host,
     facts: &mut RequestFacts,
     started_ns: Option<u64>,
@@ -46,12 +46,17 @@ pub fn times(
     };
     let now_ns = host.now_ns()?;
     facts.time_ms = start_ns.unwrap_or(now_ns) / 1_000_000;
+    Ok(start_ns.map(|s| now_ns.saturating_sub(s) / 1_000_000))
+}
+
+/// The client address into `facts` (one property read).
+pub fn source(host: &mut dyn Host, facts: &mut RequestFacts) -> Result<(), Failed> {
     facts.source_ip = host
         .property(&["source", "address"])?
         .and_then(|b| String::from_utf8(b).ok())
         .as_deref()
         .and_then(ip_of);
-    Ok(start_ns.map(|s| now_ns.saturating_sub(s) / 1_000_000))
+    Ok(())
 }
 
 /// The status the client got (one property read; complete only at the end of the stream).

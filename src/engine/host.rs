@@ -53,6 +53,8 @@ pub struct MemoryHost {
     counts: BTreeMap<Count, u64>,
     /// Diagnostics the session logged.
     pub warnings: Vec<String>,
+    /// The properties read, by dotted path, in order (what a host call count would see).
+    pub reads: Vec<String>,
 }
 
 impl MemoryHost {
@@ -110,7 +112,10 @@ impl Host for MemoryHost {
     }
 
     fn property(&mut self, path: &[&str]) -> Result<Option<Vec<u8>>, Failed> {
-        Ok(self.properties.get(&path.join(".")).cloned())
+        let key = path.join(".");
+        let value = self.properties.get(&key).cloned();
+        self.reads.push(key);
+        Ok(value)
     }
 
     fn now_ns(&mut self) -> Result<u64, Failed> {

@@ -440,6 +440,19 @@ impl Evaluation {
         audit::audit_line(&self.judged(), req, done)
     }
 
+    /// `audit_line` with `source_ip` and `status` left to the access log (`audit::HostFields`).
+    pub fn audit_line_in_log(
+        &self,
+        req: &audit::RequestFacts,
+        done: &audit::Completion,
+    ) -> audit::Line {
+        let j = audit::Judged {
+            host_fields: audit::HostFields::InLog,
+            ..self.judged()
+        };
+        audit::audit_line(&j, req, done)
+    }
+
     /// The parts of this evaluation audit output shows.
     pub fn judged(&self) -> audit::Judged<'_> {
         audit::Judged {
@@ -453,6 +466,7 @@ impl Evaluation {
             unknown_groups: &self.unknown_groups,
             notable: &self.notable,
             stamp: &self.stamp,
+            host_fields: audit::HostFields::InRecord,
         }
     }
 

@@ -9,32 +9,45 @@
 //!   the same for `x-scim-decision`), so the filter does not set them (2 host calls a write). The
 //!   filter still tags its own replies, and a response whose decision changed after the request
 //!   went upstream (the fleet's rate-limit refusal).
+//! - `SCIMGUARD_AUDIT_LOG_FIELDS=access_log`: the audit access log's format writes each record's
+//!   `source_ip` and `status` from Envoy's own fields (`audit::HostFields::InLog`), so the filter
+//!   does not read the `source.address` and `response.code` properties (2 host calls a write, the
+//!   dearest kind). The filter still reads them when a collector or a webhook needs the whole record.
 
 /// The environment variable that moves the response tags to the route.
 pub const RESPONSE_TAGS: &str = "SCIMGUARD_RESPONSE_TAGS";
+/// The environment variable that moves a record's client address and status to the access log.
+pub const AUDIT_LOG_FIELDS: &str = "SCIMGUARD_AUDIT_LOG_FIELDS";
 
 /// What the host does in the filter's place.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Offload {
     /// The route adds `x-scim-audit-id` and `x-scim-decision` to the response from the request.
     pub response_tags: bool,
+    /// The audit access log writes the records' `source_ip` and `status`.
+    pub log_fields: bool,
 }
 
 impl Offload {
     /// Reads the switches through `env`; an unknown value is an error (the configuration is
     /// refused rather than guessed at).
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Offload, String> {
-        let response_tags = match env(RESPONSE_TAGS).as_deref().map(str::trim) {
-            None | Some("" | "filter") => false,
-            Some("route") => true,
-            Some(other) => {
-                return Err(format!(
-                    "{RESPONSE_TAGS}: expected `filter` or `route`, got `{}`",
-                    crate::scim::endpoint::printable(other)
-                ))
-            }
-        };
-        Ok(Offload { response_tags })
+        Ok(Offload {
+            response_tags: switch(&env, RESPONSE_TAGS, "route")?,
+            log_fields: switch(&env, AUDIT_LOG_FIELDS, "access_log")?,
+        })
+    }
+}
+
+/// A switch: unset or `filter` is off, `on` is on, anything else is refused.
+fn switch(env: &impl Fn(&str) -> Option<String>, name: &str, on: &str) -> Result<bool, String> {
+    match env(name).as_deref().map(str::trim) {
+        None | Some("" | "filter") => Ok(false),
+        Some(v) if v == on => Ok(true),
+        Some(other) => Err(format!(
+            "{name}: expected `filter` or `{on}`, got `{}`",
+            crate::scim::endpoint::printable(other)
+        )),
     }
 }
 

@@ -63,8 +63,8 @@ pub enum Step {
 pub struct Outputs {
     /// The record for the host's access log, and the counter to move once it is written.
     pub record: Option<(String, Count)>,
-    /// Also write the record to the host's log (`filter.audit_to_log`).
-    pub log_record: bool,
+    /// The whole record for the host's own log (`filter.audit_to_log`).
+    pub log: Option<String>,
     /// Lines for the collector (records and/or OCSF events).
     pub ship: Vec<String>,
     /// The notification for the webhook: its id (the audit id) and the exact body to sign.
@@ -458,12 +458,12 @@ impl Session {
     pub fn on_log(&mut self, engine: &Engine, host: &mut dyn Host) -> Outputs {
         let mut out = self.audit(engine, host).unwrap_or_default();
         if let Some(a) = self.access.take() {
-            if let Some(record) = access::finish(engine.policy(), engine.stamp(), host, a) {
+            if let Some((logged, whole)) = access::finish(engine, host, a) {
                 // OCSF has no class for these in our mapping yet: they ship in the project's format.
                 if engine.policy().settings.audit.collector.is_some() {
-                    out.ship.push(record.clone());
+                    out.ship.push(whole.unwrap_or_else(|| logged.clone()));
                 }
-                out.record = Some((record, Count::AccessRecords));
+                out.record = Some((logged, Count::AccessRecords));
             }
         }
         out
@@ -662,13 +662,22 @@ impl Session {
     fn audit(&mut self, engine: &Engine, host: &mut dyn Host) -> Option<Outputs> {
         let v = self.verdict.as_mut().filter(|v| !v.audited)?;
         v.audited = true;
+        let s = &engine.policy().settings;
+        let in_log = engine.offload().log_fields;
+        // A collector, a webhook or the host's own log needs the whole record, host fields too.
+        let whole =
+            !in_log || s.audit.collector.is_some() || s.notify.is_some() || s.filter.audit_to_log;
         let started_ns = self.request.as_ref().and_then(|r| r.started_ns);
-        let duration_ms = completion::times(host, &mut v.facts, started_ns)
+        let duration_ms = completion::clock(host, &mut v.facts, started_ns)
             .ok()
             .flatten();
+        if whole {
+            let _ = completion::source(host, &mut v.facts);
+        }
         let status = match v.status {
             Some(s) => Some(s),
-            None => completion::status(host).ok().flatten(),
+            None if whole => completion::status(host).ok().flatten(),
+            None => None,
         };
         let created = status.is_some_and(|s| (200..300).contains(&s))
             && v.facts.method.eq_ignore_ascii_case("POST");
@@ -680,16 +689,23 @@ impl Session {
                 .flatten(),
             duration_ms,
         };
-        let line = v.evaluation.audit_line(&v.facts, &done);
-        let record = fitted(host, line);
+        // The access log's copy, and the whole record when it differs and something needs it.
+        let (logged, whole) = match in_log {
+            true => (
+                fitted(host, v.evaluation.audit_line_in_log(&v.facts, &done)),
+                whole.then(|| fitted(host, v.evaluation.audit_line(&v.facts, &done))),
+            ),
+            false => (fitted(host, v.evaluation.audit_line(&v.facts, &done)), None),
+        };
+        let record = whole.as_deref().unwrap_or(&logged);
         let traceparent = self
             .request
             .as_ref()
             .and_then(|r| r.head.headers.get("traceparent"));
-        let mut out = outbound(engine, host, v, &done, &record, traceparent);
-        out.log_record = engine.policy().settings.filter.audit_to_log && !record.is_empty();
+        let mut out = outbound(engine, host, v, &done, record, traceparent);
+        out.log = (s.filter.audit_to_log && !record.is_empty()).then(|| record.to_string());
         // An empty record was dropped (counted by `fitted`); the other outputs still go.
-        out.record = (!record.is_empty()).then_some((record, Count::AuditRecords));
+        out.record = (!logged.is_empty()).then_some((logged, Count::AuditRecords));
         Some(out)
     }
 }

@@ -165,9 +165,9 @@ impl Stream {
                 Ok(()) => shared.metrics.count(*count),
                 Err(e) => shared.host_error(e),
             }
-            if out.log_record {
-                host::log(LogLevel::Info, &format!("scimguard audit: {record}"));
-            }
+        }
+        if let Some(line) = &out.log {
+            host::log(LogLevel::Info, &format!("scimguard audit: {line}"));
         }
         for line in out.ship {
             ship::record(shared, line);
@@ -271,9 +271,12 @@ impl HttpContext for Stream {
             }),
             false => Vec::new(),
         };
-        let set = self
-            .session
-            .on_response_headers(&mut Port(&shared), &response, end_of_stream);
+        let set = self.session.on_response_headers(
+            &shared.engine,
+            &mut Port(&shared),
+            &response,
+            end_of_stream,
+        );
         for (name, value) in &set {
             if let Err(e) = host::set_header(MapType::HttpResponseHeaders, name, value) {
                 shared.host_error(e);

@@ -22,7 +22,11 @@
 //!   value, or `null` for absent), `response_headers` (set on the client's response by the
 //!   session: on its own reply, or on the upstream's response), `record`
 //!   (a subset of the audit record), `shipped` (lines queued for the collector), `notified`
-//!   (whether a notification was queued), `counts` (counter totals so far, by metric name).
+//!   (whether a notification was queued), `counts` (counter totals so far, by metric name),
+//!   `properties_read` (host properties the step read, in order: what its host calls cost).
+//!
+//! With `SCIMGUARD_AUDIT_LOG_FIELDS=access_log` in `env`, `record` is checked on the line the
+//! shipped audit log writes: Envoy's client address and status, then the session's record.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +41,8 @@ use crate::scim::HttpRequest;
 
 /// Where the host's clock starts (epoch seconds).
 const START_SECS: u64 = 1_700_000_000;
+/// The client's address.
+const SOURCE_IP: &str = "192.0.2.10";
 /// Steps a request may take before the runner calls it held forever.
 const MAX_STEPS: usize = 16;
 
@@ -118,6 +124,8 @@ struct StepExpect {
     notified: Option<bool>,
     #[serde(default)]
     counts: Option<BTreeMap<String, u64>>,
+    #[serde(default)]
+    properties_read: Option<Vec<String>>,
 }
 
 /// What one step did, as the host saw it.
@@ -131,6 +139,8 @@ struct Observed {
     headers: BTreeMap<String, String>,
     response_headers: BTreeMap<String, String>,
     outputs: Outputs,
+    /// The audit log's line, as the shipped log format writes it.
+    record: Option<String>,
 }
 
 /// Runs a sequence: one result per step, named `<sequence> / step <n>`.
@@ -147,7 +157,7 @@ pub fn run(engine: &Engine, sequence: &Sequence) -> Vec<CaseResult> {
     };
     let engine = &engine;
     let mut host = MemoryHost::at(START_SECS * 1_000_000_000);
-    host.set_property("source.address", Some("192.0.2.10:50000"));
+    host.set_property("source.address", Some(&format!("{SOURCE_IP}:50000")));
     sequence
         .steps
         .iter()
@@ -176,6 +186,7 @@ fn observe(
     for (k, v) in &step.properties {
         host.set_property(k, Some(v));
     }
+    host.reads.clear();
     let mut seen = Observed::default();
     let request = &step.request;
     let pairs: Vec<(String, String)> = request
@@ -247,6 +258,18 @@ fn observe(
         .evaluation()
         .map(|e| e.to_json())
         .unwrap_or(Value::Null);
+    seen.record = seen
+        .outputs
+        .record
+        .as_ref()
+        .map(|(r, _)| match engine.offload().log_fields {
+            // envoy.yaml's audit log format: Envoy's client address and status, then the rest.
+            true => format!(
+                "{{\"source_ip\":\"{SOURCE_IP}\",\"status\":{},{r}",
+                seen.status.unwrap_or(0)
+            ),
+            false => r.clone(),
+        });
     Ok(seen)
 }
 
@@ -394,8 +417,15 @@ fn compare(e: &StepExpect, seen: &Observed, host: &MemoryHost) -> Vec<String> {
         let got = counts.get(name.as_str()).copied().unwrap_or(0);
         same(&format!("counts.{name}"), got.to_string(), n.to_string());
     }
+    if let Some(want) = &e.properties_read {
+        same(
+            "properties_read",
+            format!("{:?}", host.reads),
+            format!("{want:?}"),
+        );
+    }
     if let Some(want) = &e.record {
-        let record = seen.outputs.record.as_ref().map(|(r, _)| r.as_str());
+        let record = seen.record.as_deref();
         let record: Value = record
             .and_then(|r| serde_json::from_str(r).ok())
             .unwrap_or(Value::Null);
