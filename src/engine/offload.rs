@@ -58,18 +58,24 @@ mod tests {
 
     #[test]
     fn switches_are_read_strictly() {
-        let env = |v: Option<&'static str>| move |_: &str| v.map(str::to_string);
-        assert_eq!(Offload::from_env(env(None)).unwrap(), Offload::default());
-        assert!(Offload::from_env(env(Some("route"))).unwrap().response_tags);
-        assert!(
-            !Offload::from_env(env(Some("filter")))
-                .unwrap()
-                .response_tags
-        );
-        let e = Offload::from_env(env(Some("Route"))).unwrap_err();
+        let tags = |v: &'static str| move |k: &str| (k == RESPONSE_TAGS).then(|| v.to_string());
+        assert_eq!(Offload::from_env(|_| None).unwrap(), Offload::default());
+        assert!(Offload::from_env(tags("route")).unwrap().response_tags);
+        assert!(!Offload::from_env(tags("filter")).unwrap().response_tags);
+        let e = Offload::from_env(tags("Route")).unwrap_err();
         assert!(
             e.contains("SCIMGUARD_RESPONSE_TAGS") && e.contains("`Route`"),
             "{e}"
         );
+        let fields = |k: &str| (k == AUDIT_LOG_FIELDS).then(|| "route".to_string());
+        let e = Offload::from_env(fields).unwrap_err();
+        assert!(e.contains("expected `filter` or `access_log`"), "{e}");
+        let both = |k: &str| match k {
+            RESPONSE_TAGS => Some("route".to_string()),
+            AUDIT_LOG_FIELDS => Some("access_log".to_string()),
+            _ => None,
+        };
+        let o = Offload::from_env(both).unwrap();
+        assert!(o.response_tags && o.log_fields);
     }
 }
