@@ -48,6 +48,10 @@ HEADER = "# Rendered by deploy/render.py from {policy} and deploy/values.json. D
 # --- what envoy.yaml says ----------------------------------------------------------------------
 
 
+# The offload switch that goes with the audit log the manifests ship (src/engine/offload.rs).
+LOG_FIELDS = "SCIMGUARD_AUDIT_LOG_FIELDS"
+
+
 def envoy_parts(template: Path = ROOT / "envoy.yaml") -> dict[str, Any]:
     """The pieces of envoy.yaml's `scim_ingress` listener the manifests reuse."""
     config = yaml.safe_load(template.read_text(encoding="utf-8"))
@@ -63,6 +67,10 @@ def envoy_parts(template: Path = ROOT / "envoy.yaml") -> dict[str, Any]:
         "audit_log": audit_log,
         "plugin": {key: wasm[key] for key in ("name", "root_id", "failure_policy", "allow_on_headers_stop_iteration")},
         "vm": {key: wasm["vm_config"][key] for key in ("vm_id", "runtime")},
+        # The audit log above writes each record's client address and status
+        # (SCIMGUARD_AUDIT_LOG_FIELDS, src/engine/offload.rs): the filter must know. The response
+        # tags stay with the filter: the manifests do not patch the application's routes.
+        "vm_env": {LOG_FIELDS: wasm["vm_config"]["environment_variables"]["key_values"][LOG_FIELDS]},
     }
 
 
@@ -90,7 +98,8 @@ def wasm_filter(policy_text: str, code: dict[str, Any], *, flag: bool = True,
         "config": {
             **plugin,
             "configuration": {"@type": STRING_VALUE, "value": policy_text},
-            "vm_config": {**parts["vm"], "code": code},
+            "vm_config": {**parts["vm"], "environment_variables": {"key_values": parts["vm_env"]},
+                          "code": code},
         },
     }
 
@@ -229,6 +238,7 @@ def eg_patch_policy(values: dict[str, Any], parts: dict[str, Any]) -> dict[str, 
             "jsonPatches": [
                 patch(wasm_path, "/allow_on_headers_stop_iteration", True),
                 patch(wasm_path, "/failure_policy", parts["plugin"]["failure_policy"]),
+                patch(wasm_path, "/vm_config/environment_variables", {"key_values": parts["vm_env"]}),
                 patch(None, "/per_connection_buffer_limit_bytes", parts["buffer_limit"]),
                 patch(hcm_path, "/access_log/-", parts["audit_log"]),
                 patch(hcm_path, "/early_header_mutation_extensions", parts["early_header_mutation"]),
