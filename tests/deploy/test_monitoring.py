@@ -25,6 +25,7 @@ from harness import Gateway, free_port, http_ok, spawn, start_gateway, wait_for,
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yaml"
 ALERT_TESTS = ROOT / "deploy" / "prometheus" / "alerts.test.yaml"
+COUNTS_RS = ROOT / "src" / "engine" / "counts.rs"
 METRICS_RS = ROOT / "src" / "filter" / "metrics.rs"
 
 
@@ -36,12 +37,14 @@ def require(tool: str) -> str:
 
 
 def emitted_metrics() -> dict[str, str]:
-    """{name: counter|gauge} as src/filter/metrics.rs defines them (the NAMES and GAUGES arrays)."""
+    """{name: counter|gauge}: the engine's counters (src/engine/counts.rs, `Variant => "name"`)
+    and the filter's queue gauges (src/filter/metrics.rs, the GAUGES array)."""
     import re
-    text = METRICS_RS.read_text()
-    arrays = dict(re.findall(r"const (NAMES|GAUGES): \[&str; \d+\] = \[(.*?)\];", text, re.S))
-    return {**{n: "counter" for n in re.findall(r'"([a-z_]+)"', arrays["NAMES"])},
-            **{n: "gauge" for n in re.findall(r'"([a-z_]+)"', arrays["GAUGES"])}}
+    counters = re.findall(r'^\s*[A-Z][A-Za-z]* => "([a-z_]+)",', COUNTS_RS.read_text(), re.M)
+    gauges = re.search(r"const GAUGES: \[&str; \d+\] = \[(.*?)\];", METRICS_RS.read_text(), re.S)
+    assert len(counters) > 30 and gauges, "the metric definitions moved: update this reader"
+    return {**{n: "counter" for n in counters},
+            **{n: "gauge" for n in re.findall(r'"([a-z_]+)"', gauges.group(1))}}
 
 
 def test_alert_rules_pass_promtool_check() -> None:
