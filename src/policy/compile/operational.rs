@@ -309,13 +309,28 @@ impl Compiler<'_> {
     ) -> bool {
         let before = self.errors.len();
         for s in table {
-            match o.field(s.key) {
-                Some(v) => (s.read)(self, v, &format!("{at}/{}", s.key), out),
-                None if s.required => self.err(at, format!("missing field `{}`", s.key), None),
-                None => {}
+            if let Some((v, at)) = self.setting(o, at, s.key, s.required) {
+                (s.read)(self, v, &at, out);
             }
         }
         self.errors.len() == before
+    }
+
+    /// The value of `key` in `o` with its pointer; a missing `required` key is an error. Not
+    /// generic, so the eight section types share one copy.
+    #[inline(never)]
+    fn setting<'v>(
+        &mut self,
+        o: &'v Map<String, Value>,
+        at: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<(&'v Value, String)> {
+        let v = o.field(key);
+        if v.is_none() && required {
+            self.err(at, format!("missing field `{key}`"), None);
+        }
+        Some((v?, format!("{at}/{key}")))
     }
 
     pub(super) fn filter(&mut self, v: &Value) -> FilterSettings {
