@@ -213,6 +213,16 @@ const ACCESS: [Setting<AccessSettings>; 5] = [
     Setting::optional("routes", |c, v, at, a| a.routes = c.routes(v, at)),
 ];
 
+/// The forms an `access.routes` entry gives, each as read (`None`: invalid); one is expected.
+const ROUTE: [Setting<Vec<Option<RouteTemplate>>>; 2] = [
+    Setting::optional("template", |c, v, at, forms| {
+        forms.push(c.route_template(v, at))
+    }),
+    Setting::optional("prefix", |c, v, at, forms| {
+        forms.push(c.route_prefix(v, at))
+    }),
+];
+
 const DETECTIONS: [Setting<DetectionSettings>; 4] = [
     Setting::optional("deprovision_storm", |c, v, at, d| {
         d.deprovision_storm = c.storm(v, at);
@@ -657,38 +667,36 @@ impl Compiler<'_> {
         }
     }
 
+    /// One entry of `access.routes`: exactly one of its forms.
     fn route(&mut self, v: &Value, at: &str) -> Option<RouteTemplate> {
-        let o = self.members(v, at, &["template", "prefix"], "a route")?;
-        match (o.field("template"), o.field("prefix")) {
-            (Some(t), None) => {
-                let at = format!("{at}/template");
-                let t = self.string(t, &at)?;
-                let segments = self.template(&t, &at)?;
-                Some(RouteTemplate::Template {
-                    template: t,
-                    segments,
-                })
-            }
-            (None, Some(p)) => {
-                let p = self.string(p, &format!("{at}/prefix"))?;
-                if !p.starts_with('/') {
-                    self.err(
-                        &format!("{at}/prefix"),
-                        format!("`{p}` must be an absolute path prefix such as `/api/`"),
-                        None,
-                    );
-                }
-                Some(RouteTemplate::Prefix(p))
-            }
-            _ => {
-                self.err(
-                    at,
-                    "a route has exactly one of `template` or `prefix`",
-                    None,
-                );
-                None
-            }
+        let known: Vec<&str> = keys(&ROUTE).collect();
+        let o = self.members(v, at, &known, "a route")?;
+        let mut forms = Vec::new();
+        self.read(o, at, &ROUTE, &mut forms);
+        if forms.len() == 1 {
+            return forms.pop().flatten();
         }
+        let [template, prefix] = ROUTE.map(|s| s.key);
+        let msg = format!("a route has exactly one of `{template}` or `{prefix}`");
+        self.err(at, msg, None);
+        None
+    }
+
+    /// A route's `template`: literal segments and whole `{name}` parameters.
+    fn route_template(&mut self, v: &Value, at: &str) -> Option<RouteTemplate> {
+        let template = self.string(v, at)?;
+        let segments = self.template(&template, at)?;
+        Some(RouteTemplate::Template { template, segments })
+    }
+
+    /// A route's `prefix`: an absolute path prefix.
+    fn route_prefix(&mut self, v: &Value, at: &str) -> Option<RouteTemplate> {
+        let p = self.string(v, at)?;
+        if !p.starts_with('/') {
+            let msg = format!("`{p}` must be an absolute path prefix such as `/api/`");
+            self.err(at, msg, None);
+        }
+        Some(RouteTemplate::Prefix(p))
     }
 
     #[inline(never)]
