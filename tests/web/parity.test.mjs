@@ -26,9 +26,13 @@ function walk(dir, suffix) {
     .sort();
 }
 
-/** The shared case files: `policies/**\/*.cases.json` and `tests/cases/**\/*.json`. */
+/** The shared case files under `policies/` and `tests/cases/`, as `scimguard test` finds them. */
 function caseFiles() {
-  return [...walk(join(ROOT, 'policies'), '.cases.json'), ...walk(join(ROOT, 'tests/cases'), '.json')];
+  return ['policies', 'tests/cases'].flatMap((dir) => {
+    const r = native(['test', '--list', join(ROOT, dir)], '');
+    assert.equal(r.status, 0, `scimguard test --list ${dir}: ${r.stderr}`);
+    return r.stdout.split('\n').filter(Boolean);
+  });
 }
 
 function native(args, input) {

@@ -1,4 +1,5 @@
-//! `scimguard test PATH`: runs a case file, or every `*.json` case file under a directory.
+//! `scimguard test PATH`: runs a case file, or every case file under a directory (`--list` names
+//! them); which files those are is `suite::case_files`' rule.
 use std::path::{Path, PathBuf};
 
 use scimguard::suite::{self, Summary};
@@ -10,6 +11,9 @@ pub struct Args {
     /// Print passing cases too.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Print the case files PATH holds, one a line, and run nothing.
+    #[arg(long)]
+    pub list: bool,
 }
 
 pub fn run(a: &Args) -> u8 {
@@ -24,6 +28,12 @@ pub fn run(a: &Args) -> u8 {
             return 2;
         }
     };
+    if a.list {
+        for file in &files {
+            println!("{}", file.display());
+        }
+        return 0;
+    }
     let mut sum = Summary::default();
     for file in &files {
         let shown = file.display().to_string();
