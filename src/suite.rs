@@ -9,9 +9,11 @@
 //! parse).
 //!
 //! **Defaults.** `"defaults": {"request"?: {"method"?, "path"?, "headers"?}, "facts"?: {…}}` is
-//! merged into every case before it is read: objects merge key by key and the case's value wins,
+//! merged into every case before it is read: the `method`, `path`, each header and each fact a
+//! case gives win over the default's (a case's `group_names` replaces the default map whole),
 //! header names match case-insensitively (the case's spelling is kept), and a case's `null`
-//! removes a default (`"headers": {"content-type": null}` sends no content type).
+//! removes a default (`"headers": {"content-type": null}` sends no content type). The body is
+//! never defaulted: it is what a case is about.
 //!
 //! **Generated values.** Inside a request `body`, `{"$repeat": N, "item": <template>}` stands for
 //! a list of N copies of the template, where `{i}` inside any string of the template becomes the
