@@ -37,7 +37,8 @@ RUSTUP_STAMP := target/.stamp-rustup-$(subst $(space),-,$(strip $(RUST_TARGETS))
 APT_PACKAGES := redis-server protobuf-compiler
 
 # Modules that must stay pure (no host, no I/O, no clock), and what they must never name.
-PURE_PATHS  := src/scim src/policy src/audit src/engine src/suite.rs
+
+PURE_PATHS  := src/scim src/policy src/audit src/engine src/suite.rs src/suite
 IMPURE      := proxy_wasm|wasm_bindgen|std::fs|std::env|SystemTime|Instant::now|std::\{[^}]*\b(fs|env)\b
 
 # ---- test hook -------------------------------------------------------------------------------

@@ -75,6 +75,21 @@ pub fn run_cases(cases_json: &str, policy_json: &str) -> Result<String, JsError>
     Ok(Value::Array(results).to_string())
 }
 
+/// The requests of a case file as the runner judges them (file defaults merged, generated values
+/// expanded): `[{"name","request"}]`, each request in `evaluate`'s input form.
+///
+/// # Errors
+/// Throws when the case file cannot be read.
+#[wasm_bindgen]
+pub fn case_requests(cases_json: &str) -> Result<String, JsError> {
+    let (_, requests) = suite::requests(cases_json).map_err(|e| JsError::new(&e))?;
+    let requests: Vec<Value> = requests
+        .iter()
+        .map(|(name, request, _)| json!({"name": name, "request": request}))
+        .collect();
+    Ok(Value::Array(requests).to_string())
+}
+
 /// The engine's version (the crate version).
 #[wasm_bindgen]
 pub fn version() -> String {

@@ -33,9 +33,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    check_changes, check_eq, check_error, check_set, field, is_subset, CaseResult, ExpectError,
-};
+use super::check::{check_changes, check_eq, check_error, check_set, field, is_subset};
+use super::{CaseResult, ExpectError};
 use crate::engine::{strip_ours, Engine, Head, MemoryHost, Offload, Outputs, Session, Step};
 use crate::scim::HttpRequest;
 
@@ -46,7 +45,7 @@ const SOURCE_IP: &str = "192.0.2.10";
 /// Steps a request may take before the runner calls it held forever.
 const MAX_STEPS: usize = 16;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sequence {
     name: String,
@@ -56,7 +55,7 @@ pub struct Sequence {
     steps: Vec<SequenceStep>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SequenceStep {
     request: HttpRequest,
@@ -76,7 +75,7 @@ fn one() -> u64 {
 }
 
 /// An upstream answer (to the request, or to a lookup).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Upstream {
     #[serde(default = "ok")]
@@ -91,7 +90,7 @@ fn ok() -> u16 {
     200
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StepExpect {
     #[serde(default)]

@@ -21,6 +21,8 @@ mod records;
 mod schema;
 mod session;
 
+use std::path::{Path, PathBuf};
+
 use scimguard::scim::HttpRequest;
 use scimguard::{Engine, Facts};
 use serde_json::Value;
@@ -43,15 +45,30 @@ pub fn default_engine() -> Engine {
     default_engine_with(|_| {})
 }
 
+/// The case files under `dir` (relative to the crate), found as `scimguard test` finds them.
+pub fn case_files(dir: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let list = |d: &Path| -> std::io::Result<Vec<scimguard::suite::Entry>> {
+        std::fs::read_dir(d)?
+            .map(|e| {
+                let path = e?.path();
+                Ok(scimguard::suite::Entry {
+                    is_dir: path.is_dir(),
+                    path,
+                })
+            })
+            .collect()
+    };
+    let files = scimguard::suite::case_files(&root, list).unwrap();
+    assert!(!files.is_empty(), "no case files under {dir}");
+    files
+}
+
 /// Every request of the shared case files (tests/cases, policies/default.cases.json), named
 /// `file: case`, for the properties that must hold on all of them.
 pub fn shared_requests() -> Vec<(String, HttpRequest, Facts)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<_> = std::fs::read_dir(root.join("tests/cases"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.push(root.join("policies/default.cases.json"));
+    let mut files = case_files("tests/cases");
+    files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.cases.json"));
     let mut out = Vec::new();
     for f in files {
         let (_, reqs) = scimguard::suite::requests(&std::fs::read_to_string(&f).unwrap()).unwrap();

@@ -1,4 +1,5 @@
-//! `scimguard test PATH`: runs a case file, or every `*.json` case file under a directory.
+//! `scimguard test PATH`: runs a case file, or every case file under a directory (`--list` names
+//! them); which files those are is `suite::case_files`' rule.
 use std::path::{Path, PathBuf};
 
 use scimguard::suite::{self, Summary};
@@ -10,6 +11,9 @@ pub struct Args {
     /// Print passing cases too.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Print the case files PATH holds, one a line, and run nothing.
+    #[arg(long)]
+    pub list: bool,
 }
 
 pub fn run(a: &Args) -> u8 {
@@ -24,6 +28,12 @@ pub fn run(a: &Args) -> u8 {
             return 2;
         }
     };
+    if a.list {
+        for file in &files {
+            println!("{}", file.display());
+        }
+        return 0;
+    }
     let mut sum = Summary::default();
     for file in &files {
         let shown = file.display().to_string();
@@ -72,34 +82,23 @@ pub fn run(a: &Args) -> u8 {
     u8::from(sum.failed > 0 || !sum.broken.is_empty())
 }
 
-/// Case files: the path itself, or `*.cases.json` and `cases/**/*.json` under a directory, sorted.
+/// Case files: the path itself, or those under a directory by `suite::case_files`' rule.
 pub fn case_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut out = Vec::new();
-    let top_is_cases = path
-        .file_name()
-        .is_some_and(|n| n == scimguard::suite::CASES_FOLDER);
-    walk(path, top_is_cases, &mut out)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    out.sort();
-    Ok(out)
+    suite::case_files(path, list_dir).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
 }
 
-fn walk(dir: &Path, in_cases: bool, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let p = entry?.path();
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        if p.is_dir() {
-            walk(&p, in_cases || name == scimguard::suite::CASES_FOLDER, out)?;
-        } else if scimguard::suite::is_case_file(&name, in_cases) {
-            out.push(p);
-        }
-    }
-    Ok(())
+/// One directory's entries, for `suite::case_files` (the walk is the core's; listing is I/O).
+fn list_dir(dir: &Path) -> std::io::Result<Vec<suite::Entry>> {
+    std::fs::read_dir(dir)?
+        .map(|e| {
+            let path = e?.path();
+            Ok(suite::Entry {
+                is_dir: path.is_dir(),
+                path,
+            })
+        })
+        .collect()
 }

@@ -1,6 +1,11 @@
 //! The operational sections of a policy: `filter`, `audit`, `notify`, `access`, `detections`: how
 //! judged writes are shipped, notified and counted, as opposed to how they are judged. Validated
 //! like the rest (pointer, line, did-you-mean); nothing here is specific to Envoy.
+//!
+//! Each section is a table of [`Setting`]s, and a setting's key is written once, in its table: the
+//! section's known keys (and so the did-you-mean for a misspelt one), the setting's pointer
+//! (`{section}/{key}`) and its "missing field" message all derive from it. Checks across settings
+//! name the others through their table entries (`BACKOFF_MAX.key`), not by spelling them again.
 
 use serde_json::{Map, Value};
 
@@ -14,176 +19,591 @@ use crate::scim::EventKind;
 
 use super::{Compiler, Field};
 
-const ENDPOINT: [&str; 4] = ["cluster", "path", "authority", "timeout_ms"];
-const DELIVERY: [&str; 6] = [
-    "batch_max",
-    "flush_interval_ms",
-    "queue_max",
-    "max_retries",
-    "backoff_initial_ms",
-    "backoff_max_ms",
+/// One setting of a section: its key, whether the section must have it, and how its value is
+/// read into the section's `T` (`at` is the setting's pointer).
+struct Setting<T> {
+    key: &'static str,
+    required: bool,
+    read: Read<T>,
+}
+
+/// Reads a setting's value (at the pointer given) into its section; an invalid value is an error.
+type Read<T> = fn(&mut Compiler<'_>, &Value, &str, &mut T);
+
+impl<T> Setting<T> {
+    const fn optional(key: &'static str, read: Read<T>) -> Self {
+        Setting {
+            key,
+            required: false,
+            read,
+        }
+    }
+
+    const fn required(key: &'static str, read: Read<T>) -> Self {
+        Setting {
+            key,
+            required: true,
+            read,
+        }
+    }
+}
+
+/// The keys of a table, for a section's known-key list.
+fn keys<T>(table: &[Setting<T>]) -> impl Iterator<Item = &'static str> + '_ {
+    table.iter().map(|s| s.key)
+}
+
+/// Stores a value that was read; a value that was not is already an error.
+fn put<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+const FILTER: [Setting<FilterSettings>; 8] = [
+    Setting::optional("audit_property", |c, v, at, f| {
+        put(&mut f.audit_property, c.filter_state_key(v, at));
+    }),
+    Setting::optional("audit_to_log", |c, v, at, f| {
+        put(&mut f.audit_to_log, c.boolean(v, at));
+    }),
+    Setting::optional("lookup_cluster", |c, v, at, f| {
+        f.lookup_cluster = c.string(v, at);
+    }),
+    Setting::optional("lookup_base_path", |c, v, at, f| {
+        let path = c.string(v, at).map(|s| s.trim_end_matches('/').to_string());
+        put(&mut f.lookup_base_path, path);
+    }),
+    Setting::optional("lookup_authority", |c, v, at, f| {
+        put(&mut f.lookup_authority, c.string(v, at));
+    }),
+    Setting::optional("lookup_timeout_ms", |c, v, at, f| {
+        put(
+            &mut f.lookup_timeout_ms,
+            c.count(v, at, 1, 60_000).map(|n| n as u64),
+        );
+    }),
+    Setting::optional("group_name_ttl_secs", |c, v, at, f| {
+        let ttl = c.count(v, at, 1, 30 * 86_400).map(|n| n as u64);
+        put(&mut f.group_name_ttl_secs, ttl);
+    }),
+    Setting::optional("actor_metadata", |c, v, at, f| {
+        f.actor_metadata = c.metadata_path(v, at);
+    }),
+];
+
+const AUDIT: [Setting<AuditSettings>; 3] = [
+    Setting::optional("max_record_bytes", |c, v, at, a| {
+        put(&mut a.max_record_bytes, c.max_record_bytes(v, at));
+    }),
+    Setting::optional("format", |c, v, at, a| {
+        a.format = match c.choice(v, at, &["scimguard", "ocsf", "both"]) {
+            Some("ocsf") => AuditFormat::Ocsf,
+            Some("both") => AuditFormat::Both,
+            _ => AuditFormat::Scimguard,
+        };
+    }),
+    Setting::optional("collector", |c, v, at, a| a.collector = c.collector(v, at)),
+];
+
+/// Where records or notifications are POSTed: part of `audit.collector` and of `notify`.
+const ENDPOINT: [Setting<Endpoint>; 4] = [
+    Setting::required("cluster", |c, v, at, e| {
+        put(
+            &mut e.cluster,
+            c.name_without_spaces(v, at, "expected the name of an Envoy cluster (no spaces)"),
+        );
+    }),
+    Setting::required("path", |c, v, at, e| {
+        put(&mut e.path, c.absolute_path(v, at))
+    }),
+    Setting::optional("authority", |c, v, at, e| {
+        put(
+            &mut e.authority,
+            c.name_without_spaces(v, at, "expected a host name for `:authority`"),
+        );
+    }),
+    Setting::optional("timeout_ms", |c, v, at, e| {
+        put(
+            &mut e.timeout_ms,
+            c.count(v, at, 1, 60_000).map(|n| n as u64),
+        );
+    }),
+];
+
+const BATCH_MAX: Setting<Delivery> = Setting::optional("batch_max", |c, v, at, d| {
+    put(&mut d.batch_max, c.count(v, at, 1, 10_000));
+});
+const QUEUE_MAX: Setting<Delivery> = Setting::optional("queue_max", |c, v, at, d| {
+    put(&mut d.queue_max, c.count(v, at, 1, 1_000_000));
+});
+const BACKOFF_INITIAL: Setting<Delivery> =
+    Setting::optional("backoff_initial_ms", |c, v, at, d| {
+        put(
+            &mut d.backoff_initial_ms,
+            c.count(v, at, 1, 3_600_000).map(|n| n as u64),
+        );
+    });
+const BACKOFF_MAX: Setting<Delivery> = Setting::optional("backoff_max_ms", |c, v, at, d| {
+    put(
+        &mut d.backoff_max_ms,
+        c.count(v, at, 1, 3_600_000).map(|n| n as u64),
+    );
+});
+
+/// How a queue of records or notifications is delivered: part of `audit.collector` and `notify`.
+const DELIVERY: [Setting<Delivery>; 6] = [
+    BATCH_MAX,
+    Setting::optional("flush_interval_ms", |c, v, at, d| {
+        put(
+            &mut d.flush_interval_ms,
+            c.count(v, at, 10, 600_000).map(|n| n as u64),
+        );
+    }),
+    QUEUE_MAX,
+    Setting::optional("max_retries", |c, v, at, d| {
+        let n = c
+            .count(v, at, 0, 100)
+            .map(|n| u32::try_from(n).unwrap_or(100));
+        put(&mut d.max_retries, n);
+    }),
+    BACKOFF_INITIAL,
+    BACKOFF_MAX,
+];
+
+/// `notify`'s own settings as read (each `Some` when present, holding `None` when invalid), before
+/// the check that exactly one source of the key is given.
+struct NotifyRead {
+    secret: Option<Option<WebhookSecret>>,
+    secret_env: Option<Option<String>>,
+    min_severity: Severity,
+}
+
+const SECRET: Setting<NotifyRead> = Setting::optional("secret", |c, v, at, n| {
+    n.secret = Some(c.secret(v, at));
+});
+const SECRET_ENV: Setting<NotifyRead> = Setting::optional("secret_env", |c, v, at, n| {
+    n.secret_env = Some(c.env_name(v, at));
+});
+const NOTIFY: [Setting<NotifyRead>; 3] = [
+    SECRET,
+    SECRET_ENV,
+    Setting::optional("min_severity", |c, v, at, n| {
+        let severity = c.choice(v, at, &Severity::NAMES).and_then(Severity::parse);
+        put(&mut n.min_severity, severity);
+    }),
+];
+
+const ACCESS: [Setting<AccessSettings>; 5] = [
+    Setting::optional("enabled", |c, v, at, a| {
+        put(&mut a.enabled, c.boolean(v, at))
+    }),
+    Setting::optional("actor_metadata", |c, v, at, a| {
+        a.actor.metadata = c.metadata_path(v, at);
+    }),
+    Setting::optional("actor_header", |c, v, at, a| {
+        a.actor.header = c.header_name(v, at);
+    }),
+    Setting::optional("sample_rate", |c, v, at, a| {
+        match v.as_f64().filter(|r| (0.0..=1.0).contains(r)) {
+            Some(r) => a.sample_rate = r,
+            None => c.err(at, "expected a number from 0 to 1", None),
+        }
+    }),
+    Setting::optional("routes", |c, v, at, a| a.routes = c.routes(v, at)),
+];
+
+/// The forms an `access.routes` entry gives, each as read (`None`: invalid); one is expected.
+const ROUTE: [Setting<Vec<Option<RouteTemplate>>>; 2] = [
+    Setting::optional("template", |c, v, at, forms| {
+        forms.push(c.route_template(v, at))
+    }),
+    Setting::optional("prefix", |c, v, at, forms| {
+        forms.push(c.route_prefix(v, at))
+    }),
+];
+
+const DETECTIONS: [Setting<DetectionSettings>; 4] = [
+    Setting::optional("deprovision_storm", |c, v, at, d| {
+        d.deprovision_storm = c.storm(v, at);
+    }),
+    Setting::optional("actor_risk", |c, v, at, d| {
+        d.actor_risk = c.actor_risk(v, at)
+    }),
+    Setting::optional("ops_route", |c, v, at, d| d.ops_route = c.string(v, at)),
+    Setting::optional("fleet", |c, v, at, d| d.fleet = c.fleet(v, at)),
+];
+
+const STORM: [Setting<StormSettings>; 5] = [
+    Setting::required("max", |c, v, at, s| {
+        put(&mut s.max, c.count(v, at, 1, 1_000_000).map(|n| n as u64));
+    }),
+    Setting::required("window_secs", |c, v, at, s| {
+        put(
+            &mut s.window_secs,
+            c.count(v, at, 1, 86_400).map(|n| n as u64),
+        );
+    }),
+    Setting::optional("action", |c, v, at, s| {
+        put(&mut s.action, c.detection_action(v, at))
+    }),
+    Setting::optional("status", |c, v, at, s| put(&mut s.status, c.status(v, at))),
+    Setting::optional("cooldown", |c, v, at, s| {
+        put(&mut s.cooldown_secs, c.cooldown(v, at))
+    }),
+];
+
+const ACTOR_RISK: [Setting<ActorRiskSettings>; 3] = [
+    Setting::required("blocked_attempts", |c, v, at, r| {
+        put(
+            &mut r.blocked_attempts,
+            c.count(v, at, 1, 1_000_000).map(|n| n as u64),
+        );
+    }),
+    Setting::required("window_secs", |c, v, at, r| {
+        put(
+            &mut r.window_secs,
+            c.count(v, at, 1, 30 * 86_400).map(|n| n as u64),
+        );
+    }),
+    Setting::optional("action", |c, v, at, r| {
+        put(&mut r.action, c.detection_action(v, at))
+    }),
+];
+
+const FLEET_NAME: Setting<FleetDetection> = Setting::required("name", |c, v, at, f| {
+    let name = c.token(v, at, |ch| {
+        ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'
+    });
+    put(&mut f.name, name);
+});
+const FLEET_DESCRIPTOR: Setting<FleetDetection> = Setting::required("descriptor", |c, v, at, f| {
+    let descriptor = c.token(v, at, |ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
+    put(&mut f.descriptor, descriptor);
+});
+/// One entry of `detections.fleet`.
+const FLEET: [Setting<FleetDetection>; 3] = [
+    FLEET_NAME,
+    FLEET_DESCRIPTOR,
+    Setting::required("events", |c, v, at, f| {
+        put(&mut f.events, c.fleet_events(v, at))
+    }),
 ];
 
 impl Compiler<'_> {
-    pub(super) fn filter(&mut self, v: &Value) -> FilterSettings {
-        let keys = [
-            "audit_property",
-            "audit_to_log",
-            "lookup_cluster",
-            "lookup_base_path",
-            "lookup_authority",
-            "lookup_timeout_ms",
-            "group_name_ttl_secs",
-            "actor_metadata",
-        ];
-        let mut f = FilterSettings::default();
-        let Some(o) = self.members(v, "/filter", &keys, "`filter`") else {
-            return f;
-        };
-        if let Some(s) = o
-            .field("audit_property")
-            .and_then(|v| self.string(v, "/filter/audit_property"))
-        {
-            if s.is_empty()
-                || !s
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-            {
-                self.err(
-                    "/filter/audit_property",
-                    "expected a filter-state key of letters, digits, `_` and `.`",
-                    None,
-                );
+    /// Reads `v` as the section at `at` holding exactly `table`'s settings into `out`. False when
+    /// `v` is not an object or a setting is missing or invalid (each is an error already).
+    fn section<T>(
+        &mut self,
+        v: &Value,
+        at: &str,
+        what: &str,
+        table: &[Setting<T>],
+        out: &mut T,
+    ) -> bool {
+        let known: Vec<&str> = keys(table).collect();
+        match self.members(v, at, &known, what) {
+            Some(o) => self.read(o, at, table, out),
+            None => false,
+        }
+    }
+
+    /// Reads `table`'s settings of the object `o` at `at` into `out`; unknown keys are the
+    /// caller's to check. False when a setting is missing or invalid (each is an error already).
+    fn read<T>(
+        &mut self,
+        o: &Map<String, Value>,
+        at: &str,
+        table: &[Setting<T>],
+        out: &mut T,
+    ) -> bool {
+        let before = self.errors.len();
+        for s in table {
+            if let Some((v, at)) = self.setting(o, at, s.key, s.required) {
+                (s.read)(self, v, &at, out);
             }
-            f.audit_property = s;
         }
-        if let Some(b) = o
-            .field("audit_to_log")
-            .and_then(|v| self.boolean(v, "/filter/audit_to_log"))
-        {
-            f.audit_to_log = b;
+        self.errors.len() == before
+    }
+
+    /// The value of `key` in `o` with its pointer; a missing `required` key is an error. Not
+    /// generic, so the eight section types share one copy.
+    #[inline(never)]
+    fn setting<'v>(
+        &mut self,
+        o: &'v Map<String, Value>,
+        at: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<(&'v Value, String)> {
+        let v = o.field(key);
+        if v.is_none() && required {
+            self.err(at, format!("missing field `{key}`"), None);
         }
-        f.lookup_cluster = o
-            .field("lookup_cluster")
-            .and_then(|v| self.string(v, "/filter/lookup_cluster"));
-        if let Some(s) = o
-            .field("lookup_base_path")
-            .and_then(|v| self.string(v, "/filter/lookup_base_path"))
-        {
-            f.lookup_base_path = s.trim_end_matches('/').to_string();
-        }
-        if let Some(s) = o
-            .field("lookup_authority")
-            .and_then(|v| self.string(v, "/filter/lookup_authority"))
-        {
-            f.lookup_authority = s;
-        }
-        if let Some(n) = o
-            .field("lookup_timeout_ms")
-            .and_then(|v| self.count(v, "/filter/lookup_timeout_ms", 1, 60_000))
-        {
-            f.lookup_timeout_ms = n as u64;
-        }
-        if let Some(n) = o
-            .field("group_name_ttl_secs")
-            .and_then(|v| self.count(v, "/filter/group_name_ttl_secs", 1, 30 * 86_400))
-        {
-            f.group_name_ttl_secs = n as u64;
-        }
-        f.actor_metadata = o
-            .field("actor_metadata")
-            .and_then(|v| self.metadata_path(v, "/filter/actor_metadata"));
+        Some((v?, format!("{at}/{key}")))
+    }
+
+    pub(super) fn filter(&mut self, v: &Value) -> FilterSettings {
+        let mut f = FilterSettings::default();
+        self.section(v, "/filter", "`filter`", &FILTER, &mut f);
         f
     }
 
     pub(super) fn audit(&mut self, v: &Value) -> AuditSettings {
         let mut a = AuditSettings::default();
-        let keys = ["format", "collector", "max_record_bytes"];
-        let Some(o) = self.members(v, "/audit", &keys, "`audit`") else {
-            return a;
-        };
-        if let Some(v) = o.field("max_record_bytes") {
-            let (min, max) = (
-                AuditSettings::MIN_MAX_RECORD_BYTES,
-                AuditSettings::MAX_MAX_RECORD_BYTES,
-            );
-            match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
-                Some(n) if (min..=max).contains(&n) => a.max_record_bytes = n,
-                _ => self.err(
-                    "/audit/max_record_bytes",
-                    format!("expected the longest audit line in bytes, a whole number from {min} to {max}"),
-                    Some(format!(
-                        "the default is {}; log shippers often cut lines at 16 KiB to 256 KiB",
-                        AuditSettings::DEFAULT_MAX_RECORD_BYTES
-                    )),
-                ),
-            }
-        }
-        if let Some(v) = o.field("format") {
-            a.format = match self.choice(v, "/audit/format", &["scimguard", "ocsf", "both"]) {
-                Some("ocsf") => AuditFormat::Ocsf,
-                Some("both") => AuditFormat::Both,
-                _ => AuditFormat::Scimguard,
-            };
-        }
-        if let Some(v) = o.field("collector") {
-            let mut keys = ENDPOINT.to_vec();
-            keys.extend(DELIVERY);
-            if let Some(c) = self.members(v, "/audit/collector", &keys, "`audit.collector`") {
-                let endpoint = self.endpoint(c, "/audit/collector", "audit-collector");
-                let delivery = self.delivery(c, "/audit/collector", Delivery::default());
-                a.collector = endpoint.map(|endpoint| CollectorSettings { endpoint, delivery });
-            }
-        }
+        self.section(v, "/audit", "`audit`", &AUDIT, &mut a);
         a
     }
 
     pub(super) fn notify(&mut self, v: &Value) -> Option<NotifySettings> {
-        let mut keys = ENDPOINT.to_vec();
-        keys.extend(DELIVERY);
-        keys.extend(["secret", "secret_env", "min_severity"]);
-        let o = self.members(v, "/notify", &keys, "`notify`")?;
-        let endpoint = self.endpoint(o, "/notify", "webhook-receiver");
+        let at = "/notify";
+        let known: Vec<&str> = keys(&ENDPOINT)
+            .chain(keys(&DELIVERY))
+            .chain(keys(&NOTIFY))
+            .collect();
+        let o = self.members(v, at, &known, "`notify`")?;
+        let endpoint = self.endpoint(o, at, "webhook-receiver");
         let defaults = Delivery {
             batch_max: 1,
             flush_interval_ms: 200,
             queue_max: 1000,
             ..Delivery::default()
         };
-        let delivery = self.delivery(o, "/notify", defaults);
+        let delivery = self.delivery(o, at, defaults);
         if delivery.batch_max != 1 {
-            self.err(
-                "/notify/batch_max",
-                "webhooks carry one event per POST: expected `1`",
-                None,
-            );
+            let msg = "webhooks carry one event per POST: expected `1`";
+            self.err(&format!("{at}/{}", BATCH_MAX.key), msg, None);
         }
-        let secret = match (o.field("secret"), o.field("secret_env")) {
-            (Some(v), None) => self.secret(v, "/notify/secret").map(SecretSource::Key),
-            (None, Some(v)) => self
-                .env_name(v, "/notify/secret_env")
-                .map(SecretSource::Env),
-            (Some(_), Some(_)) => {
-                self.err("/notify", "give `secret` or `secret_env`, not both", None);
-                None
-            }
-            (None, None) => {
-                self.err("/notify", "missing field `secret` (or `secret_env`, the name of an environment variable holding it)", None);
-                None
-            }
+        let mut n = NotifyRead {
+            secret: None,
+            secret_env: None,
+            min_severity: Severity::High,
         };
-        let min_severity = match o.field("min_severity") {
-            Some(v) => self
-                .choice(v, "/notify/min_severity", &Severity::NAMES)
-                .and_then(Severity::parse),
-            None => Some(Severity::High),
-        };
+        let read = self.read(o, at, &NOTIFY, &mut n);
+        let secret = self.secret_source(at, n.secret, n.secret_env);
         Some(NotifySettings {
             endpoint: endpoint?,
             delivery,
             secret: secret?,
-            min_severity: min_severity?,
+            min_severity: read.then_some(n.min_severity)?,
         })
+    }
+
+    /// Exactly one of `secret` and `secret_env`, each as read (`Some(None)`: present, invalid).
+    fn secret_source(
+        &mut self,
+        at: &str,
+        key: Option<Option<WebhookSecret>>,
+        env: Option<Option<String>>,
+    ) -> Option<SecretSource> {
+        let (secret, secret_env) = (SECRET.key, SECRET_ENV.key);
+        match (key, env) {
+            (Some(key), None) => key.map(SecretSource::Key),
+            (None, Some(env)) => env.map(SecretSource::Env),
+            (Some(_), Some(_)) => {
+                self.err(
+                    at,
+                    format!("give `{secret}` or `{secret_env}`, not both"),
+                    None,
+                );
+                None
+            }
+            (None, None) => {
+                let msg = format!("missing field `{secret}` (or `{secret_env}`, the name of an environment variable holding it)");
+                self.err(at, msg, None);
+                None
+            }
+        }
+    }
+
+    /// `audit.collector`: an endpoint and its delivery.
+    fn collector(&mut self, v: &Value, at: &str) -> Option<CollectorSettings> {
+        let known: Vec<&str> = keys(&ENDPOINT).chain(keys(&DELIVERY)).collect();
+        let o = self.members(v, at, &known, "`audit.collector`")?;
+        let endpoint = self.endpoint(o, at, "audit-collector");
+        let delivery = self.delivery(o, at, Delivery::default());
+        endpoint.map(|endpoint| CollectorSettings { endpoint, delivery })
+    }
+
+    fn endpoint(&mut self, o: &Map<String, Value>, at: &str, authority: &str) -> Option<Endpoint> {
+        let mut e = Endpoint {
+            cluster: String::new(),
+            path: String::new(),
+            authority: authority.to_string(),
+            timeout_ms: 2000,
+        };
+        self.read(o, at, &ENDPOINT, &mut e).then_some(e)
+    }
+
+    fn delivery(&mut self, o: &Map<String, Value>, at: &str, mut d: Delivery) -> Delivery {
+        self.read(o, at, &DELIVERY, &mut d);
+        self.at_least(
+            at,
+            d.backoff_max_ms >= d.backoff_initial_ms,
+            &BACKOFF_MAX,
+            &BACKOFF_INITIAL,
+        );
+        self.at_least(at, d.queue_max >= d.batch_max, &QUEUE_MAX, &BATCH_MAX);
+        d
+    }
+
+    /// Unless `holds`, `later` (in the section at `at`) is an error: it must be at least `earlier`.
+    fn at_least<T>(&mut self, at: &str, holds: bool, later: &Setting<T>, earlier: &Setting<T>) {
+        if !holds {
+            let msg = format!("must be at least `{}`", earlier.key);
+            self.err(&format!("{at}/{}", later.key), msg, None);
+        }
+    }
+
+    pub(super) fn access(
+        &mut self,
+        v: &Value,
+        policy_actor_header: Option<&str>,
+    ) -> AccessSettings {
+        let mut a = AccessSettings {
+            enabled: true,
+            sample_rate: 1.0,
+            actor: ActorSource {
+                metadata: None,
+                header: policy_actor_header.map(str::to_string),
+            },
+            ..AccessSettings::default()
+        };
+        self.section(v, "/access", "`access`", &ACCESS, &mut a);
+        a
+    }
+
+    pub(super) fn detections(&mut self, v: &Value) -> DetectionSettings {
+        let mut d = DetectionSettings::default();
+        self.section(v, "/detections", "`detections`", &DETECTIONS, &mut d);
+        d
+    }
+
+    fn storm(&mut self, v: &Value, at: &str) -> Option<StormSettings> {
+        let mut s = StormSettings {
+            max: 0,
+            window_secs: 0,
+            action: DetectionAction::Tag,
+            status: 429,
+            cooldown_secs: None,
+        };
+        self.section(v, at, "`deprovision_storm`", &STORM, &mut s)
+            .then_some(s)
+    }
+
+    fn actor_risk(&mut self, v: &Value, at: &str) -> Option<ActorRiskSettings> {
+        let mut r = ActorRiskSettings {
+            blocked_attempts: 0,
+            window_secs: 0,
+            action: DetectionAction::Tag,
+        };
+        self.section(v, at, "`actor_risk`", &ACTOR_RISK, &mut r)
+            .then_some(r)
+    }
+
+    /// One fleet detection. Unknown keys are errors but do not make it `None`: only a missing or
+    /// invalid setting does (so a broken entry is not also reported as a duplicate).
+    fn fleet_one(&mut self, v: &Value, at: &str) -> Option<FleetDetection> {
+        let known: Vec<&str> = keys(&FLEET).collect();
+        let o = self.members(v, at, &known, "a fleet detection")?;
+        let mut f = FleetDetection {
+            name: String::new(),
+            events: Vec::new(),
+            descriptor: String::new(),
+        };
+        self.read(o, at, &FLEET, &mut f).then_some(f)
+    }
+
+    /// A detection's `action`: `block` or `tag`.
+    fn detection_action(&mut self, v: &Value, at: &str) -> Option<DetectionAction> {
+        match self.choice(v, at, &["block", "tag"])? {
+            "block" => Some(DetectionAction::Block),
+            _ => Some(DetectionAction::Tag),
+        }
+    }
+
+    /// `deprovision_storm.cooldown`: `until_cleared` (`None`) or seconds.
+    fn cooldown(&mut self, v: &Value, at: &str) -> Option<Option<u64>> {
+        if v.as_str() == Some("until_cleared") {
+            return Some(None);
+        }
+        match v.as_u64().filter(|n| (1..=7 * 86_400).contains(n)) {
+            Some(n) => Some(Some(n)),
+            None => {
+                let msg = "expected `until_cleared` or a number of seconds from 1 to 604800";
+                self.err(at, msg, None);
+                None
+            }
+        }
+    }
+
+    /// `audit.max_record_bytes`, within the bounds the audit writer accepts.
+    fn max_record_bytes(&mut self, v: &Value, at: &str) -> Option<usize> {
+        let (min, max) = (
+            AuditSettings::MIN_MAX_RECORD_BYTES,
+            AuditSettings::MAX_MAX_RECORD_BYTES,
+        );
+        let n = v.as_u64().and_then(|n| usize::try_from(n).ok());
+        if let Some(n) = n.filter(|n| (min..=max).contains(n)) {
+            return Some(n);
+        }
+        self.err(
+            at,
+            format!("expected the longest audit line in bytes, a whole number from {min} to {max}"),
+            Some(format!(
+                "the default is {}; log shippers often cut lines at 16 KiB to 256 KiB",
+                AuditSettings::DEFAULT_MAX_RECORD_BYTES
+            )),
+        );
+        None
+    }
+
+    /// A filter-state key: letters, digits, `_` and `.`.
+    fn filter_state_key(&mut self, v: &Value, at: &str) -> Option<String> {
+        let s = self.string(v, at)?;
+        if s.is_empty()
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            self.err(
+                at,
+                "expected a filter-state key of letters, digits, `_` and `.`",
+                None,
+            );
+        }
+        Some(s)
+    }
+
+    /// A non-empty name without whitespace or control characters; `expected` says what it names.
+    fn name_without_spaces(&mut self, v: &Value, at: &str, expected: &str) -> Option<String> {
+        let s = self.string(v, at)?;
+        if s.is_empty() || s.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            self.err(at, expected, None);
+        }
+        Some(s)
+    }
+
+    /// An endpoint's `path`: absolute, without whitespace.
+    fn absolute_path(&mut self, v: &Value, at: &str) -> Option<String> {
+        let p = self.string(v, at)?;
+        if !p.starts_with('/') || p.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            let msg = format!("`{p}` must be an absolute path such as `/v1/records`");
+            self.err(at, msg, None);
+        }
+        Some(p)
+    }
+
+    /// `access.routes`: a list of route templates or prefixes.
+    fn routes(&mut self, v: &Value, at: &str) -> Vec<RouteTemplate> {
+        let Some(list) = v.as_array() else {
+            self.err(at, "expected a list of routes", None);
+            return Vec::new();
+        };
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, r)| self.route(r, &format!("{at}/{i}")))
+            .collect()
     }
 
     /// The name of an environment variable (letters, digits, `_`; not starting with a digit).
@@ -247,197 +667,36 @@ impl Compiler<'_> {
         }
     }
 
-    fn endpoint(&mut self, o: &Map<String, Value>, at: &str, authority: &str) -> Option<Endpoint> {
-        let cluster = self
-            .required(o, at, "cluster")
-            .and_then(|v| self.string(v, &format!("{at}/cluster")));
-        if let Some(c) = &cluster {
-            if c.is_empty() || c.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
-                self.err(
-                    &format!("{at}/cluster"),
-                    "expected the name of an Envoy cluster (no spaces)",
-                    None,
-                );
-            }
-        }
-        let path = self
-            .required(o, at, "path")
-            .and_then(|v| self.string(v, &format!("{at}/path")));
-        if let Some(p) = &path {
-            if !p.starts_with('/') || p.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
-                self.err(
-                    &format!("{at}/path"),
-                    format!("`{p}` must be an absolute path such as `/v1/records`"),
-                    None,
-                );
-            }
-        }
-        let authority = match o.field("authority") {
-            Some(v) => self.string(v, &format!("{at}/authority")),
-            None => Some(authority.to_string()),
-        };
-        if let Some(a) = &authority {
-            if a.is_empty() || a.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
-                self.err(
-                    &format!("{at}/authority"),
-                    "expected a host name for `:authority`",
-                    None,
-                );
-            }
-        }
-        let timeout_ms = match o.field("timeout_ms") {
-            Some(v) => self
-                .count(v, &format!("{at}/timeout_ms"), 1, 60_000)
-                .map(|n| n as u64),
-            None => Some(2000),
-        };
-        Some(Endpoint {
-            cluster: cluster?,
-            path: path?,
-            authority: authority?,
-            timeout_ms: timeout_ms?,
-        })
-    }
-
-    fn delivery(&mut self, o: &Map<String, Value>, at: &str, mut d: Delivery) -> Delivery {
-        if let Some(n) = o
-            .field("batch_max")
-            .and_then(|v| self.count(v, &format!("{at}/batch_max"), 1, 10_000))
-        {
-            d.batch_max = n;
-        }
-        if let Some(n) = o
-            .field("flush_interval_ms")
-            .and_then(|v| self.count(v, &format!("{at}/flush_interval_ms"), 10, 600_000))
-        {
-            d.flush_interval_ms = n as u64;
-        }
-        if let Some(n) = o
-            .field("queue_max")
-            .and_then(|v| self.count(v, &format!("{at}/queue_max"), 1, 1_000_000))
-        {
-            d.queue_max = n;
-        }
-        if let Some(n) = o
-            .field("max_retries")
-            .and_then(|v| self.count(v, &format!("{at}/max_retries"), 0, 100))
-        {
-            d.max_retries = u32::try_from(n).unwrap_or(100);
-        }
-        if let Some(n) = o
-            .field("backoff_initial_ms")
-            .and_then(|v| self.count(v, &format!("{at}/backoff_initial_ms"), 1, 3_600_000))
-        {
-            d.backoff_initial_ms = n as u64;
-        }
-        if let Some(n) = o
-            .field("backoff_max_ms")
-            .and_then(|v| self.count(v, &format!("{at}/backoff_max_ms"), 1, 3_600_000))
-        {
-            d.backoff_max_ms = n as u64;
-        }
-        if d.backoff_max_ms < d.backoff_initial_ms {
-            self.err(
-                &format!("{at}/backoff_max_ms"),
-                "must be at least `backoff_initial_ms`",
-                None,
-            );
-        }
-        if d.queue_max < d.batch_max {
-            self.err(
-                &format!("{at}/queue_max"),
-                "must be at least `batch_max`",
-                None,
-            );
-        }
-        d
-    }
-
-    pub(super) fn access(
-        &mut self,
-        v: &Value,
-        policy_actor_header: Option<&str>,
-    ) -> AccessSettings {
-        let keys = [
-            "enabled",
-            "actor_header",
-            "actor_metadata",
-            "sample_rate",
-            "routes",
-        ];
-        let mut a = AccessSettings {
-            sample_rate: 1.0,
-            ..AccessSettings::default()
-        };
-        let Some(o) = self.members(v, "/access", &keys, "`access`") else {
-            return a;
-        };
-        a.enabled = o
-            .field("enabled")
-            .and_then(|v| self.boolean(v, "/access/enabled"))
-            .unwrap_or(true);
-        a.actor = ActorSource {
-            metadata: o
-                .field("actor_metadata")
-                .and_then(|v| self.metadata_path(v, "/access/actor_metadata")),
-            header: match o.field("actor_header") {
-                Some(v) => self.header_name(v, "/access/actor_header"),
-                None => policy_actor_header.map(str::to_string),
-            },
-        };
-        if let Some(v) = o.field("sample_rate") {
-            match v.as_f64().filter(|r| (0.0..=1.0).contains(r)) {
-                Some(r) => a.sample_rate = r,
-                None => self.err("/access/sample_rate", "expected a number from 0 to 1", None),
-            }
-        }
-        if let Some(v) = o.field("routes") {
-            match v.as_array() {
-                Some(list) => {
-                    a.routes = list
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, r)| self.route(r, &format!("/access/routes/{i}")))
-                        .collect();
-                }
-                None => self.err("/access/routes", "expected a list of routes", None),
-            }
-        }
-        a
-    }
-
+    /// One entry of `access.routes`: exactly one of its forms.
     fn route(&mut self, v: &Value, at: &str) -> Option<RouteTemplate> {
-        let o = self.members(v, at, &["template", "prefix"], "a route")?;
-        match (o.field("template"), o.field("prefix")) {
-            (Some(t), None) => {
-                let at = format!("{at}/template");
-                let t = self.string(t, &at)?;
-                let segments = self.template(&t, &at)?;
-                Some(RouteTemplate::Template {
-                    template: t,
-                    segments,
-                })
-            }
-            (None, Some(p)) => {
-                let p = self.string(p, &format!("{at}/prefix"))?;
-                if !p.starts_with('/') {
-                    self.err(
-                        &format!("{at}/prefix"),
-                        format!("`{p}` must be an absolute path prefix such as `/api/`"),
-                        None,
-                    );
-                }
-                Some(RouteTemplate::Prefix(p))
-            }
-            _ => {
-                self.err(
-                    at,
-                    "a route has exactly one of `template` or `prefix`",
-                    None,
-                );
-                None
-            }
+        let known: Vec<&str> = keys(&ROUTE).collect();
+        let o = self.members(v, at, &known, "a route")?;
+        let mut forms = Vec::new();
+        self.read(o, at, &ROUTE, &mut forms);
+        if forms.len() == 1 {
+            return forms.pop().flatten();
         }
+        let [template, prefix] = ROUTE.map(|s| s.key);
+        let msg = format!("a route has exactly one of `{template}` or `{prefix}`");
+        self.err(at, msg, None);
+        None
+    }
+
+    /// A route's `template`: literal segments and whole `{name}` parameters.
+    fn route_template(&mut self, v: &Value, at: &str) -> Option<RouteTemplate> {
+        let template = self.string(v, at)?;
+        let segments = self.template(&template, at)?;
+        Some(RouteTemplate::Template { template, segments })
+    }
+
+    /// A route's `prefix`: an absolute path prefix.
+    fn route_prefix(&mut self, v: &Value, at: &str) -> Option<RouteTemplate> {
+        let p = self.string(v, at)?;
+        if !p.starts_with('/') {
+            let msg = format!("`{p}` must be an absolute path prefix such as `/api/`");
+            self.err(at, msg, None);
+        }
+        Some(RouteTemplate::Prefix(p))
     }
 
     #[inline(never)]
@@ -505,27 +764,6 @@ impl Compiler<'_> {
         Some(path)
     }
 
-    pub(super) fn detections(&mut self, v: &Value) -> DetectionSettings {
-        let mut d = DetectionSettings::default();
-        let keys = ["deprovision_storm", "actor_risk", "ops_route", "fleet"];
-        let Some(o) = self.members(v, "/detections", &keys, "`detections`") else {
-            return d;
-        };
-        if let Some(v) = o.field("deprovision_storm") {
-            d.deprovision_storm = self.storm(v, "/detections/deprovision_storm");
-        }
-        if let Some(v) = o.field("actor_risk") {
-            d.actor_risk = self.actor_risk(v, "/detections/actor_risk");
-        }
-        d.ops_route = o
-            .field("ops_route")
-            .and_then(|v| self.string(v, "/detections/ops_route"));
-        if let Some(v) = o.field("fleet") {
-            d.fleet = self.fleet(v, "/detections/fleet");
-        }
-        d
-    }
-
     /// `detections.fleet`: a list of fleet detections, names and descriptors unique.
     fn fleet(&mut self, v: &Value, at: &str) -> Vec<FleetDetection> {
         let Some(list) = v.as_array() else {
@@ -540,45 +778,18 @@ impl Compiler<'_> {
             };
             if out.iter().any(|o| o.name == f.name) {
                 self.err(
-                    &format!("{at}/name"),
+                    &format!("{at}/{}", FLEET_NAME.key),
                     format!("`{}` is declared twice", f.name),
                     None,
                 );
             } else if out.iter().any(|o| o.descriptor == f.descriptor) {
                 let msg = format!("descriptor `{}` is used twice", f.descriptor);
-                self.err(&format!("{at}/descriptor"), msg, None);
+                self.err(&format!("{at}/{}", FLEET_DESCRIPTOR.key), msg, None);
             } else {
                 out.push(f);
             }
         }
         out
-    }
-
-    fn fleet_one(&mut self, v: &Value, at: &str) -> Option<FleetDetection> {
-        let o = self.members(
-            v,
-            at,
-            &["name", "events", "descriptor"],
-            "a fleet detection",
-        )?;
-        let name = self.required(o, at, "name").and_then(|v| {
-            let at = format!("{at}/name");
-            self.token(v, &at, |c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
-            })
-        });
-        let descriptor = self.required(o, at, "descriptor").and_then(|v| {
-            let at = format!("{at}/descriptor");
-            self.token(v, &at, |c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        });
-        let events = self
-            .required(o, at, "events")
-            .and_then(|v| self.fleet_events(v, &format!("{at}/events")));
-        Some(FleetDetection {
-            name: name?,
-            events: events?,
-            descriptor: descriptor?,
-        })
     }
 
     /// A non-empty string of at most 64 characters, each allowed by `ok`.
@@ -610,79 +821,6 @@ impl Compiler<'_> {
             }
         }
         (kinds.len() == names.len()).then_some(kinds)
-    }
-
-    fn storm(&mut self, v: &Value, at: &str) -> Option<StormSettings> {
-        let o = self.members(
-            v,
-            at,
-            &["max", "window_secs", "action", "status", "cooldown"],
-            "`deprovision_storm`",
-        )?;
-        let max = self
-            .required(o, at, "max")
-            .and_then(|v| self.count(v, &format!("{at}/max"), 1, 1_000_000));
-        let window = self
-            .required(o, at, "window_secs")
-            .and_then(|v| self.count(v, &format!("{at}/window_secs"), 1, 86_400));
-        let action = self.detection_action(o, at);
-        let status = match o.field("status") {
-            Some(v) => self.status(v, &format!("{at}/status")),
-            None => Some(429),
-        };
-        let cooldown_secs = match o.field("cooldown") {
-            None => Some(None),
-            Some(Value::String(s)) if s == "until_cleared" => Some(None),
-            Some(v) => match v.as_u64().filter(|n| (1..=7 * 86_400).contains(n)) {
-                Some(n) => Some(Some(n)),
-                None => {
-                    self.err(
-                        &format!("{at}/cooldown"),
-                        "expected `until_cleared` or a number of seconds from 1 to 604800",
-                        None,
-                    );
-                    None
-                }
-            },
-        };
-        Some(StormSettings {
-            max: max? as u64,
-            window_secs: window? as u64,
-            action: action?,
-            status: status?,
-            cooldown_secs: cooldown_secs?,
-        })
-    }
-
-    fn actor_risk(&mut self, v: &Value, at: &str) -> Option<ActorRiskSettings> {
-        let o = self.members(
-            v,
-            at,
-            &["blocked_attempts", "window_secs", "action"],
-            "`actor_risk`",
-        )?;
-        let n = self
-            .required(o, at, "blocked_attempts")
-            .and_then(|v| self.count(v, &format!("{at}/blocked_attempts"), 1, 1_000_000));
-        let window = self
-            .required(o, at, "window_secs")
-            .and_then(|v| self.count(v, &format!("{at}/window_secs"), 1, 30 * 86_400));
-        let action = self.detection_action(o, at);
-        Some(ActorRiskSettings {
-            blocked_attempts: n? as u64,
-            window_secs: window? as u64,
-            action: action?,
-        })
-    }
-
-    fn detection_action(&mut self, o: &Map<String, Value>, at: &str) -> Option<DetectionAction> {
-        let Some(v) = o.field("action") else {
-            return Some(DetectionAction::Tag);
-        };
-        match self.choice(v, &format!("{at}/action"), &["block", "tag"])? {
-            "block" => Some(DetectionAction::Block),
-            _ => Some(DetectionAction::Tag),
-        }
     }
 }
 
@@ -808,6 +946,44 @@ mod tests {
         assert_eq!(errs[0].help.as_deref(), Some("did you mean `ocsf`?"));
         assert_eq!(errs[1].help.as_deref(), Some("did you mean `batch_max`?"));
         assert!(errs.iter().all(|e| e.line.is_some()));
+    }
+
+    #[test]
+    fn missing_and_cross_field_errors_derive_their_pointers_from_the_tables() {
+        let errs = errors(&format!(
+            r#""notify": {{"path": "/h", "secret": "{SECRET}", "batch_max": 2, "queue_max": 1,
+                          "backoff_initial_ms": 10, "backoff_max_ms": 5, "min_severty": "high"}},
+               "detections": {{"actor_risk": {{"window_secs": 60}}}}"#
+        ));
+        let got: Vec<(&str, &str)> = errs
+            .iter()
+            .map(|e| (e.pointer.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "/notify/min_severty",
+                    "unknown field `min_severty` in `notify`"
+                ),
+                ("/notify", "missing field `cluster`"),
+                (
+                    "/notify/backoff_max_ms",
+                    "must be at least `backoff_initial_ms`"
+                ),
+                ("/notify/queue_max", "must be at least `batch_max`"),
+                (
+                    "/notify/batch_max",
+                    "webhooks carry one event per POST: expected `1`"
+                ),
+                ("/detections/actor_risk", "missing field `blocked_attempts`"),
+            ]
+        );
+        assert_eq!(
+            errs[0].help.as_deref(),
+            Some("did you mean `min_severity`?")
+        );
+        assert!(errs.iter().all(|e| e.line.is_some()), "{errs:?}");
     }
 
     #[test]
