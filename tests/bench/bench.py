@@ -18,7 +18,7 @@ Variants (the filter in front of the router; nothing else differs):
     scimguard    target/wasm32-wasip1/release/scimguard.wasm, policies/default.json (+ the bench
                  group's name), the filter block and the audit access log taken from envoy.yaml
 Diagnostics, beside them in the BREAKDOWN measurements only (where scimguard's time goes):
-    wasm-hostcalls     the empty filter making scimguard's 13 host calls of a PATCH, no guest work
+    wasm-hostcalls     the empty filter making scimguard's host calls of a PATCH (7 with envoy.yaml), no guest work
     scimguard-noaudit  scimguard without the audit access log
 
 Also: the upstream loaded directly (is it the ceiling?), host calls per request counted from
