@@ -29,6 +29,13 @@ PATCH_ADDED_P50_US = 20
 BULK_DECISION_US = 20_000
 
 
+# Targets (issue 14), against a run of the code before that work, kept as before-issue14.json
+# (`make bench` at commit 8114e7c, the same harness), for the one target stated relative to it.
+WASM_TARGET_BYTES = 450_000
+RSS_TARGET_BYTES = 40_000_000
+BEFORE = Path(__file__).resolve().parent / "results" / "before-issue14.json"
+
+
 def median(values: list[float]) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -197,6 +204,60 @@ def budgets(f: Figures) -> list[dict[str, Any]]:
     return lines
 
 
+def targets_14(f: Figures, before: Figures | None) -> list[dict[str, Any]]:
+    """The targets of issue 14: each measured in this run (ratios per round against the floor or
+    baseline of the same round); the Bulk throughput also against the run before that work."""
+    lines: list[dict[str, Any]] = []
+
+    def line(target: str, goal: str, measured: str, ok: bool | None, how: str) -> None:
+        lines.append({"budget": target, "goal": goal, "measured": measured,
+                      "result": "n/a" if ok is None else ("met" if ok else "MISSED"), "how": how})
+
+    def thr(fig: Figures, workload: str, mode: str, against: str = "wasm-empty") -> float | None:
+        return fig.ratio(workload, mode, "scimguard", against, rps) if fig.has(workload, mode, "scimguard") else None
+
+    hc = f.results.get("hostcalls", {}).get("scimguard", {}).get("entra_patch", {}).get("host_calls")
+    line("1. Host calls of an allowed PATCH", "<= 7", fmt(hc, "d"), None if hc is None else hc <= 7,
+         "entra_patch, counted from Envoy's wasm trace log, shipped envoy.yaml (response tags by the route, the "
+         "audit log's own client address and status: src/engine/offload.rs)")
+    g, e = thr(f, "group_patch_100", "h1"), thr(f, "entra_patch", "h1")
+    added = f.added("entra_patch", "c1", "scimguard", "wasm-empty", pct("50")) if f.has("entra_patch", "c1", "scimguard") else None
+    gb, eb = (thr(before, "group_patch_100", "h1"), thr(before, "entra_patch", "h1")) if before else (None, None)
+    line("2. 100-member group PATCH", ">= 0.70x floor", f"{fmt(g)}x (before: {fmt(gb)}x)",
+         None if g is None else g >= 0.70, "group_patch_100, HTTP/1.1 32 conns, throughput against the empty filter")
+    line("2. Typical PATCH", ">= 0.80x floor, <= +25 us p50", f"{fmt(e)}x, {fmt(added, '+.0f', ' us')} (before: {fmt(eb)}x)",
+         None if e is None or added is None else (e >= 0.80 and added <= 25),
+         "entra_patch: throughput at HTTP/1.1 32 conns; added p50 at 1 connection, both against the empty filter")
+    bulk = f.value("bulk_1mib", "h1", "scimguard", rps) if f.has("bulk_1mib", "h1", "scimguard") else None
+    bulk_ratio = thr(f, "bulk_1mib", "h1")
+    prior = before.value("bulk_1mib", "h1", "scimguard", rps) if before and before.has("bulk_1mib", "h1", "scimguard") else None
+    prior_ratio = thr(before, "bulk_1mib", "h1") if before else None
+    gain = bulk_ratio / prior_ratio if bulk_ratio and prior_ratio else None
+    line("2. 1 MiB Bulk throughput", ">= 3x the run before",
+         f"{fmt(bulk, '.0f', ' req/s')} ({fmt(bulk_ratio, '.3f')}x floor) vs {fmt(prior, '.0f', ' req/s')} "
+         f"({fmt(prior_ratio, '.3f')}x floor) before: {fmt(gain, '.1f')}x by the ratio to the floor",
+         None if gain is None else gain >= 3,
+         "bulk_1mib, HTTP/1.1 32 conns; compared as ratios to each run's own floor, since the two runs met different "
+         "machine load")
+    mem = f.results["memory"]
+    if "scimguard" in mem["idle"] and "baseline" in mem["idle"]:
+        idle = mem["idle"]["scimguard"]["VmRSS"] - mem["idle"]["baseline"]["VmRSS"]
+        line("3. Idle resident memory", f"<= +{RSS_TARGET_BYTES // 1_000_000} MB over baseline", f"{idle / 1e6:+.1f} MB",
+             idle <= RSS_TARGET_BYTES, "VmRSS after start, one worker each, scimguard Envoy minus baseline Envoy")
+    size = f.results["wasm_bytes"]["scimguard"]
+    line("3. .wasm size", f"<= {WASM_TARGET_BYTES // 1000} kB", f"{size:,} bytes", size <= WASM_TARGET_BYTES,
+         "target/wasm32-wasip1/release/scimguard.wasm as `make wasm` builds it")
+    n, sg = thr(f, "nonscim_get", "h1", "baseline"), thr(f, "scim_get", "h1")
+    line("4. Non-SCIM route", ">= 0.97x baseline", f"{fmt(n)}x", None if n is None else n >= 0.97, "nonscim_get, HTTP/1.1")
+    line("4. SCIM GET", ">= 0.94x floor", f"{fmt(sg)}x", None if sg is None else sg >= 0.94, "scim_get, HTTP/1.1")
+    return lines
+
+
+def before_run() -> "Figures | None":
+    """The run before issue 14's work, when kept beside the results."""
+    return Figures(json.loads(BEFORE.read_text())) if BEFORE.exists() else None
+
+
 # Measurements other make targets write beside latest.json, and the key the report reads them under:
 # `make bench-instructions` (callgrind) and `make bench-size`. Each is taken into the report only when
 # it was measured on the very .wasm this run loaded.
@@ -222,7 +283,7 @@ def attach_companions(results: dict[str, Any], folder: Path) -> list[str]:
 def write(results: dict[str, Any], out: Path) -> str:
     f = Figures(results)
     lines = budgets(f)
-    results_summary = {"budgets": lines, "cells": summary_cells(f)}
+    results_summary = {"budgets": lines, "targets_issue14": targets_14(f, before_run()), "cells": summary_cells(f)}
     (out / "summary.json").write_text(json.dumps(results_summary, indent=1) + "\n")
     md = markdown(f, lines)
     (out / "latest.md").write_text(md)
@@ -284,6 +345,10 @@ def markdown(f: Figures, lines: list[dict[str, Any]]) -> str:
         "median over rounds, ratios are taken per round against the baseline (or the empty-wasm floor) of the same round. "
         "CPU/request is Envoy's CPU time (all threads) divided by the requests it served; a ratio by CPU is "
         "baseline CPU/request over the variant's. Upstream: " + r["upstream"] + ".",
+        "",
+        "## Targets (issue 14)",
+        "",
+        budget_table(targets_14(f, before_run())),
         "",
         "## Budget (issue 7)",
         "",
