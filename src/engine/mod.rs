@@ -16,6 +16,7 @@ pub mod host;
 mod names;
 pub mod offload;
 mod ops;
+mod outputs;
 pub mod session;
 pub mod shipping;
 
@@ -26,7 +27,8 @@ pub use counts::Count;
 pub use host::{Failed, Host, MemoryHost, Versioned};
 pub use names::{remember as remember_group_name, Lookup, MAX_ANSWER_BYTES};
 pub use offload::Offload;
-pub use session::{strip_ours, Head, Outputs, Session, Step};
+pub use outputs::Outputs;
+pub use session::{strip_ours, Head, Session, Step};
 pub use shipping::{Moved, Shipping, Sink};
 
 use std::collections::BTreeMap;
