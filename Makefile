@@ -75,10 +75,12 @@ $(RUN_DIR)/.stamp-apt:
 deps: rust-targets venv apt-deps ## everything a fresh machine needs
 
 # The filter is built for speed (opt-level 3), then optimised again by binaryen's wasm-opt (Debian
-# package `binaryen`). Measured trade-off (`make bench-size`, README Performance): opt-level 3 583 kB
-# and 6.7 us per Entra PATCH with its audit record in V8; s 477 kB and 7.8 us; z 418 kB and 11.3 us.
-# Per-request CPU is what operators pay on every write; `make wasm WASM_OPT_LEVEL=z` builds the
-# smaller one.
+# package `binaryen`). Measured trade-off (`make bench-size`, and what else was tried in
+# tests/bench/results/size-memory-findings.md): opt-level 3 682 kB; s 550 kB and 1.2x the guest's
+# CPU per PATCH in V8; z 478 kB and 1.9x. No flag reaches 450 kB; those tried at opt-level 3
+# (per-crate "s" for the cold dependencies, a lower LLVM inline threshold, wasm-opt -Os) save
+# 0.4-38 kB and cost up to 11% per PATCH. Per-request CPU is what operators pay on every write;
+# `make wasm WASM_OPT_LEVEL=z` builds the smaller one.
 WASM_OPT_LEVEL ?= 3
 WASM_OPT       := wasm-opt
 # After -O3: --merge-similar-functions folds functions that differ only in constants (the copies of
@@ -229,7 +231,7 @@ BENCH_EMPTY      := tests/bench/empty-filter
 BENCH_EMPTY_WASM := target/bench-empty-filter/$(WASM_TARGET)/release/bench_empty_filter.wasm
 BENCH_ARGS       ?=
 
-.PHONY: bench bench-tools bench-empty-filter bench-profile bench-instructions bench-size
+.PHONY: bench bench-tools bench-empty-filter bench-profile bench-instructions bench-size bench-memory
 
 bench-tools: ## wrk and h2load (Debian: wrk, nghttp2-client) if missing
 	@command -v wrk >/dev/null && command -v h2load >/dev/null || \
@@ -273,6 +275,14 @@ bench-size: rust-targets venv bench-empty-filter $(RUN_DIR)/.stamp-binaryen $(TW
 
 $(TWIGGY):
 	cargo install --quiet --locked --root target/tools twiggy@0.8.0
+
+# Idle resident memory (about 1 minute): Envoy started alone with the bench configuration, once per
+# variant (baseline, the empty filter, scimguard), 3 times in rotated order; VmRSS, tcmalloc's
+# counters and the anonymous mappings by kind (V8 code, Wasm memories, heap). BENCH_MEMORY_ARGS adds
+# e.g. `--workers 4` or `--wasm z=path/to/other.wasm`.
+BENCH_MEMORY_ARGS ?=
+bench-memory: wasm venv bench-empty-filter ## idle Envoy RSS: baseline, empty filter, scimguard (tests/bench/memory.py)
+	$(VPY) tests/bench/memory.py --wasm scimguard=$(WASM) --out $(RUN_DIR)/bench-memory.json $(BENCH_MEMORY_ARGS)
 
 test-bench-smoke: bench-tools wasm venv bench-empty-filter ## the bench harness end to end, 1 short round (counts only)
 	$(VPY) tests/bench/bench.py --smoke --work $(RUN_DIR)/bench-smoke-work --out $(RUN_DIR)/bench-smoke
