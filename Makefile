@@ -73,9 +73,11 @@ clean: ## remove build output, .venv and .run
 
 ##@ Build: the filter, the CLI, the web engine
 # The filter is built for speed (opt-level 3), then optimised again by binaryen's wasm-opt. Measured
-# trade-off (`make bench-size`, docs/performance.md): opt-level 3 583 kB and 6.7 us per Entra PATCH
-# with its audit record in V8; s 477 kB and 7.8 us; z 418 kB and 11.3 us. Per-request CPU is what
-# operators pay on every write; `make wasm WASM_OPT_LEVEL=z` builds the smaller one.
+# trade-off (`make bench-size`; what else was tried: tests/bench/results/size-memory-findings.md):
+# opt-level 3 682 kB; s 550 kB and 1.2x the guest's CPU per PATCH in V8; z 478 kB and 1.9x. No flag
+# reaches 450 kB; those tried at opt-level 3 (per-crate "s" for the cold dependencies, a lower LLVM
+# inline threshold, wasm-opt -Os) save 0.4-38 kB and cost up to 11% per PATCH. Per-request CPU is
+# what operators pay on every write; `make wasm WASM_OPT_LEVEL=z` builds the smaller one.
 WASM_OPT_LEVEL ?= 3
 WASM_OPT       := wasm-opt
 # After -O3: --merge-similar-functions folds functions that differ only in constants (the copies of
@@ -253,6 +255,7 @@ BENCH_APT        := wrk nghttp2-client
 BENCH_EMPTY      := tests/bench/empty-filter
 BENCH_EMPTY_WASM := target/bench-empty-filter/$(WASM_TARGET)/release/bench_empty_filter.wasm
 BENCH_ARGS       ?=
+BENCH_MEMORY_ARGS ?=
 # bench-profile: the filter built with its symbol names, run under the minimal proxy-wasm host of
 # tests/bench/filter-v8.mjs with `node --cpu-prof`, summarised per Rust function.
 # BENCH_PROFILE_ONLY picks the workload (scim_get, entra_patch, group_patch_100, bulk_100kib).
@@ -261,7 +264,7 @@ BENCH_PROFILE_ONLY ?= entra_patch
 # bench-size measures the module's bytes with twiggy, installed from crates.io into target/tools.
 TWIGGY := target/tools/bin/twiggy
 
-.PHONY: bench bench-empty-filter bench-profile bench-instructions bench-size
+.PHONY: bench bench-empty-filter bench-profile bench-instructions bench-size bench-memory
 
 bench: bench-tools wasm venv bench-empty-filter ## overhead benchmark → tests/bench/results/ (BENCH_ARGS=...)
 	@echo "bench: load average now: $$(cut -d' ' -f1-3 /proc/loadavg) (results are best on a quiet machine)"
@@ -290,6 +293,13 @@ bench-instructions: bench-tools wasm venv bench-empty-filter ## instructions per
 # the shipped module's bytes are, into tests/bench/results/size.json.
 bench-size: rust-targets venv bench-empty-filter $(RUN_DIR)/.stamp-binaryen $(TWIGGY) ## .wasm bytes and µs per opt-level, and what the bytes are
 	$(VPY) tests/bench/size.py --twiggy $(TWIGGY)
+
+# Idle resident memory (about 1 minute): Envoy started alone with the bench configuration, once per
+# variant (baseline, the empty filter, scimguard), 3 times in rotated order; VmRSS, tcmalloc's
+# counters and the anonymous mappings by kind (V8 code, Wasm memories, heap). BENCH_MEMORY_ARGS adds
+# e.g. `--workers 4` or `--wasm z=path/to/other.wasm`.
+bench-memory: wasm venv bench-empty-filter ## idle Envoy RSS: baseline, empty filter, scimguard (tests/bench/memory.py)
+	$(VPY) tests/bench/memory.py --wasm scimguard=$(WASM) --out $(RUN_DIR)/bench-memory.json $(BENCH_MEMORY_ARGS)
 
 ##@ Deploy: the wasm image and the manifests (docs/deploying.md)
 # `make oci` writes target/oci, the compat wasm image of the .wasm (a reproducible OCI layout), and

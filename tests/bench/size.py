@@ -3,10 +3,10 @@ and which parts of the module the bytes are.
 
 For each level the filter is built exactly as `make wasm WASM_OPT_LEVEL=<level>` builds it (rustc
 opt-level, then binaryen's wasm-opt with the Makefile's flags), then timed in V8 with
-tests/bench/filter-v8.mjs (the guest's own work per request, medians of 5 runs after warm-up). The
-breakdown comes from the shipped level rebuilt with its name section kept, measured by twiggy
-(`twiggy top`: each function body's and data segment's own bytes), grouped by the first crate (and
-for scimguard the module) that each symbol names. The name section itself is not shipped and not
+tests/bench/filter-v8.mjs (the guest's own work per request in CPU time, medians of 5 runs after
+warm-up). The breakdown comes from the shipped level rebuilt with its name section kept, measured by
+twiggy (`twiggy top`: each function body's and data segment's own bytes), grouped by the first crate
+(and for scimguard the module) that each symbol names. The name section itself is not shipped and not
 counted.
 
     python3 tests/bench/size.py --twiggy PATH [--out tests/bench/results]
@@ -69,8 +69,10 @@ def build(level: str, work: Path, keep_names: bool) -> Path:
 
 
 def v8_us(wasm: Path, work: Path) -> dict[str, float]:
+    # 2 s: each workload's warm-up too (V8 compiles the module in the background for over a second,
+    # and that time would land on the first workload); --cpu: a busy neighbour's time is not counted.
     lines = bench.filter_v8(wasm, work / "bench-policy.json", work, "FILTER_V8",
-                            "--only", ",".join(WORKLOADS), "--seconds", "1")
+                            "--only", ",".join(WORKLOADS), "--seconds", "2", "--cpu")
     if lines is None:
         raise SystemExit(f"size: could not time {wasm} in V8 (see above)")
     return {d["workload"]: d["us_per_request"] for d in lines}
