@@ -225,7 +225,9 @@ fn collect_refs(v: &Json<'_>, out: &mut Vec<(usize, String)>, depth: usize, op: 
         return;
     }
     match v {
-        Json::Str(s) => {
+        // The `contains` guard skips the substring searcher's setup for the colon-free strings
+        // (ids, names, emails, padding) that are most of a Bulk.
+        Json::Str(s) if s.contains(':') => {
             if let Some(idx) = s.find("bulkId:") {
                 let rest = s.get(idx + 7..).unwrap_or_default();
                 let id: String = rest

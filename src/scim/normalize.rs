@@ -676,8 +676,7 @@ fn redact_name(name: &mut Option<String>) {
 /// Two keys naming one attribute (`userName` and `urn:…:User:userName`, or `name` and
 /// `name.givenName`) are refused: servers keep the first, the last, or merge.
 fn expand(obj: Members<'_>) -> Result<Vec<(AttrRef, Json<'_>)>, ScimError> {
-    let mut out = Vec::with_capacity(obj.len());
-    let mut seen = Seen::default();
+    let mut named = Named::with_capacity(obj.len());
     for (key, value) in obj {
         if attribute::is_schema_urn(&key) {
             let Json::Object(inner) = value else {
@@ -690,8 +689,7 @@ fn expand(obj: Members<'_>) -> Result<Vec<(AttrRef, Json<'_>)>, ScimError> {
             {
                 let whole = format!("{key}:{k}");
                 let attr = attribute::parse(&whole)?;
-                seen.insert(&attr, Cow::Owned(whole))?;
-                out.push((attr, v));
+                named.push(attr, Cow::Owned(whole), v)?;
             }
             continue;
         }
@@ -699,10 +697,9 @@ fn expand(obj: Members<'_>) -> Result<Vec<(AttrRef, Json<'_>)>, ScimError> {
         if matches!(attr.attribute.as_str(), "id" | "meta" | "schemas") {
             continue;
         }
-        seen.insert(&attr, key)?;
-        out.push((attr, value));
+        named.push(attr, key, value)?;
     }
-    Ok(out)
+    Ok(named.list)
 }
 
 /// A resource (POST, PUT) names its attributes bare, and an extension's inside its URN object
@@ -723,33 +720,42 @@ fn refuse_qualified_keys(body: &[(Cow<'_, str>, Json<'_>)]) -> Result<(), ScimEr
     }
 }
 
-/// The attributes one object has named so far, with the key that named each: `attr` for the whole
-/// attribute, `attr\0sub` for one sub-attribute, folded (a map, so a body of many keys costs
-/// `n log n`, not `n²`).
-#[derive(Default)]
-struct Seen<'a>(BTreeMap<String, Cow<'a, str>>);
+/// The attributes one object names, in order, each with the key that named it (for errors). A few
+/// attributes (nearly every body) are compared by scanning, without allocating; past `SCAN_LIMIT`
+/// a folded map (`attr` for the whole attribute, `attr\0sub` for one sub-attribute) keeps a body
+/// of many keys at `n log n`, not `n²`. Either way the clash reported is the same: the whole
+/// attribute, else the first of its sub-attributes in folded order.
+struct Named<'a> {
+    list: Vec<(AttrRef, Json<'a>)>,
+    keys: Vec<Cow<'a, str>>,
+    /// Filled once `list` reaches `SCAN_LIMIT`: folded slot → index in `list`.
+    folded: BTreeMap<String, usize>,
+}
 
-impl<'a> Seen<'a> {
-    fn insert(&mut self, attr: &AttrRef, key: Cow<'a, str>) -> Result<(), ScimError> {
-        let whole = attr.attribute.to_ascii_lowercase();
-        let (slot, clash) = match &attr.sub_attribute {
-            None => {
-                let subs = format!("{whole}\0");
-                let first_sub = self
-                    .0
-                    .range(subs.clone()..)
-                    .next()
-                    .filter(|(k, _)| k.starts_with(&subs));
-                let clash = self.0.get(&whole).or(first_sub.map(|(_, v)| v));
-                (whole, clash)
+/// How many attributes are compared by scanning before `Named` folds them into a map.
+const SCAN_LIMIT: usize = 16;
+
+impl<'a> Named<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Named {
+            list: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            folded: BTreeMap::new(),
+        }
+    }
+
+    fn push(&mut self, attr: AttrRef, key: Cow<'a, str>, value: Json<'a>) -> Result<(), ScimError> {
+        if self.list.len() >= SCAN_LIMIT && self.folded.is_empty() {
+            for (i, (a, _)) in self.list.iter().enumerate() {
+                self.folded.insert(slot(a), i);
             }
-            Some(sub) => {
-                let slot = format!("{whole}\0{}", sub.to_ascii_lowercase());
-                let clash = self.0.get(&whole).or(self.0.get(&slot));
-                (slot, clash)
-            }
+        }
+        let clash = if self.folded.is_empty() {
+            self.scan(&attr)
+        } else {
+            self.lookup(&attr)
         };
-        if let Some(first) = clash {
+        if let Some(first) = clash.and_then(|i| self.keys.get(i)) {
             return Err(ScimError::syntax(format!(
                 "`{}` and `{}` name the same attribute `{}`",
                 first.escape_default(),
@@ -757,8 +763,71 @@ impl<'a> Seen<'a> {
                 attr.attribute
             )));
         }
-        self.0.insert(slot, key);
+        if !self.folded.is_empty() {
+            self.folded.insert(slot(&attr), self.list.len());
+        }
+        self.list.push((attr, value));
+        self.keys.push(key);
         Ok(())
+    }
+
+    /// The attribute `attr` clashes with, by scanning.
+    fn scan(&self, attr: &AttrRef) -> Option<usize> {
+        self.list
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, _))| {
+                a.attribute.eq_ignore_ascii_case(&attr.attribute)
+                    && match (&a.sub_attribute, &attr.sub_attribute) {
+                        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+                        _ => true,
+                    }
+            })
+            .min_by(|(_, (a, _)), (_, (b, _))| {
+                folded_cmp(a.sub_attribute.as_deref(), b.sub_attribute.as_deref())
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// The attribute `attr` clashes with, by the folded map.
+    fn lookup(&self, attr: &AttrRef) -> Option<usize> {
+        let whole = attr.attribute.to_ascii_lowercase();
+        let clash = match &attr.sub_attribute {
+            None => {
+                let subs = format!("{whole}\0");
+                let first_sub = self
+                    .folded
+                    .range(subs.clone()..)
+                    .next()
+                    .filter(|(k, _)| k.starts_with(&subs));
+                self.folded.get(&whole).or(first_sub.map(|(_, v)| v))
+            }
+            Some(_) => self.folded.get(&whole).or(self.folded.get(&slot(attr))),
+        };
+        clash.copied()
+    }
+}
+
+/// The folded map's key for `attr`.
+fn slot(attr: &AttrRef) -> String {
+    let whole = attr.attribute.to_ascii_lowercase();
+    match &attr.sub_attribute {
+        None => whole,
+        Some(sub) => format!("{whole}\0{}", sub.to_ascii_lowercase()),
+    }
+}
+
+/// Orders sub-attributes as their folded slots sort: the whole attribute first.
+fn folded_cmp(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Some(a), Some(b)) => a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase())),
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
     }
 }
 
@@ -835,5 +904,28 @@ mod tests {
         }
         let distinct = serde_json::json!({"name.givenName": "a", "name.familyName": "b", "nameX": 1, "nickName": "n"});
         assert_eq!(expanded(distinct).unwrap(), 4);
+    }
+
+    #[test]
+    fn scanning_and_the_folded_map_report_the_same_clash() {
+        let clash = |filler: usize| {
+            let mut body = serde_json::Map::new();
+            for i in 0..filler {
+                body.insert(format!("x{i}"), serde_json::json!(1));
+            }
+            for k in ["name.GivenName", "name.familyName", "nickName", "NAME"] {
+                body.insert(k.to_string(), serde_json::json!("v"));
+            }
+            expanded(serde_json::Value::Object(body))
+                .unwrap_err()
+                .detail
+        };
+        let few = clash(0);
+        assert_eq!(
+            few,
+            "`name.familyName` and `NAME` name the same attribute `name`"
+        );
+        assert_eq!(clash(SCAN_LIMIT + 3), few);
+        assert_eq!(clash(SCAN_LIMIT - 2), few);
     }
 }
