@@ -127,13 +127,16 @@ impl<'a> Json<'a> {
     }
 }
 
-/// Keys every member entry repeats: kept as static text instead of one allocation each.
-const COMMON_KEYS: [&str; 6] = ["value", "display", "$ref", "type", "primary", "members"];
-
+/// An owned key; the keys every member or multi-valued entry repeats stay static text instead of
+/// one allocation each.
 fn owned_key(k: Cow<'_, str>) -> Cow<'static, str> {
-    match COMMON_KEYS.iter().find(|c| **c == k) {
-        Some(c) => Cow::Borrowed(*c),
-        None => Cow::Owned(k.into_owned()),
+    match k.as_ref() {
+        "value" => Cow::Borrowed("value"),
+        "display" => Cow::Borrowed("display"),
+        "$ref" => Cow::Borrowed("$ref"),
+        "type" => Cow::Borrowed("type"),
+        "primary" => Cow::Borrowed("primary"),
+        _ => Cow::Owned(k.into_owned()),
     }
 }
 
