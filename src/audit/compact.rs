@@ -13,11 +13,11 @@
 //! `tests/engine/compact.rs` checks that the record, the OCSF events and the notification of every
 //! shared case and of large Bulks are byte-identical with and without compaction.
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use super::record::MAX_CHANGES;
 use crate::scim::normalize::REDACTED;
-use crate::scim::Normalized;
+use crate::scim::{Json, Normalized};
 
 /// Empties the values and id copies of every change past the first `MAX_CHANGES` (module docs).
 pub fn compact(normalized: &mut Normalized) {
@@ -34,7 +34,7 @@ pub fn compact(normalized: &mut Normalized) {
         }
         let redacted = change.values.iter().any(|v| v == REDACTED);
         change.values = if redacted {
-            vec![Value::String(REDACTED.to_string())]
+            vec![Json::Str(Cow::Borrowed(REDACTED))]
         } else {
             Vec::new()
         };

@@ -48,7 +48,7 @@ use super::Completion;
 use crate::policy::{Action, Decision, Mode, Severity};
 use crate::scim::endpoint::{printable, without_query};
 use crate::scim::normalize::REDACTED;
-use crate::scim::{Change, Event, EventKind, Method, Operation, ScimError};
+use crate::scim::{Change, Event, EventKind, Json, Method, Operation, ScimError};
 
 /// Adds one member to a JSON object. `Map::insert` is `IndexMap::insert` (serde_json's
 /// `preserve_order`: hash, probe, grow), and an event adds some forty members: one shared copy,
@@ -820,11 +820,11 @@ fn user_name<'a>(e: &'a Event, op: Option<&Operation>) -> Option<&'a str> {
         .map(|n| if redacted { REDACTED } else { n })
 }
 
-fn privilege(v: &Value) -> String {
+fn privilege(v: &Json<'_>) -> String {
     let text = match v {
-        Value::String(s) => s.clone(),
-        Value::Object(o) => match o.get("value").or_else(|| o.get("display")) {
-            Some(Value::String(s)) => s.clone(),
+        Json::Str(s) => s.to_string(),
+        Json::Object(_) => match v.get("value").or_else(|| v.get("display")) {
+            Some(Json::Str(s)) => s.to_string(),
             Some(other) => other.to_string(),
             None => v.to_string(),
         },

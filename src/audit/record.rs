@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::bound::Line;
 use super::json::{self, Object};
@@ -13,7 +12,7 @@ use super::time::rfc3339_ms;
 use crate::policy::settings::AuditSettings;
 use crate::policy::{Decision, Mode, PolicyId, RuleMatch, Severity};
 use crate::scim::endpoint::{printable, printable_cow, without_query};
-use crate::scim::{Change, Event, Normalized, Operation, ScimError};
+use crate::scim::{Change, Event, Json, Normalized, Operation, ScimError};
 
 /// Record schema version.
 pub const RECORD_VERSION: u32 = 1;
@@ -467,7 +466,7 @@ pub(super) fn change(
 
 /// `values`, cut to the first `MAX_VALUES` with strings cut to `MAX_STRING` characters when
 /// needed; true if cut (the caller adds `values_total`).
-fn values(o: &mut Object<'_>, values: &[Value]) -> serde_json::Result<bool> {
+fn values(o: &mut Object<'_>, values: &[Json<'_>]) -> serde_json::Result<bool> {
     let cut = values.len() > MAX_VALUES || values.iter().any(|v| has_long_string(v, 0));
     if !cut {
         o.value("values", values)?;
@@ -598,18 +597,19 @@ fn clean(s: &str) -> Cow<'_, str> {
     printable_cow(s)
 }
 
-fn has_long_string(v: &Value, depth: usize) -> bool {
+fn has_long_string(v: &Json<'_>, depth: usize) -> bool {
     match v {
-        Value::String(s) => s.len() > MAX_STRING,
-        Value::Array(items) if depth < 3 => items.iter().any(|i| has_long_string(i, depth + 1)),
-        Value::Object(map) if depth < 3 => map.values().any(|i| has_long_string(i, depth + 1)),
+        Json::Str(s) => s.len() > MAX_STRING,
+        Json::Array(items) if depth < 3 => items.iter().any(|i| has_long_string(i, depth + 1)),
+        Json::Object(map) if depth < 3 => map.iter().any(|(_, i)| has_long_string(i, depth + 1)),
         _ => false,
     }
 }
 
-fn cut_strings(v: &mut Value, depth: usize) {
+fn cut_strings(v: &mut Json<'_>, depth: usize) {
     match v {
-        Value::String(s) if s.len() > MAX_STRING => {
+        Json::Str(s) if s.len() > MAX_STRING => {
+            let s = s.to_mut();
             let mut end = MAX_STRING;
             while !s.is_char_boundary(end) {
                 end -= 1;
@@ -617,10 +617,10 @@ fn cut_strings(v: &mut Value, depth: usize) {
             s.truncate(end);
             s.push('…');
         }
-        Value::Array(items) if depth < 3 => {
-            items.iter_mut().for_each(|i| cut_strings(i, depth + 1))
+        Json::Array(items) if depth < 3 => items.iter_mut().for_each(|i| cut_strings(i, depth + 1)),
+        Json::Object(map) if depth < 3 => {
+            map.iter_mut().for_each(|(_, i)| cut_strings(i, depth + 1))
         }
-        Value::Object(map) if depth < 3 => map.values_mut().for_each(|i| cut_strings(i, depth + 1)),
         _ => {}
     }
 }

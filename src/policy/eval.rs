@@ -5,6 +5,7 @@
 //! conditions look at the whole request. Decision: `block` if an enforced block rule matched, else
 //! `tag` if a tag rule matched or a block rule matched in monitor mode, else `allow`.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,7 +16,7 @@ use serde::Serialize;
 use super::rule::{ActorTest, ChangeTest, Condition, Counted, Mode, Rule, RuleId};
 use super::settings::UnknownGroupOutcome;
 use super::Policy;
-use crate::scim::{EventKind, Normalized, Operation, ResourceType};
+use crate::scim::{EventKind, Json, Normalized, Operation, ResourceType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -372,7 +373,7 @@ impl<'a> Scope<'a> {
 fn actor_matches(t: &ActorTest, actor: Option<&str>) -> bool {
     match (t, actor) {
         (ActorTest::Missing, a) => a.is_none(),
-        (ActorTest::Value(v), Some(a)) => v.matches(&serde_json::Value::String(a.to_string())),
+        (ActorTest::Value(v), Some(a)) => v.matches(&Json::Str(Cow::Borrowed(a))),
         (ActorTest::Value(_), None) => false,
     }
 }

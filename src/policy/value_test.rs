@@ -8,6 +8,8 @@
 use regex_lite::Regex;
 use serde_json::Value;
 
+use crate::scim::json::{self, Json};
+
 #[derive(Debug, Clone)]
 pub enum ValueTest {
     /// Equal to the JSON value; strings compare case-insensitively.
@@ -23,23 +25,23 @@ pub enum ValueTest {
 
 impl ValueTest {
     /// Whether `value` (or, for arrays and objects, any member of it) satisfies the test.
-    pub fn matches(&self, value: &Value) -> bool {
+    pub fn matches(&self, value: &Json<'_>) -> bool {
         self.matches_depth(value, 0)
     }
 
-    fn matches_depth(&self, value: &Value, depth: usize) -> bool {
+    fn matches_depth(&self, value: &Json<'_>, depth: usize) -> bool {
         match value {
-            Value::Array(items) if depth < 4 => {
+            Json::Array(items) if depth < 4 => {
                 items.iter().any(|v| self.matches_depth(v, depth + 1))
             }
-            Value::Object(map) if depth < 4 => {
-                map.values().any(|v| self.matches_depth(v, depth + 1))
-            }
+            Json::Object(members) if depth < 4 => members
+                .iter()
+                .any(|(_, v)| self.matches_depth(v, depth + 1)),
             _ => self.matches_scalar(value),
         }
     }
 
-    fn matches_scalar(&self, value: &Value) -> bool {
+    fn matches_scalar(&self, value: &Json<'_>) -> bool {
         match self {
             ValueTest::Equals(expected) => scalar_eq(expected, value),
             ValueTest::AnyOf(list) => list.iter().any(|e| scalar_eq(e, value)),
@@ -53,29 +55,29 @@ impl ValueTest {
     }
 }
 
-fn scalar_eq(expected: &Value, value: &Value) -> bool {
+fn scalar_eq(expected: &Value, value: &Json<'_>) -> bool {
     match (expected, value) {
-        (Value::String(a), Value::String(b)) => a.eq_ignore_ascii_case(b),
+        (Value::String(a), Json::Str(b)) => a.eq_ignore_ascii_case(b),
         (Value::Bool(a), v) => as_bool(v) == Some(*a),
         (Value::Number(a), v) => a.as_f64().is_some_and(|a| as_number(v) == Some(a)),
-        (a, b) => a == b,
+        (a, b) => json::equals_value(a, b),
     }
 }
 
 /// A boolean, or a string that lenient upstreams read as one (`"True"`, `"false"`).
-pub fn as_bool(value: &Value) -> Option<bool> {
+pub fn as_bool(value: &Json<'_>) -> Option<bool> {
     match value {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        Json::Bool(b) => Some(*b),
+        Json::Str(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Json::Str(s) if s.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
 }
 
-fn as_number(value: &Value) -> Option<f64> {
+fn as_number(value: &Json<'_>) -> Option<f64> {
     match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
+        Json::Number(n) => n.as_f64(),
+        Json::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
@@ -86,18 +88,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn matches(t: &ValueTest, v: Value) -> bool {
+        t.matches(&Json::from_value(v))
+    }
+
     #[test]
     fn complex_values_match_by_member() {
         let t = ValueTest::Matches(Regex::new("(?i)admin").unwrap());
-        assert!(t.matches(&json!({"value": "GlobalAdmin", "display": "x"})));
-        assert!(t.matches(&json!([{"value": "reader"}, {"value": "admin"}])));
-        assert!(!t.matches(&json!({"value": "reader"})));
+        assert!(matches(&t, json!({"value": "GlobalAdmin", "display": "x"})));
+        assert!(matches(
+            &t,
+            json!([{"value": "reader"}, {"value": "admin"}])
+        ));
+        assert!(!matches(&t, json!({"value": "reader"})));
     }
 
     #[test]
     fn string_booleans() {
-        assert!(ValueTest::Is(false).matches(&json!("False")));
-        assert!(ValueTest::Equals(json!(true)).matches(&json!("TRUE")));
-        assert!(!ValueTest::Is(true).matches(&json!(1)));
+        assert!(matches(&ValueTest::Is(false), json!("False")));
+        assert!(matches(&ValueTest::Equals(json!(true)), json!("TRUE")));
+        assert!(!matches(&ValueTest::Is(true), json!(1)));
     }
 }

@@ -11,17 +11,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
-
 use super::change::Operation;
 use super::endpoint::{classify, Method, ResourceType, Route};
 use super::error::ScimError;
+use super::json::Json;
 use super::normalize::{operation, patch_array, Limits};
 
 /// Normalises a BulkRequest body into one `Operation` per Bulk operation, in order. The body is
-/// consumed: its values move into the changes.
-pub fn normalize(body: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, ScimError> {
-    let Value::Object(obj) = body else {
+/// consumed: the values its changes keep are copied out of it once.
+pub fn normalize(body: Json<'_>, limits: &Limits<'_>) -> Result<Vec<Operation>, ScimError> {
+    let Json::Object(obj) = body else {
         return Err(ScimError::syntax("a BulkRequest must be a JSON object"));
     };
     let mut ops = None;
@@ -35,7 +34,7 @@ pub fn normalize(body: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, Sci
             )));
         }
     }
-    let Some(Value::Array(ops)) = ops else {
+    let Some(Json::Array(ops)) = ops else {
         return Err(ScimError::syntax(
             "a BulkRequest needs an `Operations` array",
         ));
@@ -65,8 +64,8 @@ pub fn normalize(body: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, Sci
     Ok(out)
 }
 
-fn bulk_operation(op: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, ScimError> {
-    let Value::Object(obj) = op else {
+fn bulk_operation(op: Json<'_>, limits: &Limits<'_>) -> Result<Vec<Operation>, ScimError> {
+    let Json::Object(obj) = op else {
         return Err(ScimError::syntax("a Bulk operation must be an object"));
     };
     let (mut method, mut path, mut bulk_id, mut data) = (None, None, None, None);
@@ -76,10 +75,10 @@ fn bulk_operation(op: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, Scim
         } else if k.eq_ignore_ascii_case("path") {
             path = Some(v);
         } else if k.eq_ignore_ascii_case("bulkId") {
-            let Value::String(id) = v else {
+            let Json::Str(id) = v else {
                 return Err(ScimError::syntax("`bulkId` must be a string"));
             };
-            bulk_id = Some(id);
+            bulk_id = Some(id.into_owned());
         } else if k.eq_ignore_ascii_case("data") {
             data = Some(v);
         } else if !k.eq_ignore_ascii_case("version") {
@@ -92,12 +91,12 @@ fn bulk_operation(op: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, Scim
     let method = Method::parse(
         method
             .as_ref()
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .ok_or_else(|| ScimError::syntax("a Bulk operation needs a `method`"))?,
     );
     let path = path
         .as_ref()
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .ok_or_else(|| ScimError::syntax("a Bulk operation needs a `path`"))?;
     if !path.starts_with('/') {
         return Err(ScimError::path(
@@ -141,7 +140,7 @@ fn bulk_operation(op: Value, limits: &Limits<'_>) -> Result<Vec<Operation>, Scim
         }
         (Method::Delete, None) => None,
         (_, None) => return Err(ScimError::syntax("a Bulk operation needs `data`")),
-        (Method::Patch, Some(Value::Array(ops))) => {
+        (Method::Patch, Some(Json::Array(ops))) => {
             return patch_array(&endpoint.resource_type, id, own, ops, limits);
         }
         (_, Some(d)) => Some(d),
@@ -221,12 +220,14 @@ fn carry_group_names(ops: &mut [Operation]) {
     }
 }
 
-fn collect_refs(v: &Value, out: &mut Vec<(usize, String)>, depth: usize, op: usize) {
+fn collect_refs(v: &Json<'_>, out: &mut Vec<(usize, String)>, depth: usize, op: usize) {
     if depth > 64 {
         return;
     }
     match v {
-        Value::String(s) => {
+        // The `contains` guard skips the substring searcher's setup for the colon-free strings
+        // (ids, names, emails, padding) that are most of a Bulk.
+        Json::Str(s) if s.contains(':') => {
             if let Some(idx) = s.find("bulkId:") {
                 let rest = s.get(idx + 7..).unwrap_or_default();
                 let id: String = rest
@@ -236,10 +237,10 @@ fn collect_refs(v: &Value, out: &mut Vec<(usize, String)>, depth: usize, op: usi
                 out.push((op, id));
             }
         }
-        Value::Array(items) => items
+        Json::Array(items) => items
             .iter()
             .for_each(|i| collect_refs(i, out, depth + 1, op)),
-        Value::Object(o) => o
+        Json::Object(o) => o
             .iter()
             .filter(|(k, _)| !k.eq_ignore_ascii_case("bulkId"))
             .for_each(|(_, v)| collect_refs(v, out, depth + 1, op)),

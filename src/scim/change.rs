@@ -2,9 +2,9 @@
 //! and named lifecycle events. Every front-end and every rule reads these, never the raw body.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::endpoint::{Method, ResourceType};
+use super::json::Json;
 
 /// A PATCH-style operation on one attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,8 +43,8 @@ pub struct Change {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
     /// The values written, one per multi-valued element; empty for a remove or a clear.
-    /// Sensitive attributes hold `"[redacted]"`.
-    pub values: Vec<Value>,
+    /// Sensitive attributes hold `"[redacted]"`. Owned copies of what the body held.
+    pub values: Vec<Json<'static>>,
     /// Readings the engine had to choose between (`remove_listed_or_all`, `string_boolean`,
     /// `json_in_string`, `possible_clear`, `filter_defined`), so audits show the ambiguity.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -140,7 +140,7 @@ pub struct Event {
     pub members: Vec<String>,
     /// Role/entitlement values granted or set, attribute names for identity changes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<Value>,
+    pub values: Vec<Json<'static>>,
     /// The user's `userName` when the request carries it (creates, renames).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,

@@ -8,15 +8,16 @@
 //! refused as duplicates. Bulk: see `bulk`. Where upstreams read the same bytes differently, the
 //! most dangerous plausible reading is taken and flagged (`string_boolean`, `remove_listed_or_all`…).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::attribute::{self, AttrRef};
 use super::change::{Change, Event, EventKind, Op, Operation};
 use super::endpoint::{Endpoint, Method, ResourceType};
 use super::error::ScimError;
+use super::json::{Json, Members};
 use super::path::{self, CompareOp, Filter};
 use super::request::RequestView;
 use super::schema::{Schema, UnknownAttribute};
@@ -115,13 +116,13 @@ pub fn normalize(
 
 /// Normalises one write on one resource (the whole request, or one Bulk operation), followed by the
 /// operations read from it (a User's `groups` as membership of each group). The body is consumed:
-/// its values move into the changes (no copy per value).
+/// the values a change keeps are copied out of it once, as owned `Json`.
 pub fn operation(
     method: &Method,
     resource_type: &ResourceType,
     id: Option<String>,
     bulk_id: Option<String>,
-    body: Option<Value>,
+    body: Option<Json<'_>>,
     limits: &Limits<'_>,
 ) -> Result<Vec<Operation>, ScimError> {
     // `/Me` is the authenticated user (RFC 7644 §3.11): judge it as a User.
@@ -162,17 +163,21 @@ pub fn operation(
     Ok(b.finish())
 }
 
-fn object(body: Option<Value>, what: &str) -> Result<Map<String, Value>, ScimError> {
+fn object<'a>(body: Option<Json<'a>>, what: &str) -> Result<Members<'a>, ScimError> {
     match body {
-        Some(Value::Object(map)) => Ok(map),
+        Some(Json::Object(members)) => Ok(members),
         _ => Err(ScimError::syntax(format!(
             "the body of {what} must be a JSON object"
         ))),
     }
 }
 
-/// Checks encoding and content type, then parses the body strictly. `None` for an empty body.
-fn read_body(view: &RequestView<'_>, limits: &Limits<'_>) -> Result<Option<Value>, ScimError> {
+/// Checks encoding and content type, then reads the body strictly (strings borrowed from it).
+/// `None` for an empty body.
+fn read_body<'a>(
+    view: &RequestView<'a>,
+    limits: &Limits<'_>,
+) -> Result<Option<Json<'a>>, ScimError> {
     let h = view.headers;
     if h.count("content-encoding") > 1 || h.count("content-type") > 1 {
         return Err(ScimError::syntax(
@@ -197,7 +202,7 @@ fn read_body(view: &RequestView<'_>, limits: &Limits<'_>) -> Result<Option<Value
     if let Some(ct) = h.get("content-type") {
         check_content_type(ct)?;
     }
-    strict_json::parse(bytes, limits.max_depth).map(Some)
+    strict_json::read(bytes, limits.max_depth).map(Some)
 }
 
 fn check_content_type(ct: &str) -> Result<(), ScimError> {
@@ -276,7 +281,7 @@ impl<'l> Builder<'l> {
         self.op.resource_type == ResourceType::Groups
     }
 
-    fn create(&mut self, body: Map<String, Value>) -> Result<(), ScimError> {
+    fn create(&mut self, body: Members<'_>) -> Result<(), ScimError> {
         let kind = if self.users() {
             Some(EventKind::UserProvisioned)
         } else if self.groups() {
@@ -299,7 +304,7 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    fn replace(&mut self, body: Map<String, Value>) -> Result<(), ScimError> {
+    fn replace(&mut self, body: Members<'_>) -> Result<(), ScimError> {
         if self.users() {
             self.push_event(EventKind::UserUpdated);
         }
@@ -333,7 +338,7 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    fn delete(&mut self, body: Option<&Value>) -> Result<(), ScimError> {
+    fn delete(&mut self, body: Option<&Json<'_>>) -> Result<(), ScimError> {
         if body.is_some() {
             return Err(ScimError::syntax("a DELETE must not carry a body"));
         }
@@ -348,7 +353,7 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    fn patch(&mut self, body: Map<String, Value>) -> Result<(), ScimError> {
+    fn patch(&mut self, body: Members<'_>) -> Result<(), ScimError> {
         if !is_patch_op(&body) {
             return self.scim1_patch(body);
         }
@@ -364,13 +369,13 @@ impl<'l> Builder<'l> {
             }
         }
         match ops {
-            Some(Value::Array(ops)) => self.patch_ops(ops),
+            Some(Json::Array(ops)) => self.patch_ops(ops),
             _ => Err(ScimError::syntax("a PatchOp needs an `Operations` array")),
         }
     }
 
     /// Applies PATCH operations (also used for Bulk PATCH `data` given as a bare array).
-    fn patch_ops(&mut self, ops: Vec<Value>) -> Result<(), ScimError> {
+    fn patch_ops(&mut self, ops: Vec<Json<'_>>) -> Result<(), ScimError> {
         if ops.is_empty() {
             return Err(ScimError::syntax("a PatchOp needs at least one operation"));
         }
@@ -392,8 +397,8 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    fn patch_op(&mut self, op: Value) -> Result<(), ScimError> {
-        let Value::Object(obj) = op else {
+    fn patch_op(&mut self, op: Json<'_>) -> Result<(), ScimError> {
+        let Json::Object(obj) = op else {
             return Err(ScimError::syntax("an operation must be an object"));
         };
         let (mut name, mut path, mut value) = (None, None, None);
@@ -401,7 +406,7 @@ impl<'l> Builder<'l> {
             // Exact spellings only: scim-patch ignores `Path` and `Value` (applying a path-less
             // replace of the whole resource instead), where scim2-server folds them. No IdP sends
             // them, so a case variant is refused rather than read one way or the other.
-            match k.as_str() {
+            match k.as_ref() {
                 "op" => name = Some(v),
                 "path" => path = Some(v),
                 "value" => value = Some(v),
@@ -422,14 +427,14 @@ impl<'l> Builder<'l> {
                 }
             }
         }
-        let name = name.as_ref().and_then(Value::as_str).unwrap_or_default();
+        let name = name.as_ref().and_then(Json::as_str).unwrap_or_default();
         let op = [Op::Add, Op::Replace, Op::Remove]
             .into_iter()
             .find(|op| name.eq_ignore_ascii_case(op.as_str()))
             .ok_or_else(|| ScimError::syntax("`op` must be `add`, `replace` or `remove`"))?;
         match path {
-            Some(Value::String(p)) if attribute::is_schema_urn(&p) => self.schema_op(op, &p, value),
-            Some(Value::String(p)) => {
+            Some(Json::Str(p)) if attribute::is_schema_urn(&p) => self.schema_op(op, &p, value),
+            Some(Json::Str(p)) => {
                 let parsed = path::parse(&p)?;
                 if matches!(parsed.attr.attribute.as_str(), "id" | "meta" | "schemas") {
                     return Err(ScimError::new(
@@ -444,15 +449,15 @@ impl<'l> Builder<'l> {
                         op.as_str()
                     )));
                 }
-                self.apply(op, parsed.attr, parsed.filter, value.unwrap_or(Value::Null))
+                self.apply(op, parsed.attr, parsed.filter, value.unwrap_or(Json::Null))
             }
-            Some(Value::Null) | None if op == Op::Remove => Err(ScimError::new(
+            Some(Json::Null) | None if op == Op::Remove => Err(ScimError::new(
                 400,
                 Some("noTarget"),
                 "`remove` needs a `path`",
             )),
-            Some(Value::Null) | None => {
-                let Some(Value::Object(obj)) = value else {
+            Some(Json::Null) | None => {
+                let Some(Json::Object(obj)) = value else {
                     return Err(ScimError::value(
                         "an operation without `path` needs an object `value`",
                     ));
@@ -469,29 +474,27 @@ impl<'l> Builder<'l> {
     /// A PATCH whose path is a schema URN (`urn:…:enterprise:2.0:User`): the value holds that
     /// schema's attributes, each written as if named `URN:attribute`; a `remove` removes every
     /// attribute the schema has (so removing the enterprise extension removes the manager).
-    fn schema_op(&mut self, op: Op, urn: &str, value: Option<Value>) -> Result<(), ScimError> {
+    fn schema_op(&mut self, op: Op, urn: &str, value: Option<Json<'_>>) -> Result<(), ScimError> {
         if op == Op::Remove {
             let Some(names) = self.limits.schema.extension_attributes(urn) else {
                 // Not an extension the schema knows: an unknown attribute (refused or flagged).
                 let attr = attribute::parse(urn)?;
-                return self.apply(op, attr, None, Value::Null);
+                return self.apply(op, attr, None, Json::Null);
             };
             for name in names {
                 let attr = attribute::parse(&format!("{urn}:{name}"))?;
-                self.apply(op, attr, None, Value::Null)?;
+                self.apply(op, attr, None, Json::Null)?;
             }
             return Ok(());
         }
-        let Some(value @ Value::Object(_)) = value else {
+        let Some(value @ Json::Object(_)) = value else {
             return Err(ScimError::value(format!(
                 "`{}` with the path `{}` needs an object `value`",
                 op.as_str(),
                 urn.escape_default()
             )));
         };
-        let mut body = Map::with_capacity(1);
-        body.insert(urn.to_string(), value);
-        for (attr, v) in expand(body)? {
+        for (attr, v) in expand(vec![(Cow::Borrowed(urn), value)])? {
             self.apply(op, attr, None, v)?;
         }
         Ok(())
@@ -503,7 +506,7 @@ impl<'l> Builder<'l> {
         op: Op,
         attr: AttrRef,
         filter: Option<Filter>,
-        value: Value,
+        value: Json<'_>,
     ) -> Result<(), ScimError> {
         if attr.attribute == "active" && (value.is_array() || value.is_object()) {
             return Err(ScimError::value("`active` must be a boolean"));
@@ -548,7 +551,7 @@ impl<'l> Builder<'l> {
         &self,
         attr: &AttrRef,
         filter: Option<&Filter>,
-        value: &Value,
+        value: &Json<'_>,
     ) -> Result<bool, ScimError> {
         let schema = self.limits.schema;
         match schema.check(&self.op.resource_type, attr, filter, value) {
@@ -561,36 +564,40 @@ impl<'l> Builder<'l> {
         }
     }
 
-    /// The values written, one per element, with Entra's JSON-in-string roles decoded.
+    /// The values written, one per element, with Entra's JSON-in-string roles decoded: the only
+    /// part of the body a change keeps, so the only part copied out of it.
     fn values_of(
         &self,
         attr: &AttrRef,
-        value: Value,
-    ) -> Result<(Vec<Value>, Vec<&'static str>), ScimError> {
+        value: Json<'_>,
+    ) -> Result<(Vec<Json<'static>>, Vec<&'static str>), ScimError> {
         let mut flags = Vec::new();
-        let mut values = match value {
-            Value::Null => Vec::new(),
-            Value::Array(items) => items,
+        let items = match value {
+            Json::Null => Vec::new(),
+            Json::Array(items) => items,
             // Salesforce wraps members: {"members":[…]}. Some servers store the wrapper, others
             // refuse it; read it as the members it names.
-            Value::Object(mut o)
-                if attr.attribute == "members" && o.len() == 1 && o.contains_key("members") =>
+            Json::Object(mut o)
+                if attr.attribute == "members"
+                    && o.len() == 1
+                    && o.first().is_some_and(|(k, _)| k == "members") =>
             {
                 flags.push("wrapped_value");
-                match o.remove("members") {
+                match o.pop().map(|(_, v)| v) {
                     // Servers that do not unwrap store the wrapper as an id-less member entry.
-                    Some(Value::Array(items)) if items.is_empty() => {
+                    Some(Json::Array(items)) if items.is_empty() => {
                         return Err(ScimError::value(
                             "a wrapped `{\"members\": []}` value names no member",
                         ))
                     }
-                    Some(Value::Array(items)) => items,
+                    Some(Json::Array(items)) => items,
                     Some(other) => vec![other],
                     None => Vec::new(),
                 }
             }
             other => vec![other],
         };
+        let mut values: Vec<Json<'static>> = items.into_iter().map(Json::into_owned).collect();
         if matches!(attr.attribute.as_str(), "roles" | "entitlements") {
             for v in values.iter_mut() {
                 if let Some(decoded) = json_in_string(v, self.limits.max_depth)? {
@@ -609,7 +616,7 @@ impl<'l> Builder<'l> {
         op: Op,
         attr: &AttrRef,
         filter: Option<&Filter>,
-        values: Vec<Value>,
+        values: Vec<Json<'static>>,
     ) -> Change {
         Change {
             resource_type: self.op.resource_type.clone(),
@@ -650,9 +657,9 @@ impl<'l> Builder<'l> {
     }
 }
 
-fn redact(values: &mut [Value]) {
+fn redact(values: &mut [Json<'static>]) {
     for v in values.iter_mut() {
-        *v = Value::String(REDACTED.into());
+        *v = Json::Str(Cow::Borrowed(REDACTED));
     }
 }
 
@@ -668,12 +675,11 @@ fn redact_name(name: &mut Option<String>) {
 /// an extension object.
 /// Two keys naming one attribute (`userName` and `urn:…:User:userName`, or `name` and
 /// `name.givenName`) are refused: servers keep the first, the last, or merge.
-fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
-    let mut out = Vec::with_capacity(obj.len());
-    let mut seen = Seen::default();
+fn expand(obj: Members<'_>) -> Result<Vec<(AttrRef, Json<'_>)>, ScimError> {
+    let mut named = Named::with_capacity(obj.len());
     for (key, value) in obj {
         if attribute::is_schema_urn(&key) {
-            let Value::Object(inner) = value else {
+            let Json::Object(inner) = value else {
                 return Err(ScimError::value(format!("`{key}` must hold an object")));
             };
             // An extension object may repeat its own `schemas` (scim2-models serialises it).
@@ -683,8 +689,7 @@ fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
             {
                 let whole = format!("{key}:{k}");
                 let attr = attribute::parse(&whole)?;
-                seen.insert(&attr, whole)?;
-                out.push((attr, v));
+                named.push(attr, Cow::Owned(whole), v)?;
             }
             continue;
         }
@@ -692,19 +697,19 @@ fn expand(obj: Map<String, Value>) -> Result<Vec<(AttrRef, Value)>, ScimError> {
         if matches!(attr.attribute.as_str(), "id" | "meta" | "schemas") {
             continue;
         }
-        seen.insert(&attr, key)?;
-        out.push((attr, value));
+        named.push(attr, key, value)?;
     }
-    Ok(out)
+    Ok(named.list)
 }
 
 /// A resource (POST, PUT) names its attributes bare, and an extension's inside its URN object
 /// (RFC 7643 §3). A URN-qualified attribute key at its top level is read by scim2-server and
 /// dropped by scimmy, so a PUT would clear what scimguard reads as set: refused. (Path-less PATCH
 /// values may qualify keys: Entra sends enterprise attributes that way, and servers agree there.)
-fn refuse_qualified_keys(body: &Map<String, Value>) -> Result<(), ScimError> {
+fn refuse_qualified_keys(body: &[(Cow<'_, str>, Json<'_>)]) -> Result<(), ScimError> {
     let qualified = body
-        .keys()
+        .iter()
+        .map(|(k, _)| k)
         .find(|k| attribute::starts_with_urn(k) && !attribute::is_schema_urn(k));
     match qualified {
         Some(k) => Err(ScimError::path(format!(
@@ -715,33 +720,42 @@ fn refuse_qualified_keys(body: &Map<String, Value>) -> Result<(), ScimError> {
     }
 }
 
-/// The attributes one object has named so far, with the key that named each: `attr` for the whole
-/// attribute, `attr\0sub` for one sub-attribute, folded (a map, so a body of many keys costs
-/// `n log n`, not `n²`).
-#[derive(Default)]
-struct Seen(BTreeMap<String, String>);
+/// The attributes one object names, in order, each with the key that named it (for errors). A few
+/// attributes (nearly every body) are compared by scanning, without allocating; past `SCAN_LIMIT`
+/// a folded map (`attr` for the whole attribute, `attr\0sub` for one sub-attribute) keeps a body
+/// of many keys at `n log n`, not `n²`. Either way the clash reported is the same: the whole
+/// attribute, else the first of its sub-attributes in folded order.
+struct Named<'a> {
+    list: Vec<(AttrRef, Json<'a>)>,
+    keys: Vec<Cow<'a, str>>,
+    /// Filled once `list` reaches `SCAN_LIMIT`: folded slot → index in `list`.
+    folded: BTreeMap<String, usize>,
+}
 
-impl Seen {
-    fn insert(&mut self, attr: &AttrRef, key: String) -> Result<(), ScimError> {
-        let whole = attr.attribute.to_ascii_lowercase();
-        let (slot, clash) = match &attr.sub_attribute {
-            None => {
-                let subs = format!("{whole}\0");
-                let first_sub = self
-                    .0
-                    .range(subs.clone()..)
-                    .next()
-                    .filter(|(k, _)| k.starts_with(&subs));
-                let clash = self.0.get(&whole).or(first_sub.map(|(_, v)| v));
-                (whole, clash)
+/// How many attributes are compared by scanning before `Named` folds them into a map.
+const SCAN_LIMIT: usize = 16;
+
+impl<'a> Named<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Named {
+            list: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            folded: BTreeMap::new(),
+        }
+    }
+
+    fn push(&mut self, attr: AttrRef, key: Cow<'a, str>, value: Json<'a>) -> Result<(), ScimError> {
+        if self.list.len() >= SCAN_LIMIT && self.folded.is_empty() {
+            for (i, (a, _)) in self.list.iter().enumerate() {
+                self.folded.insert(slot(a), i);
             }
-            Some(sub) => {
-                let slot = format!("{whole}\0{}", sub.to_ascii_lowercase());
-                let clash = self.0.get(&whole).or(self.0.get(&slot));
-                (slot, clash)
-            }
+        }
+        let clash = if self.folded.is_empty() {
+            self.scan(&attr)
+        } else {
+            self.lookup(&attr)
         };
-        if let Some(first) = clash {
+        if let Some(first) = clash.and_then(|i| self.keys.get(i)) {
             return Err(ScimError::syntax(format!(
                 "`{}` and `{}` name the same attribute `{}`",
                 first.escape_default(),
@@ -749,17 +763,80 @@ impl Seen {
                 attr.attribute
             )));
         }
-        self.0.insert(slot, key);
+        if !self.folded.is_empty() {
+            self.folded.insert(slot(&attr), self.list.len());
+        }
+        self.list.push((attr, value));
+        self.keys.push(key);
         Ok(())
+    }
+
+    /// The attribute `attr` clashes with, by scanning.
+    fn scan(&self, attr: &AttrRef) -> Option<usize> {
+        self.list
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, _))| {
+                a.attribute.eq_ignore_ascii_case(&attr.attribute)
+                    && match (&a.sub_attribute, &attr.sub_attribute) {
+                        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+                        _ => true,
+                    }
+            })
+            .min_by(|(_, (a, _)), (_, (b, _))| {
+                folded_cmp(a.sub_attribute.as_deref(), b.sub_attribute.as_deref())
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// The attribute `attr` clashes with, by the folded map.
+    fn lookup(&self, attr: &AttrRef) -> Option<usize> {
+        let whole = attr.attribute.to_ascii_lowercase();
+        let clash = match &attr.sub_attribute {
+            None => {
+                let subs = format!("{whole}\0");
+                let first_sub = self
+                    .folded
+                    .range(subs.clone()..)
+                    .next()
+                    .filter(|(k, _)| k.starts_with(&subs));
+                self.folded.get(&whole).or(first_sub.map(|(_, v)| v))
+            }
+            Some(_) => self.folded.get(&whole).or(self.folded.get(&slot(attr))),
+        };
+        clash.copied()
+    }
+}
+
+/// The folded map's key for `attr`.
+fn slot(attr: &AttrRef) -> String {
+    let whole = attr.attribute.to_ascii_lowercase();
+    match &attr.sub_attribute {
+        None => whole,
+        Some(sub) => format!("{whole}\0{}", sub.to_ascii_lowercase()),
+    }
+}
+
+/// Orders sub-attributes as their folded slots sort: the whole attribute first.
+fn folded_cmp(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Some(a), Some(b)) => a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase())),
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
     }
 }
 
 /// Decodes `{"value":"{\"id\":…}"}` or `"{…}"` (JSON inside a string, as Entra sends roles).
-fn json_in_string(v: &Value, max_depth: usize) -> Result<Option<Value>, ScimError> {
+fn json_in_string(v: &Json<'_>, max_depth: usize) -> Result<Option<Json<'static>>, ScimError> {
     let text = match v {
-        Value::String(s) => s.as_str(),
-        Value::Object(o) if o.len() == 1 => match o.get("value") {
-            Some(Value::String(s)) => s.as_str(),
+        Json::Str(s) => s.as_ref(),
+        Json::Object(o) if o.len() == 1 => match v.get("value") {
+            Some(Json::Str(s)) => s.as_ref(),
             _ => return Ok(None),
         },
         _ => return Ok(None),
@@ -767,16 +844,16 @@ fn json_in_string(v: &Value, max_depth: usize) -> Result<Option<Value>, ScimErro
     if !text.trim_start().starts_with('{') {
         return Ok(None);
     }
-    let decoded = strict_json::parse_str(text, max_depth).map_err(|e| {
+    let decoded = strict_json::read_str(text, max_depth).map_err(|e| {
         ScimError::value(format!(
             "a role carried as JSON in a string does not parse: {}",
             e.detail
         ))
     })?;
-    Ok(decoded.is_object().then_some(decoded))
+    Ok(decoded.is_object().then(|| decoded.into_owned()))
 }
 
-fn string_member(obj: &Map<String, Value>, name: &str) -> Option<String> {
+fn string_member(obj: &[(Cow<'_, str>, Json<'_>)], name: &str) -> Option<String> {
     obj.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .and_then(|(_, v)| v.as_str())
@@ -788,7 +865,7 @@ pub(crate) fn patch_array(
     resource_type: &ResourceType,
     id: Option<String>,
     bulk_id: Option<String>,
-    ops: Vec<Value>,
+    ops: Vec<Json<'_>>,
     limits: &Limits<'_>,
 ) -> Result<Vec<Operation>, ScimError> {
     let mut b = Builder::new(Method::Patch, resource_type.clone(), id, bulk_id, limits);
@@ -801,8 +878,10 @@ pub(crate) fn patch_array(
 mod tests {
     use super::*;
 
-    fn expanded(body: Value) -> Result<usize, ScimError> {
-        let Value::Object(map) = body else { panic!() };
+    fn expanded(body: serde_json::Value) -> Result<usize, ScimError> {
+        let Json::Object(map) = Json::from_value(body) else {
+            panic!()
+        };
         expand(map).map(|v| v.len())
     }
 
@@ -825,5 +904,28 @@ mod tests {
         }
         let distinct = serde_json::json!({"name.givenName": "a", "name.familyName": "b", "nameX": 1, "nickName": "n"});
         assert_eq!(expanded(distinct).unwrap(), 4);
+    }
+
+    #[test]
+    fn scanning_and_the_folded_map_report_the_same_clash() {
+        let clash = |filler: usize| {
+            let mut body = serde_json::Map::new();
+            for i in 0..filler {
+                body.insert(format!("x{i}"), serde_json::json!(1));
+            }
+            for k in ["name.GivenName", "name.familyName", "nickName", "NAME"] {
+                body.insert(k.to_string(), serde_json::json!("v"));
+            }
+            expanded(serde_json::Value::Object(body))
+                .unwrap_err()
+                .detail
+        };
+        let few = clash(0);
+        assert_eq!(
+            few,
+            "`name.familyName` and `NAME` name the same attribute `name`"
+        );
+        assert_eq!(clash(SCAN_LIMIT + 3), few);
+        assert_eq!(clash(SCAN_LIMIT - 2), few);
     }
 }

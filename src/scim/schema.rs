@@ -9,10 +9,11 @@
 //! field names, `display_name`); anything outside what the engine knows may be one of them.
 //! Does not: judge types or values, or know custom resource types (those are not checked).
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use super::attribute::{canonical_sub, AttrRef, ENTERPRISE_URN};
 use super::endpoint::ResourceType;
+use super::json::Json;
 use super::path::Filter;
 
 /// What happens to a write naming an attribute outside the schema (`on_error.unknown_attribute`).
@@ -221,7 +222,7 @@ impl Schema {
         resource_type: &ResourceType,
         attr: &AttrRef,
         filter: Option<&Filter>,
-        value: &Value,
+        value: &Json<'_>,
     ) -> Result<(), Unknown> {
         let Some(d) = self.find(resource_type, &attr.attribute) else {
             if !matches!(resource_type, ResourceType::Users | ResourceType::Groups) {
@@ -289,14 +290,14 @@ fn has_sub(d: &AttrDef, sub: &str) -> bool {
 
 /// The keys of the objects written to a complex attribute (one object, or a list of them) must be
 /// its sub-attributes. Salesforce's `{"members": […]}` wrapper is looked through.
-fn check_keys(d: &AttrDef, attribute: &str, value: &Value) -> Result<(), Unknown> {
+fn check_keys(d: &AttrDef, attribute: &str, value: &Json<'_>) -> Result<(), Unknown> {
     match value {
-        Value::Array(items) => items.iter().try_for_each(|v| check_keys(d, attribute, v)),
-        Value::Object(o) if attribute == "members" && o.len() == 1 => match o.get("members") {
+        Json::Array(items) => items.iter().try_for_each(|v| check_keys(d, attribute, v)),
+        Json::Object(o) if attribute == "members" && o.len() == 1 => match value.get("members") {
             Some(inner) if !inner.is_object() => check_keys(d, attribute, inner),
             _ => object_keys(d, attribute, o),
         },
-        Value::Object(o) => object_keys(d, attribute, o),
+        Json::Object(o) => object_keys(d, attribute, o),
         _ => Ok(()),
     }
 }
@@ -304,9 +305,10 @@ fn check_keys(d: &AttrDef, attribute: &str, value: &Value) -> Result<(), Unknown
 fn object_keys(
     d: &AttrDef,
     attribute: &str,
-    o: &serde_json::Map<String, Value>,
+    o: &[(Cow<'_, str>, Json<'_>)],
 ) -> Result<(), Unknown> {
-    match o.keys().find(|k| !has_sub(d, &canonical_sub(k))) {
+    // `has_sub` folds ASCII case, so a key needs no canonical spelling (no allocation) to compare.
+    match o.iter().map(|(k, _)| k).find(|k| !has_sub(d, k)) {
         Some(k) => Err(Unknown(format!("{attribute}.{k}"))),
         None => Ok(()),
     }
@@ -331,8 +333,9 @@ mod tests {
     use crate::scim::attribute::parse;
     use serde_json::json;
 
-    fn check(rt: ResourceType, path: &str, value: Value) -> Result<(), Unknown> {
+    fn check(rt: ResourceType, path: &str, value: serde_json::Value) -> Result<(), Unknown> {
         let p = crate::scim::path::parse(path).unwrap();
+        let value = Json::from_value(value);
         Schema::default().check(&rt, &p.attr, p.filter.as_ref(), &value)
     }
 
@@ -402,17 +405,39 @@ mod tests {
         );
         let badge = parse("BADGEID").unwrap();
         assert!(s
-            .check(&ResourceType::Users, &badge, None, &json!("1"))
+            .check(
+                &ResourceType::Users,
+                &badge,
+                None,
+                &Json::from_value(json!("1"))
+            )
             .is_ok());
         assert!(s
-            .check(&ResourceType::Groups, &badge, None, &json!("1"))
+            .check(
+                &ResourceType::Groups,
+                &badge,
+                None,
+                &Json::from_value(json!("1"))
+            )
             .is_err());
         let c =
             parse("urn:acme:params:scim:schemas:extension:acme:2.0:User:clearance.level").unwrap();
-        assert!(s.check(&ResourceType::Users, &c, None, &json!("1")).is_ok());
+        assert!(s
+            .check(
+                &ResourceType::Users,
+                &c,
+                None,
+                &Json::from_value(json!("1"))
+            )
+            .is_ok());
         let other = parse("urn:acme:params:scim:schemas:extension:acme:2.0:User:isAdmin").unwrap();
         assert!(s
-            .check(&ResourceType::Users, &other, None, &json!(true))
+            .check(
+                &ResourceType::Users,
+                &other,
+                None,
+                &Json::from_value(json!(true))
+            )
             .is_err());
         assert_eq!(
             s.extension_attributes("URN:acme:params:scim:schemas:extension:acme:2.0:User"),

@@ -12,13 +12,14 @@
 //! sub-attribute of a member entry but `display` is a membership change: `value` and `$ref` change
 //! who the member is, `type` changes what the id refers to (a User or a nested Group).
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use super::{Builder, UserGroups};
 use crate::scim::change::{Change, EventKind, Op, Operation};
 use crate::scim::endpoint::Method;
 use crate::scim::endpoint::ResourceType;
 use crate::scim::error::ScimError;
+use crate::scim::json::Json;
 use crate::scim::path::Filter;
 
 impl Builder<'_> {
@@ -47,12 +48,12 @@ impl Builder<'_> {
             }
             "userName" | "externalId" | "emails" if method == Method::Patch => {
                 let mut e = self.event(EventKind::IdentityChanged);
-                e.values = vec![Value::String(attr.clone())];
+                e.values = vec![Json::string(attr.clone())];
                 if attr == "userName" {
                     e.user_name = change
                         .values
                         .first()
-                        .and_then(Value::as_str)
+                        .and_then(Json::as_str)
                         .map(str::to_string);
                 }
                 self.op.events.push(e);
@@ -74,14 +75,14 @@ impl Builder<'_> {
         } else {
             let v = change.values.first().filter(|_| change.values.len() == 1);
             match v {
-                Some(Value::Bool(b)) => Some(*b),
-                Some(Value::String(s))
+                Some(Json::Bool(b)) => Some(*b),
+                Some(Json::Str(s))
                     if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") =>
                 {
                     change.flags.push("string_boolean");
                     Some(s.eq_ignore_ascii_case("true"))
                 }
-                Some(Value::Number(n)) if n.as_f64() == Some(0.0) || n.as_f64() == Some(1.0) => {
+                Some(Json::Number(n)) if n.as_f64() == Some(0.0) || n.as_f64() == Some(1.0) => {
                     change.flags.push("number_boolean");
                     Some(n.as_f64() == Some(1.0))
                 }
@@ -108,7 +109,7 @@ impl Builder<'_> {
             self.op.display_name = change
                 .values
                 .first()
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .map(str::to_string);
         }
         let sub = change.sub_attribute.as_deref();
@@ -316,7 +317,7 @@ fn membership(
 /// Under a value filter (`matched`: the ids it lists, if any), an entry without an id edits the
 /// entries the filter selects, so it names those.
 fn entry_ids(
-    values: &[Value],
+    values: &[Json<'_>],
     matched: Option<Option<&[String]>>,
     name: &str,
 ) -> Result<Vec<String>, ScimError> {
@@ -334,7 +335,7 @@ fn entry_ids(
 }
 
 /// The ids a `value` or `$ref` sub-attribute write names.
-fn sub_ids(values: &[Value], sub: &str, name: &str) -> Result<Vec<String>, ScimError> {
+fn sub_ids(values: &[Json<'_>], sub: &str, name: &str) -> Result<Vec<String>, ScimError> {
     let mut ids = Vec::with_capacity(values.len());
     for v in values {
         let id = match v.as_str() {
@@ -355,22 +356,22 @@ fn sub_ids(values: &[Value], sub: &str, name: &str) -> Result<Vec<String>, ScimE
 
 /// One entry's id: its `value`, or the id its `$ref` ends with; both present must agree. `None`
 /// when it has neither.
-fn entry_id(entry: &Value) -> Result<Option<String>, &'static str> {
+fn entry_id(entry: &Json<'_>) -> Result<Option<String>, &'static str> {
     let obj = match entry {
-        Value::String(s) => return nonempty(s).ok_or("is an empty id").map(Some),
-        Value::Object(o) => o,
+        Json::Str(s) => return nonempty(s).ok_or("is an empty id").map(Some),
+        Json::Object(o) => o,
         _ => return Err("must be an object with a `value` or a `$ref`"),
     };
     let value = only_member(obj, "value")?;
     let reference = only_member(obj, "$ref")?;
     let value = match value {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(nonempty(s).ok_or("has an empty `value`")?),
+        None | Some(Json::Null) => None,
+        Some(Json::Str(s)) => Some(nonempty(s).ok_or("has an empty `value`")?),
         Some(_) => return Err("has a `value` that is not a string"),
     };
     let reference = match reference {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(ref_id(s).ok_or("has a `$ref` that names no resource id")?),
+        None | Some(Json::Null) => None,
+        Some(Json::Str(s)) => Some(ref_id(s).ok_or("has a `$ref` that names no resource id")?),
         Some(_) => return Err("has a `$ref` that is not a string"),
     };
     match (value, reference) {
@@ -381,10 +382,10 @@ fn entry_id(entry: &Value) -> Result<Option<String>, &'static str> {
 }
 
 /// The member of `obj` named `key` (case-insensitively); two spellings of it are ambiguous.
-fn only_member<'v>(
-    obj: &'v serde_json::Map<String, Value>,
+fn only_member<'v, 'j>(
+    obj: &'v [(Cow<'j, str>, Json<'j>)],
     key: &str,
-) -> Result<Option<&'v Value>, &'static str> {
+) -> Result<Option<&'v Json<'j>>, &'static str> {
     let mut found = obj.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key));
     let first = found.next().map(|(_, v)| v);
     if found.next().is_some() {
@@ -432,7 +433,11 @@ fn percent_decode(s: &str) -> Option<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn entry_id(v: Value) -> Result<Option<String>, &'static str> {
+        super::entry_id(&Json::from_value(v))
+    }
 
     #[test]
     fn ref_ids_are_last_segments_percent_decoded() {
@@ -448,25 +453,25 @@ mod tests {
     #[test]
     fn entries_need_one_identity() {
         let id = |s: &str| Ok(Some(s.to_string()));
-        assert_eq!(entry_id(&json!({"value": "a"})), id("a"));
-        assert_eq!(entry_id(&json!({"$ref": "/Users/b"})), id("b"));
+        assert_eq!(entry_id(json!({"value": "a"})), id("a"));
+        assert_eq!(entry_id(json!({"$ref": "/Users/b"})), id("b"));
         assert_eq!(
-            entry_id(&json!({"value": "b", "$ref": "https://h/Users/b"})),
+            entry_id(json!({"value": "b", "$ref": "https://h/Users/b"})),
             id("b")
         );
-        assert!(entry_id(&json!({"value": "a", "$ref": "/Users/b"})).is_err());
-        assert_eq!(entry_id(&json!({})), Ok(None));
-        assert_eq!(entry_id(&json!({"display": "x"})), Ok(None));
-        assert!(entry_id(&json!({"value": 7})).is_err());
-        assert!(entry_id(&json!({"value": "a", "Value": "b"})).is_err());
-        assert!(entry_id(&json!(null)).is_err());
-        assert!(entry_id(&json!("")).is_err());
+        assert!(entry_id(json!({"value": "a", "$ref": "/Users/b"})).is_err());
+        assert_eq!(entry_id(json!({})), Ok(None));
+        assert_eq!(entry_id(json!({"display": "x"})), Ok(None));
+        assert!(entry_id(json!({"value": 7})).is_err());
+        assert!(entry_id(json!({"value": "a", "Value": "b"})).is_err());
+        assert!(entry_id(json!(null)).is_err());
+        assert!(entry_id(json!("")).is_err());
     }
 
     #[test]
     fn an_id_less_entry_needs_a_filter_and_then_names_what_it_selects() {
         let listed = ["u1".to_string()];
-        let edit = [json!({"display": "Babs"})];
+        let edit = [Json::from_value(json!({"display": "Babs"}))];
         assert!(entry_ids(&edit, None, "members").is_err());
         assert_eq!(
             entry_ids(&edit, Some(Some(&listed)), "members").unwrap(),

@@ -9,18 +9,21 @@
 //! the gateway from failing provisioning a 1.1 upstream accepts. Does not: read SCIM 1.1 PATCH
 //! inside a PatchOp (a body with `Operations` is RFC 7644), or guess at an `operation` but `delete`.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde_json::Value;
 
 use super::{expand, Builder, CompareOp, Filter, Op};
 use crate::scim::attribute;
 use crate::scim::change::EventKind;
 use crate::scim::error::ScimError;
+use crate::scim::json::{Json, Members};
 
 /// The RFC 7644 PatchOp message URN.
 const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Whether a PATCH body is an RFC 7644 PatchOp: it has `Operations`, or names the PatchOp schema.
-pub(super) fn is_patch_op(body: &Map<String, Value>) -> bool {
+pub(super) fn is_patch_op(body: &[(Cow<'_, str>, Json<'_>)]) -> bool {
     body.iter().any(|(k, v)| {
         k.eq_ignore_ascii_case("Operations")
             || k.eq_ignore_ascii_case("schemas")
@@ -35,19 +38,20 @@ pub(super) fn is_patch_op(body: &Map<String, Value>) -> bool {
 
 impl Builder<'_> {
     /// Applies a SCIM 1.1 partial-resource PATCH body.
-    pub(super) fn scim1_patch(&mut self, mut body: Map<String, Value>) -> Result<(), ScimError> {
-        let meta_key = body
-            .keys()
-            .find(|k| k.eq_ignore_ascii_case("meta"))
-            .cloned();
-        let removals = match meta_key.and_then(|k| body.remove(&k)) {
-            Some(meta) => removed_names(meta)?,
+    pub(super) fn scim1_patch(&mut self, mut body: Members<'_>) -> Result<(), ScimError> {
+        let meta_at = body
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case("meta"));
+        // `swap_remove`: the attributes keep the order they were always read in (serde_json's
+        // `Map::remove` swaps the last member into the removed one's place).
+        let removals = match meta_at.map(|i| body.swap_remove(i)) {
+            Some((_, meta)) => removed_names(meta)?,
             None => Vec::new(),
         };
         let attrs = expand(body)?;
         let entries: usize = attrs
             .iter()
-            .map(|(_, v)| v.as_array().map_or(1, Vec::len))
+            .map(|(_, v)| v.as_array().map_or(1, <[Json<'_>]>::len))
             .sum();
         if removals.is_empty() && attrs.is_empty() {
             return Err(ScimError::syntax(
@@ -72,10 +76,10 @@ impl Builder<'_> {
                     format!("`{}` cannot be removed", attr.attribute),
                 ));
             }
-            self.apply(Op::Remove, attr, None, Value::Null)?;
+            self.apply(Op::Remove, attr, None, Json::Null)?;
         }
         for (attr, value) in attrs {
-            let Value::Array(items) = value else {
+            let Json::Array(items) = value else {
                 self.apply(Op::Replace, attr, None, value)?;
                 continue;
             };
@@ -88,41 +92,40 @@ impl Builder<'_> {
                             op: CompareOp::Eq,
                             value: Value::String(v),
                         };
-                        self.apply(Op::Remove, attr.clone(), Some(filter), Value::Null)?;
+                        self.apply(Op::Remove, attr.clone(), Some(filter), Json::Null)?;
                     }
                     Deletion::Keep(item) => added.push(item),
                 }
             }
             if !added.is_empty() {
-                self.apply(Op::Add, attr, None, Value::Array(added))?;
+                self.apply(Op::Add, attr, None, Json::Array(added))?;
             }
         }
         Ok(())
     }
 }
 
-enum Deletion {
+enum Deletion<'a> {
     /// An entry marked `"operation": "delete"`: the `value` it removes.
     Delete(String),
     /// An ordinary entry (added).
-    Keep(Value),
+    Keep(Json<'a>),
 }
 
 /// Splits an entry of a multi-valued attribute: `"operation": "delete"` with a string `value`
 /// removes that value; any other `operation` is refused, as is a deletion without a `value`.
-fn deleted_value(item: Value) -> Result<Deletion, ScimError> {
-    let Value::Object(mut o) = item else {
+fn deleted_value(item: Json<'_>) -> Result<Deletion<'_>, ScimError> {
+    let Json::Object(mut o) = item else {
         return Ok(Deletion::Keep(item));
     };
-    let Some(key) = o
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case("operation"))
-        .cloned()
+    let Some(at) = o
+        .iter()
+        .position(|(k, _)| k.eq_ignore_ascii_case("operation"))
     else {
-        return Ok(Deletion::Keep(Value::Object(o)));
+        return Ok(Deletion::Keep(Json::Object(o)));
     };
-    match o.remove(&key) {
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("delete") => {}
+    match o.swap_remove(at).1 {
+        Json::Str(s) if s.eq_ignore_ascii_case("delete") => {}
         _ => {
             return Err(ScimError::value(
                 "`operation` in a SCIM 1.1 PATCH may only be `delete`",
@@ -142,8 +145,8 @@ fn deleted_value(item: Value) -> Result<Deletion, ScimError> {
 }
 
 /// The attribute names `meta.attributes` lists for removal.
-fn removed_names(meta: Value) -> Result<Vec<String>, ScimError> {
-    let Value::Object(meta) = meta else {
+fn removed_names(meta: Json<'_>) -> Result<Vec<String>, ScimError> {
+    let Json::Object(meta) = meta else {
         return Err(ScimError::value("`meta` must be an object"));
     };
     let Some((_, list)) = meta
@@ -152,14 +155,14 @@ fn removed_names(meta: Value) -> Result<Vec<String>, ScimError> {
     else {
         return Ok(Vec::new());
     };
-    let Value::Array(list) = list else {
+    let Json::Array(list) = list else {
         return Err(ScimError::value(
             "`meta.attributes` must be a list of names",
         ));
     };
     list.into_iter()
         .map(|v| match v {
-            Value::String(s) => Ok(s),
+            Json::Str(s) => Ok(s.into_owned()),
             _ => Err(ScimError::value(
                 "`meta.attributes` must be a list of names",
             )),
