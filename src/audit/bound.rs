@@ -23,9 +23,10 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::facts::RequestFacts;
 use super::record::{
-    change, event, finish, shorten, write_record_to, Completion, Cut, Judged, RequestFacts,
-    MAX_CHANGES, MAX_STRING,
+    change, event, finish, shorten, write_record_to, Completion, Cut, Judged, MAX_CHANGES,
+    MAX_STRING,
 };
 use crate::policy::hex;
 

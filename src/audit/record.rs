@@ -4,48 +4,19 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::bound::Line;
+use super::facts::RequestFacts;
 use super::json::{self, Object};
 use super::time::rfc3339_ms;
 use crate::policy::settings::AuditSettings;
 use crate::policy::{Decision, Mode, PolicyId, RuleMatch, Severity};
-use crate::scim::endpoint::{printable, printable_cow, without_query};
+use crate::scim::endpoint::{printable_cow, without_query};
 use crate::scim::{Change, Event, Normalized, Operation, ScimError};
 
 /// Record schema version.
 pub const RECORD_VERSION: u32 = 1;
-
-/// What the host knows about the request.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RequestFacts {
-    /// Start of the request, epoch milliseconds.
-    pub time_ms: u64,
-    pub audit_id: String,
-    /// Envoy's `x-request-id`.
-    pub request_id: Option<String>,
-    /// W3C trace id from `traceparent`.
-    pub trace_id: Option<String>,
-    pub source_ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub method: String,
-    pub path: String,
-}
-
-impl RequestFacts {
-    /// The audit id and Envoy's request id as every output shows them: cleaned, and the request id
-    /// absent when empty.
-    pub fn clean_ids(&self) -> (String, Option<String>) {
-        let request_id = self
-            .request_id
-            .as_deref()
-            .map(printable)
-            .filter(|r| !r.is_empty());
-        (printable(&self.audit_id), request_id)
-    }
-}
 
 /// What the host learned once the stream completed.
 #[derive(Debug, Clone, Default)]

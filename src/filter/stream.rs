@@ -55,7 +55,7 @@ use super::root::Shared;
 use super::ship;
 use super::verdict;
 use crate::audit::compact::compact;
-use crate::audit::notify::{cloudevent, should_notify, Notice};
+use crate::audit::notify::{cloudevent, should_notify, Origin};
 use crate::audit::{bound, ocsf, Completion, Fit, RequestFacts};
 use crate::engine::{Evaluation, Facts, Plan, Target};
 use crate::policy::Decision;
@@ -738,7 +738,7 @@ fn queue_outbound(
     let judged = e.judged();
     let max = e.stamp.max_bytes;
     let events = if (collect && s.audit.format.ocsf()) || notify {
-        ocsf::events(&judged, facts, done, &ocsf::Context::default())
+        ocsf::events(&judged, facts, done, &ocsf::OcsfContext::default())
     } else {
         Vec::new()
     };
@@ -755,7 +755,7 @@ fn queue_outbound(
         }
     }
     if notify {
-        let notice = Notice {
+        let notice = Origin {
             node: &shared.node,
             traceparent,
         };

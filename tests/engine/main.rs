@@ -13,6 +13,7 @@ mod cases;
 mod compact;
 mod errors;
 mod members;
+mod names;
 mod notify;
 mod ocsf;
 mod properties;

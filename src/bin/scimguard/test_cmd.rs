@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use scimguard::suite::{self, Summary};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct TestArgs {
     /// A case file or a directory of them (searched recursively for `*.cases.json` and `cases/*.json`).
     pub path: PathBuf,
     /// Print passing cases too.
@@ -12,7 +12,7 @@ pub struct Args {
     pub verbose: bool,
 }
 
-pub fn run(a: &Args) -> u8 {
+pub fn run(a: &TestArgs) -> u8 {
     let files = match case_files(&a.path) {
         Ok(f) if !f.is_empty() => f,
         Ok(_) => {

@@ -6,9 +6,10 @@ use serde_json::{Map, Value};
 
 use crate::policy::eval::Severity;
 use crate::policy::settings::{
-    AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, CollectorSettings,
-    Delivery, DetectionAction, DetectionSettings, Endpoint, FilterSettings, FleetDetection,
-    NotifySettings, RouteTemplate, SecretSource, Segment, StormSettings, WebhookSecret,
+    AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, ClusterEndpoint,
+    CollectorSettings, Delivery, DetectionAction, DetectionSettings, FilterSettings,
+    FleetDetection, NotifySettings, RouteTemplate, SecretSource, Segment, StormSettings,
+    WebhookSecret,
 };
 use crate::scim::EventKind;
 
@@ -247,7 +248,12 @@ impl Compiler<'_> {
         }
     }
 
-    fn endpoint(&mut self, o: &Map<String, Value>, at: &str, authority: &str) -> Option<Endpoint> {
+    fn endpoint(
+        &mut self,
+        o: &Map<String, Value>,
+        at: &str,
+        authority: &str,
+    ) -> Option<ClusterEndpoint> {
         let cluster = self
             .required(o, at, "cluster")
             .and_then(|v| self.string(v, &format!("{at}/cluster")));
@@ -291,7 +297,7 @@ impl Compiler<'_> {
                 .map(|n| n as u64),
             None => Some(2000),
         };
-        Some(Endpoint {
+        Some(ClusterEndpoint {
             cluster: cluster?,
             path: path?,
             authority: authority?,
