@@ -22,8 +22,8 @@ use sha2::Sha256;
 
 use super::facts::RequestFacts;
 use super::ocsf::{is_redacted, object, scim_error, Put};
-use super::record::Judged;
 use super::time::rfc3339_ms;
+use super::write::Judged;
 use super::Completion;
 use crate::policy::{Action, Decision, Mode, RuleMatch, Severity};
 use crate::scim::endpoint::{printable, without_query};

@@ -44,7 +44,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::facts::RequestFacts;
-use super::record::Judged;
+use super::write::Judged;
 use super::Completion;
 use crate::policy::{Action, Decision, Mode, Severity};
 use crate::scim::endpoint::{printable, without_query};

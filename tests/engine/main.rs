@@ -18,6 +18,7 @@ mod notify;
 mod ocsf;
 mod properties;
 mod records;
+mod roundtrip;
 mod schema;
 
 use scimguard::scim::HttpRequest;
