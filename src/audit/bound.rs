@@ -196,7 +196,8 @@ fn members_that_fit(members: &[String], m: usize, room: &mut usize) -> usize {
 
 /// The length of `v` as JSON, with the comma that separates it from the next list item.
 fn size(v: &impl Serialize) -> usize {
-    serde_json::to_vec(v).map_or(usize::MAX, |s| s.len() + 1)
+    let mut out = Vec::new();
+    super::json::to_vec_end(&mut out, v).map_or(usize::MAX, |()| out.len() + 1)
 }
 
 /// The length of `s` as a JSON string (quotes and escapes included).

@@ -1,7 +1,8 @@
 //! Audit records: one redacted JSON line per SCIM write, plus access events from application routes.
 //!
 //! Owns: the record format (`record`, one typed definition the writer and `scimguard report` share),
-//! writing it from a judged request (`write`), the host facts it takes from request headers
+//! writing it from a judged request (`write`, through a serde serializer with serde_json's output,
+//! `json`), the host facts it takes from request headers
 //! (`facts`), the OCSF 1.8.0 projection (`ocsf`), high-risk notifications (`notify`: CloudEvents envelope, Standard Webhooks signature), time formatting (`time`), the
 //! delivery queue the filter ships through (`batch`: bounded, batched, capped backoff, accounted) and
 //! the state transitions of detections across requests and of access sampling (`detect`), and the
@@ -14,6 +15,7 @@ pub mod bound;
 pub mod compact;
 pub mod detect;
 pub mod facts;
+mod json;
 pub mod notify;
 pub mod ocsf;
 pub mod record;

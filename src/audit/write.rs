@@ -1,7 +1,7 @@
 //! Writing audit records: a judged request (`Judged`), what the host knows about it (`RequestFacts`,
 //! `Completion`) and the policy's `Stamp` in; the `record::Record` they make, serialised as one JSON
 //! line, out. This runs on every SCIM write inside the filter: the record borrows every string it
-//! can from the judged request, and a record that fits is serialised once and only its length is
+//! can from the judged request, is serialised by `json` (serde_json's output, faster), and a record that fits is serialised once and only its length is
 //! checked; only one that does not is written again, cut (`bound::record`).
 //!
 //! Does not own: the format itself (`record`), or how a cut is planned (`bound`).
@@ -126,7 +126,7 @@ pub fn access_record(req: &RequestFacts, access: &AccessFacts, stamp: &Stamp) ->
         sampled: access.sampled,
     });
     let mut out = Vec::with_capacity(512);
-    let written = serde_json::to_writer(&mut out, &record);
+    let written = super::json::to_vec_end(&mut out, &record);
     finish(written, out)
 }
 
@@ -168,7 +168,7 @@ pub(super) fn write_record_to(
     done: &Completion,
     cut: Option<&Cut>,
 ) -> serde_json::Result<()> {
-    serde_json::to_writer(out, &Record::ScimWrite(filled(j, req, done, cut)))
+    super::json::to_vec_end(out, &Record::ScimWrite(filled(j, req, done, cut)))
 }
 
 /// The record's fields, in the order they are written.
