@@ -41,7 +41,7 @@ use crate::engine::{Engine, Facts};
 use crate::scim::HttpRequest;
 
 pub use expand::MAX_EXPANDED_BYTES;
-pub use find::{case_files, is_case_file, Entry, CASES_FOLDER};
+pub use find::{case_files, is_case_file, DirItem, CASES_FOLDER};
 pub use load::load;
 
 /// A loaded case file: the policy path it names, and its cases with defaults merged and

@@ -20,12 +20,14 @@
 //! a last-resort record without events or changes is written; if that failed too, the line would be
 //! dropped (`Fit::Dropped`, which the filter counts): never silently.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::record::{
-    change, event, finish, shorten, write_record_to, Completion, Cut, Judged, RequestFacts,
-    MAX_CHANGES, MAX_STRING,
+use super::facts::RequestFacts;
+use super::write::{
+    change, event, finish, shorten, write_record_to, Completion, Cut, Judged, MAX_CHANGES,
+    MAX_STRING,
 };
 use crate::policy::hex;
 
@@ -124,17 +126,13 @@ fn plan(j: &Judged<'_>, req: &RequestFacts, done: &Completion, cut: &mut Cut) {
         .filter(|n| !n.bulk && n.resource_id.is_none())
         .and(done.created_id.as_deref());
     let m = cut.max_string;
-    let size = |f: &dyn Fn(&mut Vec<u8>) -> serde_json::Result<()>| {
-        let mut scratch = Vec::new();
-        f(&mut scratch).map_or(usize::MAX, |()| scratch.len() + 1)
-    };
     // Changes: at most a quarter of the room, the notable operations' first.
     let mut change_room = room / 4;
     for idx in by_priority(changes.iter().map(|(op, _)| notable(*op))) {
         let Some((_, c)) = changes.get(idx) else {
             continue;
         };
-        let cost = size(&|out| change(out, c, Some(m)));
+        let cost = size(&change(c, Some(m)));
         if cost <= change_room {
             change_room -= cost;
             room -= cost;
@@ -157,7 +155,7 @@ fn plan(j: &Judged<'_>, req: &RequestFacts, done: &Completion, cut: &mut Cut) {
             let Some((_, e)) = events.get(idx) else {
                 continue;
             };
-            let cost = size(&|out| event(out, e, created, Some((0, m))));
+            let cost = size(&event(e, created, Some((0, m))));
             if cost <= room {
                 room -= cost;
                 if let Some(k) = cut.events.get_mut(idx) {
@@ -194,6 +192,12 @@ fn members_that_fit(members: &[String], m: usize, room: &mut usize) -> usize {
         *room -= used;
     }
     k
+}
+
+/// The length of `v` as JSON, with the comma that separates it from the next list item.
+fn size(v: &impl Serialize) -> usize {
+    let mut out = Vec::new();
+    super::json::to_vec_end(&mut out, v).map_or(usize::MAX, |()| out.len() + 1)
 }
 
 /// The length of `s` as a JSON string (quotes and escapes included).

@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::record::MAX_CHANGES;
+use super::write::MAX_CHANGES;
 use crate::scim::normalize::REDACTED;
 use crate::scim::{Json, Normalized};
 

@@ -20,9 +20,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
+use super::facts::RequestFacts;
 use super::ocsf::{is_redacted, object, scim_error, Put};
-use super::record::{Judged, RequestFacts};
 use super::time::rfc3339_ms;
+use super::write::Judged;
 use super::Completion;
 use crate::policy::{Action, Decision, Mode, RuleMatch, Severity};
 use crate::scim::endpoint::{printable, without_query};
@@ -44,9 +45,9 @@ pub fn should_notify(
     matches.iter().any(|m| m.notify) || threshold.is_some_and(|t| risk.is_some_and(|r| r >= t))
 }
 
-/// What the host adds to a notification.
+/// Where a notification comes from: the node that emits it and the trace it belongs to.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Notice<'a> {
+pub struct Origin<'a> {
     /// The Envoy node id or plugin name; the CloudEvents `source` is `//envoy/scimguard/<node>`.
     pub node: &'a str,
     /// The request's `traceparent` header; copied (distributed-tracing extension) when well-formed.
@@ -59,7 +60,7 @@ pub fn cloudevent(
     j: &Judged<'_>,
     req: &RequestFacts,
     done: &Completion,
-    notice: &Notice<'_>,
+    origin: &Origin<'_>,
     ocsf: &[Value],
 ) -> Value {
     let (audit_id, request_id) = req.clean_ids();
@@ -72,14 +73,14 @@ pub fn cloudevent(
     let mut ce = Map::new();
     ce.put("specversion", Value::from("1.0"));
     ce.put("id", Value::from(id));
-    ce.put("source", Value::from(source(notice.node)));
+    ce.put("source", Value::from(source(origin.node)));
     ce.put("type", Value::from(event_type(j)));
     if let Some(s) = subject(j, primary, done) {
         ce.put("subject", Value::from(s));
     }
     ce.put("time", Value::from(rfc3339_ms(req.time_ms)));
     ce.put("datacontenttype", Value::from("application/json"));
-    if let Some(tp) = notice
+    if let Some(tp) = origin
         .traceparent
         .map(str::trim)
         .filter(|tp| is_traceparent(tp))
@@ -307,14 +308,7 @@ fn events(j: &Judged<'_>, done: &Completion, sole_create: bool) -> Value {
 
 /// A W3C `traceparent`: `00-<32 hex>-<16 hex>-<2 hex>`, lower-case, ids not all zero.
 fn is_traceparent(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    let hex = |p: &str, len: usize| {
-        p.len() == len
-            && p.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    let nonzero = |p: &str| p.bytes().any(|b| b != b'0');
-    matches!(parts.as_slice(), [v, t, p, f] if hex(v, 2) && *v != "ff" && hex(t, 32) && nonzero(t) && hex(p, 16) && nonzero(p) && hex(f, 2))
+    super::facts::trace_id(s).is_some()
 }
 
 /// A Standard Webhooks signing key (the bytes of a `whsec_…` secret), ready to sign.

@@ -43,7 +43,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::record::{Judged, RequestFacts};
+use super::facts::RequestFacts;
+use super::write::Judged;
 use super::Completion;
 use crate::policy::{Action, Decision, Mode, Severity};
 use crate::scim::endpoint::{printable, without_query};
@@ -93,16 +94,16 @@ const MAX_PRIVILEGES: usize = 50;
 
 /// What the host says about the product that emits the events.
 #[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
+pub struct OcsfContext<'a> {
     /// `metadata.product.vendor_name`.
     pub vendor_name: &'a str,
     /// Group displayNames the host knows (id → name), to name groups a request names only by id.
     pub group_names: Option<&'a BTreeMap<String, String>>,
 }
 
-impl Default for Context<'_> {
+impl Default for OcsfContext<'_> {
     fn default() -> Self {
-        Context {
+        OcsfContext {
             vendor_name: "scimguard",
             group_names: None,
         }
@@ -213,7 +214,7 @@ pub fn events(
     j: &Judged<'_>,
     req: &RequestFacts,
     done: &Completion,
-    ctx: &Context<'_>,
+    ctx: &OcsfContext<'_>,
 ) -> Vec<Value> {
     let items: Vec<Item<'_>> = match j.normalized {
         Some(n) => n
@@ -230,7 +231,7 @@ pub fn events(
     } else {
         items.len()
     };
-    let shared = Shared::new(j, req, done, ctx, total);
+    let shared = RequestParts::new(j, req, done, ctx, total);
     items
         .iter()
         .take(MAX_EVENTS)
@@ -343,11 +344,11 @@ fn count_items(n: &crate::scim::Normalized) -> usize {
 }
 
 /// The parts every event of one request shares, computed once.
-struct Shared<'a> {
+struct RequestParts<'a> {
     j: &'a Judged<'a>,
     req: &'a RequestFacts,
     done: &'a Completion,
-    ctx: &'a Context<'a>,
+    ctx: &'a OcsfContext<'a>,
     correlation: String,
     uid_base: String,
     status: (u8, &'static str, Option<String>),
@@ -366,12 +367,12 @@ struct Control {
     alert: bool,
 }
 
-impl<'a> Shared<'a> {
+impl<'a> RequestParts<'a> {
     fn new(
         j: &'a Judged<'a>,
         req: &'a RequestFacts,
         done: &'a Completion,
-        ctx: &'a Context<'a>,
+        ctx: &'a OcsfContext<'a>,
         total: usize,
     ) -> Self {
         let (audit_id, request_id) = req.clean_ids();
@@ -381,7 +382,7 @@ impl<'a> Shared<'a> {
         } else {
             audit_id
         };
-        Shared {
+        RequestParts {
             j,
             req,
             done,

@@ -9,24 +9,14 @@ use crate::audit::RequestFacts;
 use crate::scim::endpoint::printable;
 use crate::scim::Headers;
 
-/// Facts the request headers give: the host's `x-request-id` (Envoy's connection manager sets it
-/// before any filter runs), the W3C trace id, the user agent.
+/// Facts the request headers give (`RequestFacts::from_headers`, the core's one reader of them).
 pub fn request_facts(
     audit_id: String,
     method: &str,
     path: &str,
     headers: &Headers,
 ) -> RequestFacts {
-    RequestFacts {
-        time_ms: 0,
-        audit_id,
-        request_id: headers.get("x-request-id").map(str::to_string),
-        trace_id: headers.get("traceparent").and_then(trace_id),
-        source_ip: None,
-        user_agent: headers.get("user-agent").map(str::to_string),
-        method: method.to_string(),
-        path: path.to_string(),
-    }
+    RequestFacts::from_headers(audit_id, method, path, headers)
 }
 
 /// Start time into `facts`; returns the duration (ms). The start is `started_ns` when the headers
@@ -84,17 +74,6 @@ fn int64(bytes: &[u8]) -> Option<i64> {
     <[u8; 8]>::try_from(bytes).ok().map(i64::from_le_bytes)
 }
 
-/// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), when well-formed.
-fn trace_id(traceparent: &str) -> Option<String> {
-    let mut parts = traceparent.trim().split('-');
-    let (_version, trace) = (parts.next()?, parts.next()?);
-    let hex = trace.len() == 32
-        && trace
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    (hex && trace.bytes().any(|b| b != b'0')).then(|| trace.to_string())
-}
-
 /// The IP of a host address (`1.2.3.4:5678`, `[::1]:5678`, or a bare IP), port stripped IPv6-safely.
 fn ip_of(address: &str) -> Option<String> {
     // IPv4 (the common case): Rust's parser accepts only the canonical dotted quad, so the text is
@@ -119,24 +98,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trace_id_from_traceparent() {
-        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(
-            trace_id(tp).as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        assert_eq!(
-            trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
-            None
-        );
-        assert_eq!(
-            trace_id("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
-            None
-        );
-        assert_eq!(trace_id("garbage"), None);
-    }
-
-    #[test]
     fn ip_without_port_ipv4_and_ipv6() {
         assert_eq!(ip_of("10.1.2.3:5678").as_deref(), Some("10.1.2.3"));
         assert_eq!(ip_of("[2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
@@ -151,20 +112,5 @@ mod tests {
     fn integer_properties_are_little_endian_int64() {
         assert_eq!(int64(&201i64.to_le_bytes()), Some(201));
         assert_eq!(int64(b"201"), None);
-    }
-
-    #[test]
-    fn request_facts_come_from_headers() {
-        let headers = Headers::from_pairs([
-            ("x-request-id".to_string(), "r-1".to_string()),
-            ("user-agent".to_string(), "okta".to_string()),
-            ("authorization".to_string(), "Bearer secret".to_string()),
-        ]);
-        let f = request_facts("a-1".into(), "PATCH", "/scim/v2/Users/1", &headers);
-        assert_eq!(
-            (f.request_id.as_deref(), f.user_agent.as_deref()),
-            (Some("r-1"), Some("okta"))
-        );
-        assert!(!format!("{f:?}").contains("secret"));
     }
 }

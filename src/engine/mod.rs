@@ -476,7 +476,7 @@ impl Evaluation {
     /// the request is not a SCIM write. Without a known status, a blocked request's events carry the
     /// status of the reply scimguard sends.
     pub fn ocsf_events(&self, req: &audit::RequestFacts, done: &audit::Completion) -> Vec<Value> {
-        self.ocsf_events_with(req, done, &audit::ocsf::Context::default())
+        self.ocsf_events_with(req, done, &audit::ocsf::OcsfContext::default())
     }
 
     /// `ocsf_events` with the host's vendor name and learned group names.
@@ -484,7 +484,7 @@ impl Evaluation {
         &self,
         req: &audit::RequestFacts,
         done: &audit::Completion,
-        ctx: &audit::ocsf::Context<'_>,
+        ctx: &audit::ocsf::OcsfContext<'_>,
     ) -> Vec<Value> {
         if done.status.is_none() {
             if let Some(reply) = self.reply() {
@@ -503,7 +503,7 @@ impl Evaluation {
         &self,
         req: &audit::RequestFacts,
         done: &audit::Completion,
-        ctx: &audit::ocsf::Context<'_>,
+        ctx: &audit::ocsf::OcsfContext<'_>,
     ) -> Vec<audit::Line> {
         self.ocsf_events_with(req, done, ctx)
             .iter()
@@ -521,7 +521,7 @@ impl Evaluation {
         &self,
         req: &audit::RequestFacts,
         done: &audit::Completion,
-        notice: &audit::notify::Notice<'_>,
+        notice: &audit::notify::Origin<'_>,
         ocsf: &[Value],
     ) -> Value {
         audit::cloudevent(&self.judged(), req, done, notice, ocsf)
@@ -532,7 +532,7 @@ impl Evaluation {
         &self,
         req: &audit::RequestFacts,
         done: &audit::Completion,
-        notice: &audit::notify::Notice<'_>,
+        notice: &audit::notify::Origin<'_>,
         ocsf: &[Value],
     ) -> audit::Line {
         audit::bound::notification(

@@ -4,7 +4,7 @@
 
 use super::host::Host;
 use super::{Count, Engine, Evaluation};
-use crate::audit::notify::{cloudevent, should_notify, Notice};
+use crate::audit::notify::{cloudevent, should_notify, Origin};
 use crate::audit::{bound, ocsf, Completion, Fit, Line, RequestFacts};
 use crate::policy::Decision;
 
@@ -80,7 +80,7 @@ pub fn outbound(
     let judged = e.judged();
     let max = e.stamp.max_bytes;
     let events = if (collect && s.audit.format.ocsf()) || notify {
-        ocsf::events(&judged, facts, done, &ocsf::Context::default())
+        ocsf::events(&judged, facts, done, &ocsf::OcsfContext::default())
     } else {
         Vec::new()
     };
@@ -97,7 +97,7 @@ pub fn outbound(
     }
     if notify {
         let node = host.node().to_string();
-        let notice = Notice {
+        let notice = Origin {
             node: &node,
             traceparent,
         };

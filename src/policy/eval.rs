@@ -144,7 +144,7 @@ pub struct Judgement {
 /// Evaluates every rule of `policy` against `request`.
 pub fn evaluate(policy: &Policy, request: &Normalized, ctx: &Context<'_>) -> Judgement {
     let groups = GroupView::new(policy, request, ctx);
-    let counts = Counts::new(request);
+    let counts = RequestCounts::new(request);
     let scope = Scope {
         request,
         ctx,
@@ -244,7 +244,7 @@ struct Scope<'a> {
     request: &'a Normalized,
     ctx: &'a Context<'a>,
     groups: &'a GroupView,
-    counts: &'a Counts,
+    counts: &'a RequestCounts,
     /// `attribute_matches` results per (pattern, attribute): a Bulk repeats the same few attribute
     /// names thousands of times, and regex-lite's PikeVM is not free.
     attr_memo: RefCell<Vec<(*const Regex, &'a str, bool)>>,
@@ -252,7 +252,7 @@ struct Scope<'a> {
 
 /// Request-wide counts, computed once: `count` conditions are checked per operation, and
 /// recounting would make a large Bulk quadratic.
-struct Counts {
+struct RequestCounts {
     operations: usize,
     changes: usize,
     members_added: usize,
@@ -260,9 +260,9 @@ struct Counts {
     events: BTreeMap<EventKind, usize>,
 }
 
-impl Counts {
-    fn new(request: &Normalized) -> Counts {
-        let mut c = Counts {
+impl RequestCounts {
+    fn new(request: &Normalized) -> RequestCounts {
+        let mut c = RequestCounts {
             operations: request.operations.len(),
             changes: 0,
             members_added: 0,

@@ -18,8 +18,8 @@ pub use error::{PolicyError, PolicyErrors};
 pub use eval::{evaluate, Action, Decision, RuleMatch, Severity};
 pub use rule::{Condition, Mode, Rule, RuleId};
 pub use settings::{
-    AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, CollectorSettings,
-    Delivery, DetectionAction, DetectionSettings, Endpoint, ErrorOutcome, FilterSettings,
+    AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, ClusterEndpoint,
+    CollectorSettings, Delivery, DetectionAction, DetectionSettings, ErrorOutcome, FilterSettings,
     FleetDetection, MethodOverride, NotifySettings, RouteTemplate, Settings, StormSettings,
     UnknownGroupOutcome, WebhookSecret,
 };

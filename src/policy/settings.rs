@@ -226,7 +226,7 @@ impl AuditFormat {
 
 /// An Envoy cluster the filter POSTs to from its root context (`dispatch_http_call`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub struct ClusterEndpoint {
     /// A cluster name configured in Envoy (not a URL).
     pub cluster: String,
     pub path: String,
@@ -266,14 +266,14 @@ impl Default for Delivery {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectorSettings {
-    pub endpoint: Endpoint,
+    pub endpoint: ClusterEndpoint,
     pub delivery: Delivery,
 }
 
 /// Signed webhook notifications for high-risk requests (`notify` section).
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
-    pub endpoint: Endpoint,
+    pub endpoint: ClusterEndpoint,
     pub delivery: Delivery,
     /// Where the Standard Webhooks signing key comes from.
     pub secret: SecretSource,

@@ -5,112 +5,27 @@
 //! line, `-` from an unset filter state) is *foreign* and skipped quietly; anything else is
 //! *malformed* and reported with a short reason.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 use serde_json::Value;
 
+use crate::scim::json::Json;
+
 use super::when::parse_instant;
+use crate::audit::record::Record;
 
 /// What one line held.
 #[derive(Debug)]
 pub enum Parsed {
-    Records(Vec<Record>),
+    Records(Vec<TimedRecord>),
     /// Blank, or valid JSON that is not an audit record.
     Foreign,
     Malformed(String),
 }
 
-/// The fields of a `scim_write` or `access` record the report reads (see `audit::record`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Record {
-    pub kind: Option<String>,
-    pub time: Option<String>,
-    #[serde(skip)]
+/// An audit record (the writer's own type, `audit::record`), and its `time` as epoch milliseconds.
+#[derive(Debug, Clone)]
+pub struct TimedRecord {
     pub time_ms: u64,
-    pub audit_id: Option<String>,
-    pub actor: Option<String>,
-    pub method: Option<String>,
-    pub path: Option<String>,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    #[serde(default)]
-    pub events: Vec<RawEvent>,
-    #[serde(default)]
-    pub changes: Vec<RawChange>,
-    #[serde(default)]
-    pub rules: Vec<RawRule>,
-    pub decision: Option<String>,
-    pub status: Option<u16>,
-    /// A record cut to fit `audit.max_record_bytes`: its `events` are some of `events_total`,
-    /// counted by type in `events_by_type` (absent when every event is listed).
-    pub events_total: Option<u64>,
-    #[serde(default)]
-    pub events_by_type: BTreeMap<String, u64>,
-    /// Present on a record cut to fit (what was cut, and the digest of the whole record).
-    pub truncated: Option<Value>,
-    /// A collector envelope: `{"records":[…]}`.
-    pub records: Option<Vec<Record>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RawEvent {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    #[serde(default)]
-    pub members: Vec<String>,
-    /// How many members the event had when its list was cut (the first ones are listed).
-    pub members_total: Option<u64>,
-    #[serde(default)]
-    pub values: Vec<Value>,
-    pub user_name: Option<String>,
-    pub display_name: Option<String>,
-    pub scope: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RawChange {
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    pub op: String,
-    pub attribute: String,
-    pub sub_attribute: Option<String>,
-    pub filter: Option<String>,
-    #[serde(default)]
-    pub values: Vec<Value>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RawRule {
-    pub id: String,
-    pub severity: Option<String>,
-    pub action: Option<String>,
-    pub mode: Option<String>,
-}
-
-impl Record {
-    pub fn is_write(&self) -> bool {
-        self.kind.as_deref() == Some("scim_write")
-    }
-
-    /// Events of this record that are not listed (it was cut to fit).
-    pub fn events_not_listed(&self) -> u64 {
-        self.events_total
-            .unwrap_or(0)
-            .saturating_sub(self.events.len() as u64)
-    }
-}
-
-impl RawEvent {
-    /// How many members the event named, listed or not.
-    pub fn member_count(&self) -> usize {
-        self.members_total
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(0)
-            .max(self.members.len())
-    }
+    pub record: Record<'static>,
 }
 
 /// Classifies one line (without its newline).
@@ -119,48 +34,40 @@ pub fn parse_line(line: &str) -> Parsed {
     if t.is_empty() || t == "-" {
         return Parsed::Foreign;
     }
-    let result = match t.as_bytes().first() {
-        Some(b'[') => serde_json::from_str::<Vec<Record>>(t).map(Some),
-        Some(b'{') => serde_json::from_str::<Record>(t).map(|r| Some(vec![r])),
-        Some(b'"') => match serde_json::from_str::<String>(t) {
-            Ok(inner) if inner.trim_start().starts_with(['{', '[']) => return parse_line(&inner),
-            Ok(_) => Ok(None),
-            Err(e) => Err(e),
-        },
+    // The common lines first, read straight into records; anything else item by item.
+    let typed = match t.as_bytes().first() {
+        Some(b'{') => serde_json::from_str::<Record>(t).map(|r| vec![r]),
+        Some(b'[') => serde_json::from_str::<Vec<Record>>(t),
+        Some(b'"') => {
+            return match serde_json::from_str::<String>(t) {
+                Ok(inner) if inner.trim_start().starts_with(['{', '[']) => parse_line(&inner),
+                Ok(_) => Parsed::Foreign,
+                Err(_) => Parsed::Malformed(not_json(t)),
+            }
+        }
         _ => return Parsed::Malformed(not_json(t)),
     };
-    match result {
-        Ok(Some(records)) => collect(records),
-        Ok(None) => Parsed::Foreign,
-        Err(e) => classify_error(t, &e),
+    match typed {
+        Ok(records) => timed(records),
+        Err(_) => item_by_item(t),
     }
 }
 
-/// Flattens envelopes and keeps the audit records; a line with none is foreign.
-fn collect(records: Vec<Record>) -> Parsed {
-    let mut out = Vec::new();
-    let mut stack = records;
-    stack.reverse();
-    while let Some(mut r) = stack.pop() {
-        if let Some(inner) = r.records.take() {
-            stack.extend(inner.into_iter().rev());
-            continue;
-        }
-        match r.kind.as_deref() {
-            Some("scim_write" | "access") => {}
-            _ => continue,
-        }
-        let Some(ms) = r.time.as_deref().and_then(parse_instant) else {
-            let kind = r.kind.as_deref().unwrap_or_default();
-            return match &r.time {
-                Some(t) => {
-                    Parsed::Malformed(format!("`{kind}` record with a bad `time`: `{}`", cut(t)))
-                }
-                None => Parsed::Malformed(format!("`{kind}` record without `time`")),
-            };
+/// Each record with its instant; a record without a readable `time` makes the line malformed, and
+/// a line with no record is foreign.
+fn timed(records: Vec<Record<'static>>) -> Parsed {
+    let mut out = Vec::with_capacity(records.len());
+    for record in records {
+        let time = &record.head().time;
+        let Some(time_ms) = parse_instant(time) else {
+            let kind = record.kind();
+            return Parsed::Malformed(if time.is_empty() {
+                format!("`{kind}` record without `time`")
+            } else {
+                format!("`{kind}` record with a bad `time`: `{}`", cut(time))
+            });
         };
-        r.time_ms = ms;
-        out.push(r);
+        out.push(TimedRecord { time_ms, record });
     }
     if out.is_empty() {
         Parsed::Foreign
@@ -169,29 +76,42 @@ fn collect(records: Vec<Record>) -> Parsed {
     }
 }
 
-/// The typed read failed: valid JSON that does not claim to be ours is foreign; ours is malformed.
-fn classify_error(t: &str, typed: &serde_json::Error) -> Parsed {
+/// A line that is not one record or an array of records: collector envelopes
+/// (`{"records":[…]}`, nested), batches that mix records with other JSON, foreign JSON. Items that
+/// claim to be records (`kind`) are read as records; one that does not read makes the line
+/// malformed; the rest is skipped.
+fn item_by_item(t: &str) -> Parsed {
     let Ok(value) = serde_json::from_str::<Value>(t) else {
         return Parsed::Malformed(not_json(t));
     };
-    if claims_audit(&value) {
-        Parsed::Malformed(format!("audit record with a bad field: {typed}"))
-    } else {
-        Parsed::Foreign
+    let mut records = Vec::new();
+    match collect(value, &mut records) {
+        Ok(()) => timed(records),
+        Err(e) => Parsed::Malformed(format!("audit record with a bad field: {e}")),
     }
 }
 
-fn claims_audit(v: &Value) -> bool {
+fn collect(v: Value, out: &mut Vec<Record<'static>>) -> Result<(), serde_json::Error> {
     match v {
-        Value::Array(items) => items.iter().any(claims_audit),
-        Value::Object(o) => {
-            matches!(
-                o.get("kind").and_then(Value::as_str),
-                Some("scim_write" | "access")
-            ) || o.get("records").is_some_and(claims_audit)
+        Value::Array(items) => items.into_iter().try_for_each(|i| collect(i, out)),
+        Value::Object(mut o) => {
+            if let Some(inner) = o.remove("records") {
+                return collect(inner, out);
+            }
+            if claims_audit(&o) {
+                out.push(serde_json::from_value(Value::Object(o))?);
+            }
+            Ok(())
         }
-        _ => false,
+        _ => Ok(()),
     }
+}
+
+fn claims_audit(o: &serde_json::Map<String, Value>) -> bool {
+    matches!(
+        o.get("kind").and_then(Value::as_str),
+        Some("scim_write" | "access")
+    )
 }
 
 fn not_json(t: &str) -> String {
@@ -208,13 +128,13 @@ fn cut(s: &str) -> String {
 
 /// The string form of a role or entitlement value: the string itself, or `value` (else `display`)
 /// of an object.
-pub fn value_text(v: &Value) -> Option<String> {
+pub fn value_text(v: &Json<'_>) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(o) => o
+        Json::Str(s) => Some(s.to_string()),
+        Json::Object(_) => v
             .get("value")
-            .or_else(|| o.get("display"))
-            .and_then(Value::as_str)
+            .or_else(|| v.get("display"))
+            .and_then(Json::as_str)
             .map(str::to_string),
         _ => None,
     }

@@ -31,15 +31,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use regex_lite::Regex;
-use serde_json::Value;
 
 pub use html::render_html;
 pub use input::{parse_line, Parsed};
 pub use model::Report;
 pub use text::render_text;
 
+use crate::audit::record::{AccessRecord, ChangeEntry, EventEntry, Record, RuleEntry, WriteRecord};
+use crate::scim::json::Json;
 use crate::scim::EventKind;
-use input::{filter_value, value_text, RawChange, RawEvent, Record};
+use input::{filter_value, value_text, TimedRecord};
 use state::{
     Actors, Attempt, Entry, Grant, Group, HighRisk, HighRiskRow, Key, Outcome, Status, User,
 };
@@ -164,7 +165,7 @@ struct Ctx<'a> {
     actor: u32,
     outcome: Outcome,
     in_window: bool,
-    record: &'a Record,
+    record: &'a WriteRecord<'static>,
     privileged_rule: Option<&'a str>,
 }
 
@@ -218,7 +219,7 @@ impl Aggregator {
     }
 
     /// Takes one parsed record.
-    pub fn feed_record(&mut self, r: Record) {
+    pub fn feed_record(&mut self, r: TimedRecord) {
         let t = r.time_ms;
         if self.opts.until_ms.is_some_and(|u| t >= u) {
             self.stats.after_until += 1;
@@ -226,25 +227,24 @@ impl Aggregator {
         }
         self.stats.first_time = Some(self.stats.first_time.map_or(t, |f| f.min(t)));
         self.stats.last_time = Some(self.stats.last_time.map_or(t, |l| l.max(t)));
-        if r.is_write() {
-            self.write(&r);
-        } else {
-            self.access_event(&r);
+        match &r.record {
+            Record::ScimWrite(w) => self.write(t, w),
+            Record::Access(a) => self.access_event(t, a),
         }
     }
 
-    fn access_event(&mut self, r: &Record) {
+    fn access_event(&mut self, time_ms: u64, r: &AccessRecord<'_>) {
         self.stats.access_events += 1;
-        let Some(actor) = r.actor.as_deref().filter(|a| !a.is_empty()) else {
+        let Some(actor) = r.head.actor.as_deref().filter(|a| !a.is_empty()) else {
             self.stats.access_without_actor += 1;
             return;
         };
         let last = self.access.entry(actor.to_lowercase()).or_insert(0);
-        *last = (*last).max(r.time_ms);
+        *last = (*last).max(time_ms);
     }
 
-    fn write(&mut self, r: &Record) {
-        if let Some(id) = r.audit_id.as_deref().filter(|a| !a.is_empty()) {
+    fn write(&mut self, time_ms: u64, r: &WriteRecord<'static>) {
+        if let Some(id) = Some(r.head.audit_id.as_ref()).filter(|a| !a.is_empty()) {
             let mut h = DefaultHasher::new();
             id.hash(&mut h);
             if !self.seen_writes.insert(h.finish()) {
@@ -253,30 +253,31 @@ impl Aggregator {
             }
         }
         self.stats.scim_writes += 1;
-        let in_window = self.opts.since_ms.is_none_or(|s| r.time_ms >= s);
+        let in_window = self.opts.since_ms.is_none_or(|s| time_ms >= s);
         if !in_window {
             self.stats.before_since += 1;
         }
         let actor = self.actors.intern(
-            r.actor
+            r.head
+                .actor
                 .as_deref()
                 .filter(|a| !a.is_empty())
                 .unwrap_or("(unknown)"),
         );
         let ctx = Ctx {
             key: Key {
-                time: r.time_ms,
-                audit: r.audit_id.clone().unwrap_or_default().into(),
+                time: time_ms,
+                audit: r.head.audit_id.as_ref().into(),
                 idx: 0,
             },
             actor,
-            outcome: Outcome::of(r.decision.as_deref(), r.status),
+            outcome: Outcome::of(r.decision.as_deref(), r.status.flatten()),
             in_window,
             record: r,
             privileged_rule: r
                 .rules
                 .iter()
-                .map(|m| m.id.as_str())
+                .map(|m| m.id.as_ref())
                 .find(|id| id.starts_with("privileged-group")),
         };
         if in_window && !r.rules.is_empty() {
@@ -298,9 +299,9 @@ impl Aggregator {
         // A cut record counts its events by type; the events it lists are some of them.
         let counted = !r.events_by_type.is_empty();
         if counted && in_window {
-            for (name, n) in &r.events_by_type {
+            for (name, n) in &r.events_by_type.0 {
                 match EventKind::parse(name) {
-                    Some(kind) => self.count_kind(kind, ctx.outcome, r.time_ms, *n),
+                    Some(kind) => self.count_kind(kind, ctx.outcome, time_ms, *n),
                     None => self.stats.unknown_events += n,
                 }
             }
@@ -317,7 +318,7 @@ impl Aggregator {
                 ..ctx.key.clone()
             };
             if in_window && !counted {
-                self.count_kind(kind, ctx.outcome, r.time_ms, 1);
+                self.count_kind(kind, ctx.outcome, time_ms, 1);
             }
             let rt = ev
                 .resource_type
@@ -353,13 +354,14 @@ impl Aggregator {
         ctx: &Ctx<'_>,
         key: &Key,
         kind: EventKind,
-        ev: &RawEvent,
+        ev: &EventEntry<'_>,
         role_changes_seen: bool,
     ) {
         let id = ev
             .resource_id
-            .clone()
-            .or_else(|| ctx.record.resource_id.clone());
+            .as_deref()
+            .or(ctx.record.resource_id.as_deref())
+            .map(str::to_string);
         let Some(id) = id.or_else(|| {
             ev.user_name
                 .as_ref()
@@ -422,7 +424,7 @@ impl Aggregator {
                     kind,
                     target: id.clone(),
                     values: admin_values.clone(),
-                    rules: ctx.record.rules.iter().map(|m| m.id.clone()).collect(),
+                    rules: rule_ids(ctx.record),
                 };
                 if matches!(kind, EventKind::UserDeprovisioned | EventKind::UserDeleted)
                     && user
@@ -453,17 +455,18 @@ impl Aggregator {
                 other: None,
                 count: ev.values.len(),
                 items: items.into_iter().take(5).collect(),
-                name: ev.user_name.clone(),
+                name: ev.user_name.as_deref().map(str::to_string),
             };
             user.timeline.push(key.clone(), entry);
         }
     }
 
-    fn group_event(&mut self, ctx: &Ctx<'_>, key: &Key, kind: EventKind, ev: &RawEvent) {
+    fn group_event(&mut self, ctx: &Ctx<'_>, key: &Key, kind: EventKind, ev: &EventEntry<'_>) {
         let id = ev
             .resource_id
-            .clone()
-            .or_else(|| ctx.record.resource_id.clone());
+            .as_deref()
+            .or(ctx.record.resource_id.as_deref())
+            .map(str::to_string);
         let Some(id) = id.or_else(|| ev.display_name.as_ref().map(|n| format!("displayName:{n}")))
         else {
             self.stats.unattributed_events += 1;
@@ -500,8 +503,8 @@ impl Aggregator {
                     actor: ctx.actor,
                     kind,
                     target: id.clone(),
-                    values: ev.members.clone(),
-                    rules: ctx.record.rules.iter().map(|m| m.id.clone()).collect(),
+                    values: ev.members.to_vec(),
+                    rules: rule_ids(ctx.record),
                 };
                 group.blocked.push(key.clone(), attempt);
             }
@@ -517,11 +520,11 @@ impl Aggregator {
             other: None,
             count: ev.member_count(),
             items: ev.members.iter().take(5).cloned().collect(),
-            name: ev.display_name.clone(),
+            name: ev.display_name.as_deref().map(str::to_string),
         };
         group.timeline.push(key.clone(), entry.clone());
         if is_membership(kind) {
-            for m in &ev.members {
+            for m in ev.members.iter() {
                 let user = self
                     .users
                     .entry(m.clone())
@@ -552,8 +555,9 @@ impl Aggregator {
                 .unwrap_or_default();
             let id = c
                 .resource_id
-                .clone()
-                .or_else(|| ctx.record.resource_id.clone());
+                .as_deref()
+                .or(ctx.record.resource_id.as_deref())
+                .map(str::to_string);
             let (true, Some(id)) = (rt.eq_ignore_ascii_case("Users"), id) else {
                 continue;
             };
@@ -586,46 +590,48 @@ impl Aggregator {
     }
 
     fn high_risk_record(&mut self, ctx: &Ctx<'_>) {
-        let r = ctx.record;
+        let (r, time_ms) = (ctx.record, ctx.key.time);
         let decision = r.decision.as_deref();
-        let would_block = |m: &input::RawRule| {
+        let would_block = |m: &RuleEntry<'_>| {
             m.action.as_deref() == Some("block") && m.mode.as_deref() == Some("monitor")
         };
         let class = HighRisk::class(decision, r.rules.iter().any(would_block));
         let hr = &mut self.high_risk;
         bump(&mut hr.records, class);
         bump(
-            hr.daily.entry(when::day_of(r.time_ms)).or_insert([0; 4]),
+            hr.daily.entry(when::day_of(time_ms)).or_insert([0; 4]),
             class,
         );
         bump(
-            hr.weekly.entry(when::week_of(r.time_ms)).or_insert([0; 4]),
+            hr.weekly.entry(when::week_of(time_ms)).or_insert([0; 4]),
             class,
         );
         let mut severity = String::new();
         for m in &r.rules {
-            let sev = m.severity.clone().unwrap_or_else(|| "unknown".into());
+            let sev = m.severity.as_deref().unwrap_or("unknown").to_string();
             if severity_rank(&sev) > severity_rank(&severity) {
                 severity = sev.clone();
             }
-            let stats = hr.by_rule.entry((m.id.clone(), sev)).or_default();
-            if stats.first == 0 || r.time_ms < stats.first {
-                stats.first = r.time_ms;
+            let stats = hr.by_rule.entry((m.id.to_string(), sev)).or_default();
+            if stats.first == 0 || time_ms < stats.first {
+                stats.first = time_ms;
             }
-            if r.time_ms >= stats.last {
-                stats.last = r.time_ms;
-                stats.action = m.action.clone().unwrap_or_default();
+            if time_ms >= stats.last {
+                stats.last = time_ms;
+                stats.action = m.action.as_deref().unwrap_or_default().to_string();
             }
-            stats.modes.insert(m.mode.clone().unwrap_or_default());
+            stats
+                .modes
+                .insert(m.mode.as_deref().unwrap_or_default().to_string());
             bump(&mut stats.counts, HighRisk::class(decision, would_block(m)));
-            *stats.weekly.entry(when::week_of(r.time_ms)).or_insert(0) += 1;
+            *stats.weekly.entry(when::week_of(time_ms)).or_insert(0) += 1;
         }
         let row = HighRiskRow {
             actor: ctx.actor,
-            method: r.method.clone().unwrap_or_default(),
-            path: r.path.clone().unwrap_or_default(),
+            method: r.head.method.to_string(),
+            path: r.head.path.to_string(),
             class,
-            rules: r.rules.iter().map(|m| m.id.clone()).collect(),
+            rules: rule_ids(r),
             severity,
         };
         hr.recent.push(ctx.key.clone(), row);
@@ -637,7 +643,7 @@ impl Aggregator {
     }
 }
 
-fn apply_group(group: &mut Group, kind: EventKind, ev: &RawEvent, grant: &Grant) {
+fn apply_group(group: &mut Group, kind: EventKind, ev: &EventEntry<'_>, grant: &Grant) {
     match kind {
         EventKind::GroupCreated if group.created.as_ref().is_none_or(|k| *k < grant.key) => {
             group.created = Some(grant.key.clone());
@@ -661,7 +667,7 @@ fn apply_group(group: &mut Group, kind: EventKind, ev: &RawEvent, grant: &Grant)
 }
 
 /// One `roles`/`entitlements` change on a user; only admin-like values are tracked.
-fn apply_role_change(set: &mut state::LwwSet, c: &RawChange, grant: &Grant, pattern: &Regex) {
+fn apply_role_change(set: &mut state::LwwSet, c: &ChangeEntry<'_>, grant: &Grant, pattern: &Regex) {
     let values: Vec<String> = c
         .values
         .iter()
@@ -685,6 +691,10 @@ fn apply_role_change(set: &mut state::LwwSet, c: &RawChange, grant: &Grant, patt
         },
         _ => {}
     }
+}
+
+fn rule_ids(r: &WriteRecord<'_>) -> Vec<String> {
+    r.rules.iter().map(|m| m.id.to_string()).collect()
 }
 
 fn role_attribute(attribute: &str) -> Option<&'static str> {
@@ -714,7 +724,7 @@ fn is_membership(kind: EventKind) -> bool {
     )
 }
 
-fn value_texts(values: &[Value]) -> Vec<String> {
+fn value_texts(values: &[Json<'_>]) -> Vec<String> {
     values.iter().filter_map(value_text).collect()
 }
 

@@ -19,7 +19,7 @@ pub struct Report {
     pub report_version: u32,
     pub parameters: Parameters,
     pub input: InputSection,
-    pub summary: Summary,
+    pub summary: ReportSummary,
     pub lifecycle: Lifecycle,
     pub privileged: Privileged,
     pub stale: Stale,
@@ -49,7 +49,7 @@ pub struct InputSection {
 
 /// The key numbers. Each has a stable `id` in the HTML (`kpi-<name>`).
 #[derive(Debug, Serialize, Default)]
-pub struct Summary {
+pub struct ReportSummary {
     pub users_known: u64,
     pub users_active: u64,
     pub users_deprovisioned: u64,
@@ -336,9 +336,9 @@ pub(super) fn build(agg: Aggregator) -> Report {
     }
 }
 
-fn summary(n: &Names<'_>, p: &Privileged, s: &Stale, l: &Lifecycle) -> Summary {
+fn summary(n: &Names<'_>, p: &Privileged, s: &Stale, l: &Lifecycle) -> ReportSummary {
     let agg = n.agg;
-    let mut out = Summary::default();
+    let mut out = ReportSummary::default();
     for u in agg.users.values().filter(|u| u.seen) {
         out.users_known += 1;
         match u.status() {

@@ -5,9 +5,11 @@
 //! attribute by its schema spelling (`userName`), an enterprise attribute as
 //! `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager` (also when sent unqualified,
 //! as Entra does for `manager`, or under SCIM 1.0's `urn:scim:schemas:extension:enterprise:1.0`),
-//! anything else lower-cased. Whether a name is known at all is `schema`'s question. Only ASCII
+//! anything else lower-cased; the standard spellings are `core_schema`'s lists. Whether a name is
+//! known at all is `schema`'s question. Only ASCII
 //! names are accepted: Unicode case folding (`ſ` → `s`) differs between servers.
 
+use super::core_schema::{core_name, enterprise_name, sub_name};
 use super::error::ScimError;
 
 pub const CORE_USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -24,67 +26,6 @@ const CORE_ALIASES: [&str; 5] = [
     "urn:scim:schemas:core:1.0",
     "urn:scim:schemas:core:2.0",
     "urn:ietf:params:scim:schemas:core:2.0",
-];
-
-/// Core attribute names of User and Group (RFC 7643 §4), in schema spelling.
-const CORE_NAMES: [&str; 28] = [
-    "id",
-    "externalId",
-    "meta",
-    "schemas",
-    "userName",
-    "name",
-    "displayName",
-    "nickName",
-    "profileUrl",
-    "title",
-    "userType",
-    "preferredLanguage",
-    "locale",
-    "timezone",
-    "active",
-    "password",
-    "emails",
-    "phoneNumbers",
-    "ims",
-    "photos",
-    "addresses",
-    "groups",
-    "entitlements",
-    "roles",
-    "x509Certificates",
-    "members",
-    "value",
-    "display",
-];
-
-const ENTERPRISE_NAMES: [&str; 6] = [
-    "employeeNumber",
-    "costCenter",
-    "organization",
-    "division",
-    "department",
-    "manager",
-];
-
-/// Sub-attribute names in schema spelling.
-const SUB_NAMES: [&str; 16] = [
-    "value",
-    "display",
-    "type",
-    "primary",
-    "$ref",
-    "formatted",
-    "familyName",
-    "givenName",
-    "middleName",
-    "honorificPrefix",
-    "honorificSuffix",
-    "streetAddress",
-    "locality",
-    "region",
-    "postalCode",
-    "country",
 ];
 
 /// Names that reach prototype pollution in JavaScript upstreams (GHSA-9m6g-wc8r-q59c).
@@ -166,7 +107,7 @@ fn check_qualified_spelling(urn: &str, name: &str) -> Result<(), ScimError> {
     }
     let canonical = canonical(Some(urn), name);
     let bare = canonical.rsplit(':').next().unwrap_or_default();
-    let standard = CORE_NAMES.contains(&bare) || ENTERPRISE_NAMES.contains(&bare);
+    let standard = core_name(bare).or_else(|| enterprise_name(bare)) == Some(bare);
     if standard && bare != name {
         return Err(ScimError::path(format!(
             "`{urn}:{}` names `{bare}` in another spelling: servers disagree on such spellings, so write it as the schema does",
@@ -180,18 +121,14 @@ fn check_qualified_spelling(urn: &str, name: &str) -> Result<(), ScimError> {
 pub fn canonical(urn: Option<&str>, name: &str) -> String {
     let core = urn.is_none_or(|u| CORE_ALIASES.iter().any(|c| c.eq_ignore_ascii_case(u)));
     let enterprise = urn.is_some_and(is_enterprise);
-    if core {
-        if let Some(n) = CORE_NAMES.iter().find(|n| n.eq_ignore_ascii_case(name)) {
-            return (*n).to_string();
-        }
+    if let Some(n) = core.then(|| core_name(name)).flatten() {
+        return n.to_string();
     }
-    if core || enterprise {
-        if let Some(n) = ENTERPRISE_NAMES
-            .iter()
-            .find(|n| n.eq_ignore_ascii_case(name))
-        {
-            return format!("{ENTERPRISE_URN}:{n}");
-        }
+    if let Some(n) = (core || enterprise)
+        .then(|| enterprise_name(name))
+        .flatten()
+    {
+        return format!("{ENTERPRISE_URN}:{n}");
     }
     match urn {
         Some(u) if !core => format!("{}:{}", canonical_urn(u), name.to_ascii_lowercase()),
@@ -211,9 +148,10 @@ fn canonical_urn(urn: &str) -> String {
     }
 }
 
+/// A sub-attribute's canonical spelling: the schema's (`core_schema::sub_name`), else lower-case.
 pub fn canonical_sub(name: &str) -> String {
-    match SUB_NAMES.iter().find(|n| n.eq_ignore_ascii_case(name)) {
-        Some(n) => (*n).to_string(),
+    match sub_name(name) {
+        Some(n) => n.to_string(),
         None => name.to_ascii_lowercase(),
     }
 }

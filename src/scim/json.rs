@@ -185,6 +185,13 @@ impl Serialize for Json<'_> {
 }
 
 /// Compact JSON text, as `serde_json::Value` prints it.
+/// Read back as a `serde_json::Value` would be (the report reads audit records' values this way).
+impl<'de> serde::Deserialize<'de> for Json<'static> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(Json::from_value)
+    }
+}
+
 impl fmt::Display for Json<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = serde_json::to_string(self).map_err(|_| fmt::Error)?;

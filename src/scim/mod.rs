@@ -3,12 +3,15 @@
 //!
 //! Owns: endpoint classification (`endpoint`), strict JSON parsing that rejects ambiguity
 //! (`strict_json`) into a tree borrowed from the body (`json`), attribute-name canonicalisation
-//! (`attribute`), PATCH path and filter parsing (`path`), the attribute schema (`schema`), the normaliser for PATCH/POST/PUT/DELETE (`normalize`) and Bulk (`bulk`).
+//! (`attribute`), PATCH path and filter parsing (`path`), RFC 7643's built-in attributes listed
+//! once (`core_schema`), the attribute schema (`schema`), the normaliser for PATCH/POST/PUT/DELETE
+//! (`normalize`) and Bulk (`bulk`).
 //! Does not own: any judgement of risk (that is `policy`), any I/O.
 
 pub mod attribute;
 pub mod bulk;
 pub mod change;
+pub mod core_schema;
 pub mod endpoint;
 pub mod error;
 pub mod json;

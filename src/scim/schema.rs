@@ -2,8 +2,8 @@
 //! that names anything else is refused or flagged instead of read as a harmless unknown.
 //!
 //! Built in: RFC 7643 core User (§4.1), Group (§4.2), EnterpriseUser (§4.3), the common attributes
-//! (§3.1) and the default sub-attributes of multi-valued attributes (§2.4), plus SCIM 1.x names
-//! real IdPs still send (`meta.attributes`, `manager.managerId`). The policy adds custom
+//! (§3.1) and the default sub-attributes of multi-valued attributes (§2.4), as `core_schema` lists
+//! them. The policy adds custom
 //! attributes and extension schemas (`schema` section). Why a schema rather than a list of bad
 //! spellings: servers accept aliases the engine cannot enumerate (scim2-models reads its Python
 //! field names, `display_name`); anything outside what the engine knows may be one of them.
@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 
 use super::attribute::{canonical_sub, AttrRef, ENTERPRISE_URN};
+use super::core_schema::{Builtin, COMMON, ENTERPRISE, GROUP, USER};
 use super::endpoint::ResourceType;
 use super::json::Json;
 use super::path::Filter;
@@ -52,69 +53,6 @@ pub struct Schema {
     pub unknown: UnknownAttribute,
 }
 
-/// RFC 7643 §2.4: the sub-attributes every multi-valued attribute may carry.
-const MULTI: [&str; 5] = ["value", "display", "type", "primary", "$ref"];
-/// RFC 7643 §3.1 `meta`, with SCIM 1.1's `attributes` (the names a SCIM 1.1 PATCH removes).
-const META: [&str; 6] = [
-    "resourceType",
-    "created",
-    "lastModified",
-    "location",
-    "version",
-    "attributes",
-];
-const NAME: [&str; 6] = [
-    "formatted",
-    "familyName",
-    "givenName",
-    "middleName",
-    "honorificPrefix",
-    "honorificSuffix",
-];
-const ADDRESS: [&str; 7] = [
-    "formatted",
-    "streetAddress",
-    "locality",
-    "region",
-    "postalCode",
-    "country",
-    "type",
-];
-/// `managerId` is SCIM 1.0's spelling of `value` (OneLogin's enterprise template sends it).
-const MANAGER: [&str; 4] = ["value", "$ref", "displayName", "managerId"];
-
-const COMMON_SIMPLE: [&str; 3] = ["id", "externalId", "schemas"];
-const USER_SIMPLE: [&str; 11] = [
-    "userName",
-    "displayName",
-    "nickName",
-    "profileUrl",
-    "title",
-    "userType",
-    "preferredLanguage",
-    "locale",
-    "timezone",
-    "active",
-    "password",
-];
-const USER_MULTI: [&str; 8] = [
-    "emails",
-    "phoneNumbers",
-    "ims",
-    "photos",
-    "groups",
-    "entitlements",
-    "roles",
-    "x509Certificates",
-];
-const ENTERPRISE_SIMPLE: [&str; 5] = [
-    "employeeNumber",
-    "costCenter",
-    "organization",
-    "division",
-    "department",
-];
-
 fn def(name: &str, subs: &[&str]) -> AttrDef {
     AttrDef {
         name: name.to_string(),
@@ -122,33 +60,22 @@ fn def(name: &str, subs: &[&str]) -> AttrDef {
     }
 }
 
-fn common() -> Vec<AttrDef> {
-    let mut v: Vec<AttrDef> = COMMON_SIMPLE.iter().map(|n| def(n, &[])).collect();
-    v.push(def("meta", &META));
-    v
+fn defs<'b>(builtins: impl IntoIterator<Item = &'b Builtin>) -> Vec<AttrDef> {
+    builtins
+        .into_iter()
+        .map(|(name, shape)| def(name, &shape.sub_attributes()))
+        .collect()
 }
 
 impl Default for Schema {
-    /// RFC 7643 core User, Group and EnterpriseUser.
+    /// RFC 7643 core User, Group and EnterpriseUser (`core_schema`).
     fn default() -> Self {
-        let mut users = common();
-        users.extend(USER_SIMPLE.iter().map(|n| def(n, &[])));
-        users.extend(USER_MULTI.iter().map(|n| def(n, &MULTI)));
-        users.push(def("name", &NAME));
-        let mut address = ADDRESS.to_vec();
-        address.extend(MULTI.iter().filter(|s| !ADDRESS.contains(s)));
-        users.push(def("addresses", &address));
-        let mut groups = common();
-        groups.push(def("displayName", &[]));
-        groups.push(def("members", &MULTI));
-        let mut enterprise: Vec<AttrDef> = ENTERPRISE_SIMPLE.iter().map(|n| def(n, &[])).collect();
-        enterprise.push(def("manager", &MANAGER));
         Schema {
-            users,
-            groups,
+            users: defs(COMMON.iter().chain(&USER)),
+            groups: defs(COMMON.iter().chain(&GROUP)),
             extensions: vec![Extension {
                 urn: ENTERPRISE_URN.to_string(),
-                attributes: enterprise,
+                attributes: defs(&ENTERPRISE),
                 users_only: true,
             }],
             unknown: UnknownAttribute::Block,

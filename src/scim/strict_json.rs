@@ -128,7 +128,7 @@ impl<'de> Visitor<'de> for Strict {
         let mut out: Members<'de> = Vec::new();
         // Small objects (nearly all SCIM objects) compare folded keys by scanning; large ones hash.
         let mut seen: Option<HashSet<String>> = None;
-        while let Some(key) = map.next_key_seed(Key)? {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
             if !key.is_ascii() || key.chars().any(|c| c.is_ascii_control()) {
                 return Err(de::Error::custom(format!(
                     "the key `{}` has non-ASCII or control characters",
@@ -159,9 +159,9 @@ impl<'de> Visitor<'de> for Strict {
 }
 
 /// An object key, borrowed from the input unless it holds escapes.
-struct Key;
+struct KeySeed;
 
-impl<'de> DeserializeSeed<'de> for Key {
+impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Cow<'de, str>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
@@ -169,7 +169,7 @@ impl<'de> DeserializeSeed<'de> for Key {
     }
 }
 
-impl<'de> Visitor<'de> for Key {
+impl<'de> Visitor<'de> for KeySeed {
     type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -20,7 +20,7 @@ pub fn is_case_file(file_name: &str, under_cases_folder: bool) -> bool {
 
 /// One entry of a directory listing, as the caller's file system reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct DirItem {
     pub path: PathBuf,
     pub is_dir: bool,
 }
@@ -29,7 +29,7 @@ pub struct Entry {
 /// `cases` folder when it is named so. `list` lists one directory; its first error stops the walk.
 pub fn case_files<E>(
     root: &Path,
-    mut list: impl FnMut(&Path) -> Result<Vec<Entry>, E>,
+    mut list: impl FnMut(&Path) -> Result<Vec<DirItem>, E>,
 ) -> Result<Vec<PathBuf>, E> {
     let mut found = Vec::new();
     let mut pending = vec![(root.to_path_buf(), is_cases_folder(root))];
@@ -62,14 +62,14 @@ mod tests {
     use super::*;
 
     /// An in-memory tree: every path with its parent; directories end with `/`.
-    fn lister(tree: &'static [&'static str]) -> impl FnMut(&Path) -> Result<Vec<Entry>, String> {
+    fn lister(tree: &'static [&'static str]) -> impl FnMut(&Path) -> Result<Vec<DirItem>, String> {
         move |dir: &Path| {
             Ok(tree
                 .iter()
                 .filter_map(|p| {
                     let is_dir = p.ends_with('/');
                     let path = PathBuf::from(p.trim_end_matches('/'));
-                    (path.parent() == Some(dir)).then_some(Entry { path, is_dir })
+                    (path.parent() == Some(dir)).then_some(DirItem { path, is_dir })
                 })
                 .collect())
         }
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_listing_error_stops_the_walk() {
-        let failing = |_: &Path| -> Result<Vec<Entry>, String> { Err("denied".into()) };
+        let failing = |_: &Path| -> Result<Vec<DirItem>, String> { Err("denied".into()) };
         assert_eq!(case_files(Path::new("r"), failing).unwrap_err(), "denied");
     }
 }

@@ -3,8 +3,8 @@
 //! first members) with totals and the digest of the whole output, and every output names the
 //! policy that judged it.
 
-use scimguard::audit::notify::Notice;
-use scimguard::audit::ocsf::Context;
+use scimguard::audit::notify::Origin;
+use scimguard::audit::ocsf::OcsfContext;
 use scimguard::audit::{AccessFacts, Completion, Fit, RequestFacts};
 use scimguard::scim::HttpRequest;
 use scimguard::{Engine, Evaluation, Facts};
@@ -98,14 +98,14 @@ fn outputs(engine: &Engine, r: &HttpRequest, max: usize) -> (Value, Vec<Value>, 
     assert!(line.text.len() <= max, "record {} > {max}", line.text.len());
     assert_ne!(line.fit, Fit::Dropped);
     let ocsf: Vec<Value> = e
-        .ocsf_lines(&req, &done, &Context::default())
+        .ocsf_lines(&req, &done, &OcsfContext::default())
         .iter()
         .map(|l| {
             assert!(l.text.len() <= max, "OCSF event {} > {max}", l.text.len());
             serde_json::from_str(&l.text).unwrap()
         })
         .collect();
-    let notice = Notice {
+    let notice = Origin {
         node: "test",
         traceparent: None,
     };
@@ -245,7 +245,7 @@ fn small_outputs_are_written_whole() {
     let line = e.audit_line(&facts(&r), &done(&e));
     assert_eq!(line.fit, Fit::Whole);
     assert!(!line.text.contains("truncated"));
-    for l in e.ocsf_lines(&facts(&r), &done(&e), &Context::default()) {
+    for l in e.ocsf_lines(&facts(&r), &done(&e), &OcsfContext::default()) {
         assert_eq!(l.fit, Fit::Whole);
         assert!(!l.text.contains("is_truncated"));
     }
@@ -361,7 +361,7 @@ fn outputs_that_fit_are_the_same_under_any_bound() {
             .replace(&digest(&roomy_text), &digest(&small_text));
         assert_eq!(line.text, same, "{name}");
         let ocsf = |e: &Evaluation| -> Vec<String> {
-            e.ocsf_lines(&req, &done, &Context::default())
+            e.ocsf_lines(&req, &done, &OcsfContext::default())
                 .into_iter()
                 .map(|l| l.text.replace(&digest(&roomy_text), &digest(&small_text)))
                 .collect()

@@ -3,7 +3,7 @@
 //! byte-identical with and without it (the filter compacts every evaluation once it is decided).
 
 use scimguard::audit::compact::compact;
-use scimguard::audit::notify::Notice;
+use scimguard::audit::notify::Origin;
 use scimguard::audit::{Completion, RequestFacts};
 use scimguard::scim::HttpRequest;
 use scimguard::{Engine, Evaluation, Facts};
@@ -11,7 +11,7 @@ use serde_json::json;
 
 fn outputs(e: &Evaluation, req: &RequestFacts, done: &Completion) -> (String, String, String) {
     let events = e.ocsf_events(req, done);
-    let notice = Notice {
+    let notice = Origin {
         node: "test",
         traceparent: None,
     };

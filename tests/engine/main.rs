@@ -14,10 +14,12 @@ mod compact;
 mod errors;
 mod layout;
 mod members;
+mod names;
 mod notify;
 mod ocsf;
 mod properties;
 mod records;
+mod roundtrip;
 mod schema;
 mod session;
 
@@ -48,11 +50,11 @@ pub fn default_engine() -> Engine {
 /// The case files under `dir` (relative to the crate), found as `scimguard test` finds them.
 pub fn case_files(dir: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let list = |d: &Path| -> std::io::Result<Vec<scimguard::suite::Entry>> {
+    let list = |d: &Path| -> std::io::Result<Vec<scimguard::suite::DirItem>> {
         std::fs::read_dir(d)?
             .map(|e| {
                 let path = e?.path();
-                Ok(scimguard::suite::Entry {
+                Ok(scimguard::suite::DirItem {
                     is_dir: path.is_dir(),
                     path,
                 })

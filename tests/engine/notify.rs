@@ -1,7 +1,7 @@
 //! Notifications: which requests notify, the CloudEvents envelope, and the Standard Webhooks
 //! signature checked against the reference libraries' test vector.
 
-use scimguard::audit::notify::{self, Notice, NotifyError};
+use scimguard::audit::notify::{self, NotifyError, Origin};
 use scimguard::audit::{parse_secret, sign, webhook_headers, Completion, RequestFacts};
 use scimguard::policy::Severity;
 use scimguard::scim::HttpRequest;
@@ -172,7 +172,7 @@ fn a_blocked_request_notifies_as_a_cloudevent_that_says_blocked() {
     let ce = ev.notification(
         &req_facts(),
         &done,
-        &Notice {
+        &Origin {
             node: "edge-1",
             traceparent: Some(TRACEPARENT),
         },
@@ -226,7 +226,7 @@ fn a_monitor_mode_match_notifies_as_monitor_only() {
             status: Some(204),
             ..Default::default()
         },
-        &Notice {
+        &Origin {
             node: "edge 1/α",
             traceparent: Some("garbage"),
         },
@@ -279,7 +279,7 @@ fn event_types_and_subjects() {
         let ce = ev.notification(
             &RequestFacts::default(),
             &Completion::default(),
-            &Notice::default(),
+            &Origin::default(),
             &[],
         );
         assert_eq!(ce["type"], ty);
@@ -301,7 +301,7 @@ fn event_types_and_subjects() {
             created_id: Some("2819c223".into()),
             ..Default::default()
         },
-        &Notice::default(),
+        &Origin::default(),
         &[],
     );
     assert_eq!(
@@ -332,7 +332,7 @@ fn a_signed_notification_verifies_and_holds_no_secret() {
         .notification(
             &req_facts(),
             &done,
-            &Notice::default(),
+            &Origin::default(),
             &ev.ocsf_events(&req_facts(), &done),
         )
         .to_string();
@@ -365,7 +365,7 @@ fn values_of_configured_sensitive_attributes_never_reach_events_or_notifications
             .notification(
                 &req_facts(),
                 &Completion::default(),
-                &Notice::default(),
+                &Origin::default(),
                 &ocsf,
             )
             .to_string();

@@ -441,7 +441,7 @@ fn group_names_come_from_the_request_or_the_host() {
     );
     let e = engine().evaluate_request(&r, &Facts::default());
     let names = [("g1".to_string(), "Engineering".to_string())].into();
-    let ctx = ocsf::Context {
+    let ctx = ocsf::OcsfContext {
         vendor_name: "Example Corp",
         group_names: Some(&names),
     };

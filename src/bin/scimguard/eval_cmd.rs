@@ -8,7 +8,7 @@ use scimguard::scim::HttpRequest;
 use scimguard::{Engine, Evaluation, Facts};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub enum EvalFormat {
     /// The evaluation (decision, risk, rules, events, changes, error).
     Json,
     /// OCSF 1.8.0 events, one JSON object per line (several per request; none for a read).
@@ -16,13 +16,13 @@ pub enum Format {
 }
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct EvalArgs {
     /// The policy file (JSON).
     #[arg(long)]
     pub policy: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value = "json")]
-    pub format: Format,
+    pub format: EvalFormat,
     /// With `--format json`: also print `event_details`, each event with its resource, members,
     /// values and scope (the differential oracle, tests/differential/, compares these).
     #[arg(long)]
@@ -34,7 +34,7 @@ pub struct Args {
     pub inputs: Vec<PathBuf>,
 }
 
-pub fn run(a: &Args) -> u8 {
+pub fn run(a: &EvalArgs) -> u8 {
     let engine = match crate::read_input(&a.policy).map(|t| Engine::from_json(&t)) {
         Ok(Ok(e)) => e,
         Ok(Err(errors)) => {
@@ -67,9 +67,9 @@ pub fn run(a: &Args) -> u8 {
                     n += 1;
                     let e = engine.evaluate_request(&r, &Facts::default());
                     match a.format {
-                        Format::Json if a.detail => println!("{}", detailed(&e)),
-                        Format::Json => println!("{}", e.to_json()),
-                        Format::Ocsf => ocsf(&e, &r, n, a.time_ms),
+                        EvalFormat::Json if a.detail => println!("{}", detailed(&e)),
+                        EvalFormat::Json => println!("{}", e.to_json()),
+                        EvalFormat::Ocsf => ocsf(&e, &r, n, a.time_ms),
                     }
                 }
                 Err(e) => {
@@ -98,7 +98,6 @@ fn detailed(e: &Evaluation) -> serde_json::Value {
 /// Prints the OCSF events of one request as the filter would emit them after the reply (no upstream
 /// here: the status is the block reply's, else unknown). Audit ids are `eval-<n>`.
 fn ocsf(e: &Evaluation, r: &HttpRequest, n: usize, time_ms: Option<u64>) {
-    let headers = r.headers();
     let now = || {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -106,19 +105,10 @@ fn ocsf(e: &Evaluation, r: &HttpRequest, n: usize, time_ms: Option<u64>) {
     };
     let facts = RequestFacts {
         time_ms: time_ms.unwrap_or_else(now),
-        audit_id: format!("eval-{n}"),
-        request_id: headers.get("x-request-id").map(str::to_string),
-        trace_id: headers
-            .get("traceparent")
-            .and_then(|t| t.split('-').nth(1))
-            .map(str::to_string),
-        source_ip: None,
-        user_agent: headers.get("user-agent").map(str::to_string),
-        method: r.method.clone(),
-        path: r.path.clone(),
+        ..RequestFacts::from_headers(format!("eval-{n}"), &r.method, &r.path, &r.headers())
     };
     // Each event as the filter ships it: at most `audit.max_record_bytes` long.
-    let ctx = scimguard::audit::ocsf::Context::default();
+    let ctx = scimguard::audit::ocsf::OcsfContext::default();
     for line in e.ocsf_lines(&facts, &Completion::default(), &ctx) {
         println!("{}", line.text);
     }

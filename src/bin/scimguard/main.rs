@@ -30,13 +30,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check a policy file; print every error with its rule, JSON pointer and line.
-    Validate(validate_cmd::Args),
+    Validate(validate_cmd::ValidateArgs),
     /// Evaluate requests (one JSON object, or JSON lines) and print one result per line.
-    Eval(eval_cmd::Args),
+    Eval(eval_cmd::EvalArgs),
     /// Run test-case files (a file, or every *.json under a directory).
-    Test(test_cmd::Args),
+    Test(test_cmd::TestArgs),
     /// Build an access review from audit logs (JSON lines, plain or .gz).
-    Report(report::Args),
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {

@@ -23,7 +23,7 @@ const MAX_LINE: usize = 64 << 20;
 const PROGRESS_FROM: u64 = 64 << 20;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct ReportArgs {
     /// Audit logs: JSON lines (records, collector batches), plain or gzip; `-` reads standard input.
     #[arg(required = true, value_name = "LOG")]
     pub logs: Vec<PathBuf>,
@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "90d")]
     pub stale_after: String,
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub format: ReportFormat,
     /// Write the report here instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -53,13 +53,13 @@ pub struct Args {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Format {
+pub enum ReportFormat {
     Text,
     Json,
     Html,
 }
 
-pub fn run(a: &Args) -> u8 {
+pub fn run(a: &ReportArgs) -> u8 {
     let opts = match options(a) {
         Ok(o) => o,
         Err(e) => {
@@ -81,11 +81,11 @@ pub fn run(a: &Args) -> u8 {
     reporter.finish();
     let report = agg.finish();
     let text = match a.format {
-        Format::Text => rep::render_text(&report),
-        Format::Json => serde_json::to_string_pretty(&report)
+        ReportFormat::Text => rep::render_text(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)
             .map(|s| s + "\n")
             .unwrap_or_default(),
-        Format::Html => rep::render_html(&report),
+        ReportFormat::Html => rep::render_html(&report),
     };
     if let Err(e) = write_out(a.out.as_deref(), &text) {
         eprintln!("scimguard report: {e}");
@@ -108,7 +108,7 @@ pub fn run(a: &Args) -> u8 {
     code
 }
 
-fn options(a: &Args) -> Result<Options, String> {
+fn options(a: &ReportArgs) -> Result<Options, String> {
     let instant = |flag: &str, v: &Option<String>| -> Result<Option<u64>, String> {
         v.as_deref()
             .map(|s| {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use scimguard::suite::{self, Summary};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct TestArgs {
     /// A case file or a directory of them (searched recursively for `*.cases.json` and `cases/*.json`).
     pub path: PathBuf,
     /// Print passing cases too.
@@ -16,7 +16,7 @@ pub struct Args {
     pub list: bool,
 }
 
-pub fn run(a: &Args) -> u8 {
+pub fn run(a: &TestArgs) -> u8 {
     let files = match case_files(&a.path) {
         Ok(f) if !f.is_empty() => f,
         Ok(_) => {
@@ -91,11 +91,11 @@ pub fn case_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// One directory's entries, for `suite::case_files` (the walk is the core's; listing is I/O).
-fn list_dir(dir: &Path) -> std::io::Result<Vec<suite::Entry>> {
+fn list_dir(dir: &Path) -> std::io::Result<Vec<suite::DirItem>> {
     std::fs::read_dir(dir)?
         .map(|e| {
             let path = e?.path();
-            Ok(suite::Entry {
+            Ok(suite::DirItem {
                 is_dir: path.is_dir(),
                 path,
             })

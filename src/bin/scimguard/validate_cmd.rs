@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub struct ValidateArgs {
     /// The policy file (JSON).
     pub policy: PathBuf,
     /// Print errors as JSON.
@@ -10,7 +10,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(a: &Args) -> u8 {
+pub fn run(a: &ValidateArgs) -> u8 {
     let text = match crate::read_input(&a.policy) {
         Ok(t) => t,
         Err(e) => {

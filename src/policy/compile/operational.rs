@@ -11,9 +11,10 @@ use serde_json::{Map, Value};
 
 use crate::policy::eval::Severity;
 use crate::policy::settings::{
-    AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, CollectorSettings,
-    Delivery, DetectionAction, DetectionSettings, Endpoint, FilterSettings, FleetDetection,
-    NotifySettings, RouteTemplate, SecretSource, Segment, StormSettings, WebhookSecret,
+    AccessSettings, ActorRiskSettings, ActorSource, AuditFormat, AuditSettings, ClusterEndpoint,
+    CollectorSettings, Delivery, DetectionAction, DetectionSettings, FilterSettings,
+    FleetDetection, NotifySettings, RouteTemplate, SecretSource, Segment, StormSettings,
+    WebhookSecret,
 };
 use crate::scim::EventKind;
 
@@ -107,7 +108,7 @@ const AUDIT: [Setting<AuditSettings>; 3] = [
 ];
 
 /// Where records or notifications are POSTed: part of `audit.collector` and of `notify`.
-const ENDPOINT: [Setting<Endpoint>; 4] = [
+const ENDPOINT: [Setting<ClusterEndpoint>; 4] = [
     Setting::required("cluster", |c, v, at, e| {
         put(
             &mut e.cluster,
@@ -425,8 +426,13 @@ impl Compiler<'_> {
         endpoint.map(|endpoint| CollectorSettings { endpoint, delivery })
     }
 
-    fn endpoint(&mut self, o: &Map<String, Value>, at: &str, authority: &str) -> Option<Endpoint> {
-        let mut e = Endpoint {
+    fn endpoint(
+        &mut self,
+        o: &Map<String, Value>,
+        at: &str,
+        authority: &str,
+    ) -> Option<ClusterEndpoint> {
+        let mut e = ClusterEndpoint {
             cluster: String::new(),
             path: String::new(),
             authority: authority.to_string(),
