@@ -84,9 +84,17 @@ pub fn set_filter_state(name: &str, value: &[u8]) -> HostResult<()> {
     hostcalls::set_property(vec![name], Some(value)).map_err(err("set_property"))
 }
 
-pub fn send_reply(status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()> {
-    hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body))
+pub fn send_reply<V: AsRef<str>>(
+    status: u16,
+    headers: &[(&str, V)],
+    body: &[u8],
+) -> HostResult<()> {
+    hostcalls::send_http_response(u32::from(status), pairs(headers), Some(body))
         .map_err(err("send_http_response"))
+}
+
+fn pairs<'h, V: AsRef<str>>(headers: &'h [(&'h str, V)]) -> Vec<(&'h str, &'h str)> {
+    headers.iter().map(|(k, v)| (*k, v.as_ref())).collect()
 }
 
 pub fn resume_request() -> HostResult<()> {
@@ -122,13 +130,13 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: Option<u32>) -> HostResult<
 
 /// Sends a request to an Envoy cluster; the answer arrives in the calling context's
 /// `on_http_call_response`. `headers` must hold `:method`, `:path` and `:authority`.
-pub fn dispatch(
+pub fn dispatch<V: AsRef<str>>(
     cluster: &str,
-    headers: &[(&str, &str)],
+    headers: &[(&str, V)],
     body: Option<&[u8]>,
     timeout: Duration,
 ) -> HostResult<u32> {
-    hostcalls::dispatch_http_call(cluster, headers.to_vec(), body, Vec::new(), timeout)
+    hostcalls::dispatch_http_call(cluster, pairs(headers), body, Vec::new(), timeout)
         .map_err(err("dispatch_http_call"))
 }
 

@@ -27,6 +27,11 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// A host call's value, or `None` once its failure is counted and logged.
+    pub fn ok<T>(&self, result: host::HostResult<T>) -> Option<T> {
+        result.map_err(|e| self.host_error(e)).ok()
+    }
+
     /// Counts and logs a failed host call (never with request data in the message).
     pub fn host_error(&self, e: HostError) {
         self.metrics.count(Count::HostErrors);

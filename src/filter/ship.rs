@@ -49,10 +49,13 @@ pub fn tick(shared: &Shared, calls: &mut Vec<(u32, Sink)>) {
     };
     let sends = shared.shipping.borrow_mut().due(&mut Port(shared), now_ms);
     for send in sends {
-        let headers: Vec<(&str, &str)> =
-            send.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let timeout = Duration::from_millis(send.timeout_ms);
-        match host::dispatch(&send.cluster, &headers, Some(send.body.as_bytes()), timeout) {
+        match host::dispatch(
+            &send.cluster,
+            &send.headers,
+            Some(send.body.as_bytes()),
+            timeout,
+        ) {
             Ok(token) => calls.push((token, send.sink)),
             Err(e) => {
                 // E.g. an unknown cluster (BadArgument): a failed attempt like any other.
@@ -70,9 +73,8 @@ pub fn answer(shared: &Shared, calls: &mut Vec<(u32, Sink)>, token: u32) {
         return;
     };
     let (_, sink) = calls.swap_remove(i);
-    let status = host::headers(MapType::HttpCallResponseHeaders)
-        .map_err(|e| shared.host_error(e))
-        .ok()
+    let status = shared
+        .ok(host::headers(MapType::HttpCallResponseHeaders))
         .and_then(|h| h.into_iter().find(|(k, _)| k == ":status"))
         .and_then(|(_, v)| v.parse::<u16>().ok());
     let ok = status.is_some_and(|s| (200..300).contains(&s));

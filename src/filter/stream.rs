@@ -1,24 +1,21 @@
 //! One HTTP stream: Envoy's callbacks → the engine's `Session` → host calls. Nothing here decides:
 //! each callback reads what the host has, feeds the session, and applies the `Step` it returns.
 //!
-//! Host calls per request (each a host↔VM crossing, the dominant cost; counters cost none here,
-//! they are published on the root's tick):
-//! - read or non-SCIM path (not Groups, no access auditing): 1 — `get_map` of the request headers;
-//!   +1 `remove_map_value` per distinct client-sent `x-scim-*` header. (With the shipped
-//!   `envoy.yaml`, non-SCIM routes disable the filter: 0.)
-//! - SCIM PATCH of a User, allowed, body in one chunk: request headers `get_map`,
-//!   `get_current_time`; body `get_buffer`, 2 `set_map_value` (tags; 4 for a tag decision);
-//!   response headers 2 `set_map_value`; `on_log` 2 `get_property` (source.address, response.code),
-//!   `get_current_time`, `set_property`.
-//! - a Group write adds one `get_shared_data` per id whose name a rule needs and `get_map` of the
-//!   response headers; a lookup adds per id `dispatch_http_call`, `get_map` + `get_buffer` of the
-//!   answer, `set_shared_data`, and one `resume_http_request`.
-//! - `filter.actor_metadata` adds one `get_property` per SCIM write; detections and access auditing
-//!   see `engine::detections` and `engine::access`.
+//! Host calls per request (each a host↔VM crossing, the dominant cost; counters are published on
+//! the root's tick, never per request), counted in Envoy 1.40 by `make bench`:
+//! - read or non-SCIM path: 1, `get_map` of the request headers (+1 `remove_map_value` per distinct
+//!   client-sent `x-scim-*` name); a route with the filter disabled: 0.
+//! - allowed User PATCH under the shipped `envoy.yaml` (`engine::offload`): 7 — `get_map`,
+//!   `get_current_time` (the record's start), `get_buffer`, 2 `set_map_value` (the tags; 4 when
+//!   tagged), then in `on_log` `get_current_time` and `set_property` (the record). Without the
+//!   offload switches, +2 `set_map_value` (response tags) and +2 `get_property` (`source.address`,
+//!   `response.code`): 11.
+//! - what Group writes, lookups, `filter.actor_metadata`, detections and access auditing add is said
+//!   where the engine asks for it (`engine::session`, `names`, `detections`, `access`).
 //!
-//! Not every call costs the same (callgrind over Envoy 1.40 + V8): a call that returns data
-//! (`get_map` ≈ 23k instructions for 9 headers, `get_property` ≈ 12k, `get_buffer` ≈ 10k) makes Envoy
-//! call back into the VM to allocate the copy; `set_map_value` ≈ 3k; `get_current_time` ≈ 1k.
+//! Not every call costs the same (callgrind): `get_map` of 9 headers ≈ 23k instructions,
+//! `get_property` ≈ 12k, `get_buffer` ≈ 10k (each makes Envoy call back into the VM to allocate the
+//! copy), `set_map_value` ≈ 3k, `get_current_time` ≈ 1k.
 //!
 //! The audit record goes into filter state in `on_log`, once the final status and duration are
 //! known: Envoy 1.40 runs filter access loggers (the wasm `on_log`) before the HCM's own, so the
@@ -85,28 +82,23 @@ impl Stream {
             Step::Continue => go_on(shared, resume),
             Step::Forward { headers, hits } => {
                 for (name, value) in &headers {
-                    let set = host::set_header(MapType::HttpRequestHeaders, name, value);
-                    if let Err(e) = set {
-                        shared.host_error(e);
-                    }
+                    shared.ok(host::set_header(MapType::HttpRequestHeaders, name, value));
                 }
                 if let Some(hits) = hits {
                     let value = hits.min(u64::from(u32::MAX)).to_string();
-                    if let Err(e) = host::set_envoy_filter_state(HITS_KEY, &value) {
-                        shared.host_error(e);
-                    }
+                    shared.ok(host::set_envoy_filter_state(HITS_KEY, &value));
                 }
                 go_on(shared, resume)
             }
             Step::Pause => Action::Pause,
             Step::ReadBody(size) => {
                 let body = match size {
-                    0 => Ok(None),
-                    _ => host::buffer(BufferType::HttpRequestBody, size)
-                        .map(Some)
-                        .map_err(|e| shared.host_error(e)),
+                    0 => Some(None),
+                    _ => shared
+                        .ok(host::buffer(BufferType::HttpRequestBody, size))
+                        .map(Some),
                 };
-                let body = body.as_ref().map(Option::as_deref).map_err(|()| Failed);
+                let body = body.as_ref().map(Option::as_deref).ok_or(Failed);
                 let next = self
                     .session
                     .on_body(&shared.engine, &mut Port(shared), body);
@@ -117,8 +109,6 @@ impl Stream {
                 headers,
                 body,
             } => {
-                let headers: Vec<(&str, &str)> =
-                    headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 if let Err(e) = host::send_reply(status, &headers, body.as_bytes()) {
                     shared.host_error(e);
                     // The upstream must never see a blocked request: without a reply, end the stream.
@@ -128,13 +118,8 @@ impl Stream {
             }
             Step::Lookup(lookups) => {
                 for lookup in lookups {
-                    let headers: Vec<(&str, &str)> = lookup
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (*k, v.as_str()))
-                        .collect();
                     let timeout = Duration::from_millis(lookup.timeout_ms);
-                    match host::dispatch(&lookup.cluster, &headers, None, timeout) {
+                    match host::dispatch(&lookup.cluster, &lookup.headers, None, timeout) {
                         Ok(token) => self.lookups.push((token, lookup.id)),
                         Err(e) => {
                             host::log(
@@ -192,16 +177,12 @@ fn go_on(shared: &Shared, resume: bool) -> Action {
 
 /// A lookup's answer: the body of a 200 no larger than `MAX_ANSWER_BYTES` (`None` otherwise).
 fn lookup_answer(shared: &Shared, body_size: usize) -> Option<Vec<u8>> {
-    let headers = host::headers(MapType::HttpCallResponseHeaders)
-        .map_err(|e| shared.host_error(e))
-        .ok()?;
+    let headers = shared.ok(host::headers(MapType::HttpCallResponseHeaders))?;
     let ok = headers.iter().any(|(k, v)| k == ":status" && v == "200");
     if !ok || body_size > MAX_ANSWER_BYTES {
         return None;
     }
-    host::buffer(BufferType::HttpCallResponseBody, body_size)
-        .map_err(|e| shared.host_error(e))
-        .ok()
+    shared.ok(host::buffer(BufferType::HttpCallResponseBody, body_size))
 }
 
 /// No compiled policy on this VM, or its request headers cannot be read: refuse.
@@ -241,9 +222,8 @@ impl HttpContext for Stream {
         };
         let (headers, ours) = strip_ours(pairs);
         for name in &ours {
-            if let Err(e) = host::remove_header(MapType::HttpRequestHeaders, name) {
-                self.shared.host_error(e);
-            }
+            self.shared
+                .ok(host::remove_header(MapType::HttpRequestHeaders, name));
         }
         let head = Head {
             method: headers.get(":method").unwrap_or_default().to_string(),
@@ -265,10 +245,9 @@ impl HttpContext for Stream {
         let shared = Rc::clone(&self.shared);
         // Reads and non-SCIM paths other than Groups end here, without a host call.
         let response = match self.session.wants_response_headers() {
-            true => host::headers(MapType::HttpResponseHeaders).unwrap_or_else(|e| {
-                shared.host_error(e);
-                Vec::new()
-            }),
+            true => shared
+                .ok(host::headers(MapType::HttpResponseHeaders))
+                .unwrap_or_default(),
             false => Vec::new(),
         };
         let set = self.session.on_response_headers(
@@ -278,9 +257,7 @@ impl HttpContext for Stream {
             end_of_stream,
         );
         for (name, value) in &set {
-            if let Err(e) = host::set_header(MapType::HttpResponseHeaders, name, value) {
-                shared.host_error(e);
-            }
+            shared.ok(host::set_header(MapType::HttpResponseHeaders, name, value));
         }
         Action::Continue
     }
@@ -289,9 +266,7 @@ impl HttpContext for Stream {
         if self.session.wants_response_body(body_size) {
             let shared = Rc::clone(&self.shared);
             // Returning Continue each time, the buffer holds just this chunk: copy it as it passes.
-            let chunk = host::buffer(BufferType::HttpResponseBody, body_size)
-                .map_err(|e| shared.host_error(e))
-                .ok();
+            let chunk = shared.ok(host::buffer(BufferType::HttpResponseBody, body_size));
             self.session
                 .on_response_body(&mut Port(&shared), chunk.as_deref(), end_of_stream);
         }
@@ -306,11 +281,9 @@ impl HttpContext for Stream {
     fn on_log(&mut self) {
         let shared = Rc::clone(&self.shared);
         if self.session.wants_late_headers(&shared.engine) {
-            match host::headers(MapType::HttpRequestHeaders) {
-                Ok(pairs) => self
-                    .session
-                    .late(&shared.engine, Headers::from_pairs(pairs)),
-                Err(e) => shared.host_error(e),
+            if let Some(pairs) = shared.ok(host::headers(MapType::HttpRequestHeaders)) {
+                self.session
+                    .late(&shared.engine, Headers::from_pairs(pairs));
             }
         }
         let out = self.session.on_log(&shared.engine, &mut Port(&shared));
