@@ -12,7 +12,7 @@
 //! Host reads at the end: the status (one property); for a kept access also the clock, the client
 //! address and, when configured, the metadata actor.
 
-use super::completion::{self, metadata_actor, request_facts};
+use super::completion::{self, metadata_actor};
 use super::host::Host;
 use super::{Count, Engine};
 use crate::audit::detect::{keep, Keep};
@@ -149,7 +149,7 @@ fn of(
     actor_header: Option<&str>,
     always: bool,
 ) -> Access {
-    let facts = request_facts(String::new(), method, path, headers);
+    let facts = RequestFacts::from_headers(String::new(), method, path, headers);
     let header_actor = actor_header
         .and_then(|h| headers.get(h))
         .map(|v| printable(v.trim()))

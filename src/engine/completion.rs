@@ -1,23 +1,12 @@
-//! The host facts of an audit output: what the request headers say (no host call), and what only
-//! the host knows at the end of the stream (start time, client address, final status), read
-//! through the `Host` port only when an output needs them.
+//! The host facts of an audit output that only the host knows (start time, client address, final
+//! status, a metadata actor), read through the `Host` port only when an output needs them. What the
+//! request headers say is `RequestFacts::from_headers`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::host::{Failed, Host};
 use crate::audit::RequestFacts;
 use crate::scim::endpoint::printable;
-use crate::scim::Headers;
-
-/// Facts the request headers give (`RequestFacts::from_headers`, the core's one reader of them).
-pub fn request_facts(
-    audit_id: String,
-    method: &str,
-    path: &str,
-    headers: &Headers,
-) -> RequestFacts {
-    RequestFacts::from_headers(audit_id, method, path, headers)
-}
 
 /// Start time into `facts`; returns the duration (ms). The start is `started_ns` when the headers
 /// phase took it, else (a request an earlier filter answered) the host's `request.time`. One clock

@@ -66,11 +66,6 @@ impl MemoryHost {
         }
     }
 
-    /// What `count` has added up to.
-    pub fn counted(&self, count: Count) -> u64 {
-        self.counts.get(&count).copied().unwrap_or(0)
-    }
-
     /// Every counter that moved, by its metric name.
     pub fn counts(&self) -> BTreeMap<&'static str, u64> {
         self.counts.iter().map(|(c, n)| (c.name(), *n)).collect()

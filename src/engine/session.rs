@@ -16,7 +16,7 @@
 //! depends on) blocks the write with a 503 rather than letting it through unjudged.
 
 use super::access::{self, Access};
-use super::completion::{self, metadata_actor, request_facts};
+use super::completion::{self, metadata_actor};
 use super::fleet::{self, Mark};
 use super::host::{Failed, Host};
 use super::names::{self, Lookup, MAX_LOOKUPS};
@@ -126,6 +126,9 @@ struct Verdict {
     fleet: Option<Mark>,
     /// The status the client gets, when already seen (our reply, or response headers read).
     status: Option<u16>,
+    /// Groups this write may rename (`names::renamed`): their learned names are forgotten once
+    /// the upstream applied it.
+    renamed: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -336,7 +339,7 @@ impl Session {
             && (self.learning.is_some()
                 || v.fleet.is_some()
                 || self.creates()
-                || !names::renamed(&v.evaluation).is_empty())
+                || !v.renamed.is_empty())
     }
 
     /// The response headers (empty unless `wants_response_headers`): the headers to set on the
@@ -378,7 +381,7 @@ impl Session {
                 ),
             ],
         };
-        let renamed = names::renamed(&v.evaluation);
+        let renamed = std::mem::take(&mut v.renamed);
         if creates {
             v.location = header(response, "location").map(str::to_string);
         }
@@ -454,11 +457,6 @@ impl Session {
             }
         }
         out
-    }
-
-    /// The audit id of the verdict (for tests and hosts that log it).
-    pub fn audit_id(&self) -> Option<&str> {
-        self.verdict.as_ref().map(|v| v.facts.audit_id.as_str())
     }
 
     /// The evaluation behind the verdict, once given.
@@ -566,7 +564,9 @@ impl Session {
         count_verdict(host, &e);
         let audit_id = host.audit_id();
         let facts = match &self.request {
-            Some(r) => request_facts(audit_id, &r.head.method, &r.head.path, &r.head.headers),
+            Some(r) => {
+                RequestFacts::from_headers(audit_id, &r.head.method, &r.head.path, &r.head.headers)
+            }
             None => RequestFacts {
                 audit_id,
                 ..RequestFacts::default()
@@ -574,6 +574,11 @@ impl Session {
         };
         let mut headers = tags(&e, &facts.audit_id);
         let reply = e.reply();
+        // Found once: both response callbacks need it (a blocked write gets no upstream response).
+        let renamed = match reply {
+            Some(_) => Vec::new(),
+            None => names::renamed(&e),
+        };
         let hits = fleet.as_ref().map(|m| {
             host.count(Count::FleetMarked, 1);
             headers.push((fleet::MARKER, m.detection.descriptor.clone()));
@@ -587,6 +592,7 @@ impl Session {
             audited: false,
             fleet,
             status: reply.as_ref().map(|r| r.status),
+            renamed,
         });
         match reply {
             Some(reply) => {

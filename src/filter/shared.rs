@@ -44,10 +44,7 @@ pub struct Port<'a>(pub &'a Shared);
 
 impl Port<'_> {
     fn check<T>(&self, r: host::HostResult<T>) -> Result<T, Failed> {
-        r.map_err(|e| {
-            self.0.host_error(e);
-            Failed
-        })
+        self.0.ok(r).ok_or(Failed)
     }
 }
 
